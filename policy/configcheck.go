@@ -568,8 +568,14 @@ func cfgDomainName(s string) (string, error) {
 		return "", fmt.Errorf("invalid domain name %s: %s", cfgQuote(s), why)
 	}
 	n := strings.TrimSuffix(s, ".")
-	if n == "" {
+	switch {
+	case n == "":
 		return bad("empty")
+	case strings.HasPrefix(n, ".") || strings.Contains(n, ".."):
+		return bad("empty label")
+	}
+	if _, err := netip.ParseAddr(n); err == nil {
+		return bad("an IP address is not a domain name")
 	}
 	a, err := cfgIDNA.ToASCII(n)
 	if err != nil {
@@ -578,9 +584,6 @@ func cfgDomainName(s string) (string, error) {
 	a = strings.ToLower(a)
 	if err := cfgCheckLabels(a); err != nil {
 		return bad(err.Error())
-	}
-	if _, err := netip.ParseAddr(a); err == nil {
-		return bad("an IP address is not a domain name")
 	}
 	return a, nil
 }
@@ -616,14 +619,19 @@ func cfgPublicSuffix(name string) bool {
 	return suffix == name
 }
 
-// cfgLookupName normalises an address domain for Config.Domain.
-func cfgLookupName(s string) (string, error) {
-	s = strings.TrimSuffix(s, ".")
+// cfgLookupName normalises an address domain for Config.Domain. A name
+// that IDNA refuses is still matched by its lower-cased text: junk in
+// front of a protected domain ("bad\x00name.example.org") must count as
+// that domain, the safe side, rather than escape protection.
+func cfgLookupName(s string) string {
+	s = strings.TrimRight(s, ".")
 	for _, c := range []byte(s) {
 		if c >= 0x80 || c >= 'A' && c <= 'Z' {
-			a, err := cfgIDNA.ToASCII(s)
-			return strings.ToLower(a), err
+			if a, err := cfgIDNA.ToASCII(s); err == nil {
+				return strings.ToLower(a)
+			}
+			return strings.ToLower(s)
 		}
 	}
-	return s, nil
+	return s
 }

@@ -301,7 +301,11 @@ func (d *cfgDecoder) decodeTable(path string, m map[string]any, v reflect.Value)
 		p := cfgJoin(path, k)
 		i, ok := fields[k]
 		if !ok {
-			d.fail(p, "unknown key%s", cfgSuggest(path, k, v.Type()))
+			what := "key"
+			if _, table := m[k].(map[string]any); table {
+				what = "table"
+			}
+			d.fail(p, "unknown %s%s", what, cfgSuggest(path, k, v.Type()))
 			continue
 		}
 		d.decodeValue(p, m[k], v.Field(i))
@@ -434,10 +438,13 @@ func cfgWant(t reflect.Type, path string) string {
 	case reflect.Pointer:
 		return cfgWant(t.Elem(), path)
 	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Struct {
-			return fmt.Sprintf("an array of tables ([[%s]])", path)
+		switch t.Elem() {
+		case reflect.TypeFor[Network]():
+			return `an array of networks such as ["192.0.2.0/24"]`
+		case reflect.TypeFor[string]():
+			return "an array of strings"
 		}
-		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(cfgWant(t.Elem(), path), "a "), "an ") + "s"
+		return fmt.Sprintf("an array of tables ([[%s]])", path)
 	case reflect.Struct:
 		if strings.HasSuffix(path, "]") {
 			return "a table"
