@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -617,5 +618,31 @@ func cfgCheckRefusal(t *testing.T, data []byte, err error) {
 		if p.Msg == "" || p.Line < 0 || p.Line > lines || p.File != "fuzz.toml" {
 			t.Fatalf("bad problem %+v (file has %d lines)", p, lines)
 		}
+	}
+}
+
+// TestLargeLists checks the bounds on hostile sizes: long but legal lists
+// are checked against each other (and must not take quadratic time to
+// do so), and a list beyond the bound is one clear problem.
+func TestLargeLists(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "[[domain]]\nname = \"d%d.example.org\"\n", i)
+	}
+	b.WriteString("[allow]\nsender_domains = [")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "\"a%d.example.net\",", i)
+	}
+	b.WriteString("\"d4999.example.org\"]\n")
+	_, err := ParseConfig("big.toml", []byte(b.String()))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "allow.sender_domains[5000]" {
+		t.Fatalf("err = %v, want one problem at allow.sender_domains[5000]", err)
+	}
+
+	tooMany := "networks.outbound = [" + strings.Repeat(`"192.0.2.1",`, cfgMaxElements+1) + "]"
+	_, err = ParseConfig("big.toml", []byte(tooMany))
+	if err == nil || !strings.Contains(err.Error(), "networks.outbound: 10001 entries are too many; at most 10000") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -271,33 +271,59 @@ func (v *cfgChecker) allow() {
 // The spec is firm: allow-listing the own domain is door number two for
 // forged mail, because forgers write exactly that domain as the sender.
 func (v *cfgChecker) allowDomains(path string, names []string) {
+	idx := newCfgDomainIndex(v.c.Domains)
 	for i, name := range names {
-		if why, line := v.protectedOverlap(name); why != "" {
+		if why, d := idx.overlap(v.c.Domains, name); why != "" {
 			v.report(cfgIndex(path, i), "%s ([[domain]] at line %d): allow-listing it would let exactly the forged mail through, "+
 				"since forgers write the protected domain as the sender; authorise its real senders with SPF, DKIM or networks.outbound instead",
-				why, line)
+				why, v.d.line(cfgIndex("domain", d)))
 		}
 	}
 }
 
-func (v *cfgChecker) protectedOverlap(name string) (why string, line int) {
-	for i := range v.c.Domains {
-		p := &v.c.Domains[i]
-		switch {
-		case p.Name == "":
-			continue
-		case name == p.Name:
-			why = name + " is a protected domain"
-		case p.covers(name):
-			why = fmt.Sprintf("%s is protected as a subdomain of %s", name, p.Name)
-		case strings.HasSuffix(p.Name, "."+name):
-			why = fmt.Sprintf("%s contains the protected domain %s", name, p.Name)
-		default:
+// cfgDomainIndex finds protected domains related to a name in time linear
+// in the name's labels, so that long lists on both sides stay cheap.
+type cfgDomainIndex struct {
+	exact   map[string]int // protected name → index of its [[domain]]
+	parents map[string]int // every proper parent of a protected name → one such [[domain]]
+}
+
+func newCfgDomainIndex(domains []DomainConfig) cfgDomainIndex {
+	idx := cfgDomainIndex{exact: map[string]int{}, parents: map[string]int{}}
+	for i, d := range domains {
+		if _, dup := idx.exact[d.Name]; d.Name == "" || dup {
 			continue
 		}
-		return why, v.d.line(cfgIndex("domain", i))
+		idx.exact[d.Name] = i
+		for p := cfgParentDomain(d.Name); p != ""; p = cfgParentDomain(p) {
+			if _, ok := idx.parents[p]; !ok {
+				idx.parents[p] = i
+			}
+		}
+	}
+	return idx
+}
+
+// overlap explains how name touches a protected domain, and which one.
+func (idx cfgDomainIndex) overlap(domains []DomainConfig, name string) (string, int) {
+	if i, ok := idx.exact[name]; ok {
+		return name + " is a protected domain", i
+	}
+	for p := cfgParentDomain(name); p != ""; p = cfgParentDomain(p) {
+		if i, ok := idx.exact[p]; ok && domains[i].IncludesSubdomains() {
+			return fmt.Sprintf("%s is protected as a subdomain of %s", name, p), i
+		}
+	}
+	if i, ok := idx.parents[name]; ok {
+		return fmt.Sprintf("%s contains the protected domain %s", name, domains[i].Name), i
 	}
 	return "", 0
+}
+
+// cfgParentDomain strips the first label ("" for a single label).
+func cfgParentDomain(name string) string {
+	_, parent, _ := strings.Cut(name, ".")
+	return parent
 }
 
 // domainNames normalises a list of domain names in place (SPF record

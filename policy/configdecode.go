@@ -392,11 +392,20 @@ func (d *cfgDecoder) decodeText(path string, raw any, v reflect.Value) {
 	}
 }
 
+// cfgMaxElements bounds every array. Real lists are short; the bound
+// keeps the cross-checks between lists (relays against trusted networks,
+// say) cheap on hostile input.
+const cfgMaxElements = 10000
+
 // decodeSlice decodes every element, keeping the ones that fail (with
 // their defaults) so that indexes in later messages match the file.
 func (d *cfgDecoder) decodeSlice(path string, a []any, v reflect.Value) {
 	if len(a) == 0 {
 		v.SetZero()
+		return
+	}
+	if len(a) > cfgMaxElements {
+		d.fail(path, "%d entries are too many; at most %d", len(a), cfgMaxElements)
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(a), len(a))
