@@ -646,3 +646,25 @@ func TestLargeLists(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestHostileShapes feeds shapes that once cost quadratic time or could
+// overflow a stack: very long dotted keys and table names, deep nesting.
+// Each must be refused promptly with one problem at the first wrong key.
+func TestHostileShapes(t *testing.T) {
+	test := func(doc, wantKey string) {
+		t.Helper()
+		_, err := ParseConfig("hostile.toml", []byte(doc))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != wantKey || ce.Problems[0].Line != 1 {
+			t.Errorf("err = %.300v, want one problem at line 1 for %s", err, wantKey)
+		}
+	}
+	deep := strings.Repeat("a.", 100000) + "a"
+	test(deep+" = 1\n", "a")
+	test("["+deep+"]\nx = 1\n", "a")
+	test("[["+deep+"]]\nx = 1\n", "a")
+	test("["+strings.Repeat("dns.", 100000)+"a]\nx = 1\n", "dns.dns")
+	test("x = "+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+"\n", "x")
+	test("dns.servers = "+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+"\n", "dns.servers[0]")
+	test("milter = "+strings.Repeat("{milter=", 5000)+"1"+strings.Repeat("}", 5000)+"\n", "milter.milter")
+}
