@@ -379,25 +379,24 @@ func cfgSyntaxProblem(file string, err error) Problem {
 		return Problem{File: file, Msg: err.Error()}
 	}
 	line, col := de.Position()
-	return Problem{
-		File:   file,
-		Line:   line,
-		Column: col,
-		Key:    strings.Join(de.Key(), "."),
-		Msg:    "TOML syntax: " + strings.TrimPrefix(de.Error(), "toml: "),
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if strings.Contains(msg, "leading zero") {
+		msg += ` (write permissions as a string: socket_mode = "0660")`
 	}
+	// The key go-toml names is relative to the table being parsed, so it
+	// would mislead; the line and column say where.
+	return Problem{File: file, Line: line, Column: col, Msg: "TOML syntax: " + msg}
 }
 
 // Domain returns the protected domain that covers an address domain: the
 // longest configured name that equals it, or is its parent with
 // subdomains on. It returns nil for a domain that is not protected. name
-// may be in any case, with a trailing dot, or a U-label; the configured
-// names must be normalised (ParseConfig does that).
+// may be in any case, with a trailing dot, or a U-label; a name that is
+// not a valid domain is matched by its text, so junk in front of a
+// protected name still counts as protected. The configured names must be
+// normalised (ParseConfig does that).
 func (c *Config) Domain(name string) *DomainConfig {
-	n, err := cfgLookupName(name)
-	if err != nil {
-		return nil
-	}
+	n := cfgLookupName(name)
 	var best *DomainConfig
 	for i := range c.Domains {
 		d := &c.Domains[i]

@@ -271,33 +271,59 @@ func (v *cfgChecker) allow() {
 // The spec is firm: allow-listing the own domain is door number two for
 // forged mail, because forgers write exactly that domain as the sender.
 func (v *cfgChecker) allowDomains(path string, names []string) {
+	idx := newCfgDomainIndex(v.c.Domains)
 	for i, name := range names {
-		if why, line := v.protectedOverlap(name); why != "" {
+		if why, d := idx.overlap(v.c.Domains, name); why != "" {
 			v.report(cfgIndex(path, i), "%s ([[domain]] at line %d): allow-listing it would let exactly the forged mail through, "+
 				"since forgers write the protected domain as the sender; authorise its real senders with SPF, DKIM or networks.outbound instead",
-				why, line)
+				why, v.d.line(cfgIndex("domain", d)))
 		}
 	}
 }
 
-func (v *cfgChecker) protectedOverlap(name string) (why string, line int) {
-	for i := range v.c.Domains {
-		p := &v.c.Domains[i]
-		switch {
-		case p.Name == "":
-			continue
-		case name == p.Name:
-			why = name + " is a protected domain"
-		case p.covers(name):
-			why = fmt.Sprintf("%s is protected as a subdomain of %s", name, p.Name)
-		case strings.HasSuffix(p.Name, "."+name):
-			why = fmt.Sprintf("%s contains the protected domain %s", name, p.Name)
-		default:
+// cfgDomainIndex finds protected domains related to a name in time linear
+// in the name's labels, so that long lists on both sides stay cheap.
+type cfgDomainIndex struct {
+	exact   map[string]int // protected name → index of its [[domain]]
+	parents map[string]int // every proper parent of a protected name → one such [[domain]]
+}
+
+func newCfgDomainIndex(domains []DomainConfig) cfgDomainIndex {
+	idx := cfgDomainIndex{exact: map[string]int{}, parents: map[string]int{}}
+	for i, d := range domains {
+		if _, dup := idx.exact[d.Name]; d.Name == "" || dup {
 			continue
 		}
-		return why, v.d.line(cfgIndex("domain", i))
+		idx.exact[d.Name] = i
+		for p := cfgParentDomain(d.Name); p != ""; p = cfgParentDomain(p) {
+			if _, ok := idx.parents[p]; !ok {
+				idx.parents[p] = i
+			}
+		}
+	}
+	return idx
+}
+
+// overlap explains how name touches a protected domain, and which one.
+func (idx cfgDomainIndex) overlap(domains []DomainConfig, name string) (string, int) {
+	if i, ok := idx.exact[name]; ok {
+		return name + " is a protected domain", i
+	}
+	for p := cfgParentDomain(name); p != ""; p = cfgParentDomain(p) {
+		if i, ok := idx.exact[p]; ok && domains[i].IncludesSubdomains() {
+			return fmt.Sprintf("%s is protected as a subdomain of %s", name, p), i
+		}
+	}
+	if i, ok := idx.parents[name]; ok {
+		return fmt.Sprintf("%s contains the protected domain %s", name, domains[i].Name), i
 	}
 	return "", 0
+}
+
+// cfgParentDomain strips the first label ("" for a single label).
+func cfgParentDomain(name string) string {
+	_, parent, _ := strings.Cut(name, ".")
+	return parent
 }
 
 // domainNames normalises a list of domain names in place (SPF record
@@ -568,8 +594,14 @@ func cfgDomainName(s string) (string, error) {
 		return "", fmt.Errorf("invalid domain name %s: %s", cfgQuote(s), why)
 	}
 	n := strings.TrimSuffix(s, ".")
-	if n == "" {
+	switch {
+	case n == "":
 		return bad("empty")
+	case strings.HasPrefix(n, ".") || strings.Contains(n, ".."):
+		return bad("empty label")
+	}
+	if _, err := netip.ParseAddr(n); err == nil {
+		return bad("an IP address is not a domain name")
 	}
 	a, err := cfgIDNA.ToASCII(n)
 	if err != nil {
@@ -578,9 +610,6 @@ func cfgDomainName(s string) (string, error) {
 	a = strings.ToLower(a)
 	if err := cfgCheckLabels(a); err != nil {
 		return bad(err.Error())
-	}
-	if _, err := netip.ParseAddr(a); err == nil {
-		return bad("an IP address is not a domain name")
 	}
 	return a, nil
 }
@@ -616,14 +645,19 @@ func cfgPublicSuffix(name string) bool {
 	return suffix == name
 }
 
-// cfgLookupName normalises an address domain for Config.Domain.
-func cfgLookupName(s string) (string, error) {
-	s = strings.TrimSuffix(s, ".")
+// cfgLookupName normalises an address domain for Config.Domain. A name
+// that IDNA refuses is still matched by its lower-cased text: junk in
+// front of a protected domain ("bad\x00name.example.org") must count as
+// that domain, the safe side, rather than escape protection.
+func cfgLookupName(s string) string {
+	s = strings.TrimRight(s, ".")
 	for _, c := range []byte(s) {
 		if c >= 0x80 || c >= 'A' && c <= 'Z' {
-			a, err := cfgIDNA.ToASCII(s)
-			return strings.ToLower(a), err
+			if a, err := cfgIDNA.ToASCII(s); err == nil {
+				return strings.ToLower(a)
+			}
+			return strings.ToLower(s)
 		}
 	}
-	return s, nil
+	return s
 }

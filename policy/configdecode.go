@@ -58,23 +58,31 @@ type cfgWalker struct {
 	pos    map[string]cfgPos
 	arrays map[string]int // array-of-tables path → elements seen so far
 	table  string         // path of the current [table] or [[array]] element
+	deep   bool           // the current table is deeper than any key of the schema
 }
 
 func (w *cfgWalker) expression(n *unstable.Node) {
 	switch n.Kind {
 	case unstable.Table:
 		parts, first := w.key(n)
-		w.table = w.resolve(parts)
-		w.mark(w.table, first)
+		w.table, w.deep = w.resolve(parts, first)
 	case unstable.ArrayTable:
 		parts, first := w.key(n)
-		base := cfgJoin(w.resolve(parts[:len(parts)-1]), parts[len(parts)-1])
+		if len(parts) > cfgMaxDepth {
+			w.resolve(parts, first)
+			w.table, w.deep = "", true
+			return
+		}
+		parent, _ := w.resolve(parts[:len(parts)-1], first)
+		base := cfgJoin(parent, parts[len(parts)-1])
 		w.mark(base, first)
-		w.table = cfgIndex(base, w.arrays[base])
+		w.table, w.deep = cfgIndex(base, w.arrays[base]), false
 		w.arrays[base]++
 		w.mark(w.table, first)
 	case unstable.KeyValue:
-		w.keyValue(w.table, n, 1)
+		if !w.deep {
+			w.keyValue(w.table, n, 1)
+		}
 	}
 }
 
@@ -84,10 +92,14 @@ func (w *cfgWalker) keyValue(prefix string, n *unstable.Node, depth int) {
 	parts, first := w.key(n)
 	path := prefix
 	for _, part := range parts {
+		if depth > cfgMaxDepth {
+			return
+		}
 		path = cfgJoin(path, part)
 		w.mark(path, first)
+		depth++
 	}
-	w.value(path, n.Value(), depth+len(parts))
+	w.value(path, n.Value(), depth)
 }
 
 func (w *cfgWalker) value(path string, v *unstable.Node, depth int) {
@@ -134,16 +146,22 @@ func (w *cfgWalker) key(n *unstable.Node) ([]string, *unstable.Node) {
 }
 
 // resolve turns the parts of a table header into a path, descending into
-// the last element of any array of tables on the way, as TOML does.
-func (w *cfgWalker) resolve(parts []string) string {
-	path := ""
-	for _, part := range parts {
+// the last element of any array of tables on the way, as TOML does, and
+// notes where each part was first written. Beyond cfgMaxDepth parts it
+// stops (deep reports that): nothing that deep is in the schema, and
+// building ever longer paths would take quadratic time.
+func (w *cfgWalker) resolve(parts []string, first *unstable.Node) (path string, deep bool) {
+	for i, part := range parts {
+		if i == cfgMaxDepth {
+			return path, true
+		}
 		path = cfgJoin(path, part)
 		if n, ok := w.arrays[path]; ok {
 			path = cfgIndex(path, n-1)
 		}
+		w.mark(path, first)
 	}
-	return path
+	return path, false
 }
 
 // mark notes where path first appears.
@@ -301,7 +319,11 @@ func (d *cfgDecoder) decodeTable(path string, m map[string]any, v reflect.Value)
 		p := cfgJoin(path, k)
 		i, ok := fields[k]
 		if !ok {
-			d.fail(p, "unknown key%s", cfgSuggest(path, k, v.Type()))
+			what := "key"
+			if _, table := m[k].(map[string]any); table {
+				what = "table"
+			}
+			d.fail(p, "unknown %s%s", what, cfgSuggest(path, k, v.Type()))
 			continue
 		}
 		d.decodeValue(p, m[k], v.Field(i))
@@ -388,11 +410,20 @@ func (d *cfgDecoder) decodeText(path string, raw any, v reflect.Value) {
 	}
 }
 
+// cfgMaxElements bounds every array. Real lists are short; the bound
+// keeps the cross-checks between lists (relays against trusted networks,
+// say) cheap on hostile input.
+const cfgMaxElements = 10000
+
 // decodeSlice decodes every element, keeping the ones that fail (with
 // their defaults) so that indexes in later messages match the file.
 func (d *cfgDecoder) decodeSlice(path string, a []any, v reflect.Value) {
 	if len(a) == 0 {
 		v.SetZero()
+		return
+	}
+	if len(a) > cfgMaxElements {
+		d.fail(path, "%d entries are too many; at most %d", len(a), cfgMaxElements)
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(a), len(a))
@@ -434,10 +465,13 @@ func cfgWant(t reflect.Type, path string) string {
 	case reflect.Pointer:
 		return cfgWant(t.Elem(), path)
 	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Struct {
-			return fmt.Sprintf("an array of tables ([[%s]])", path)
+		switch t.Elem() {
+		case reflect.TypeFor[Network]():
+			return `an array of networks such as ["192.0.2.0/24"]`
+		case reflect.TypeFor[string]():
+			return "an array of strings"
 		}
-		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(cfgWant(t.Elem(), path), "a "), "an ") + "s"
+		return fmt.Sprintf("an array of tables ([[%s]])", path)
 	case reflect.Struct:
 		if strings.HasSuffix(path, "]") {
 			return "a table"

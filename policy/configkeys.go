@@ -37,8 +37,8 @@ func cfgKeysOf(prefix string, t reflect.Type) []string {
 }
 
 // cfgSuggest returns a hint for an unknown key: a known key of the same
-// table it is a likely misspelling of, or the table where a key of that
-// name lives.
+// table it is a likely misspelling or abbreviation of, or the table where
+// a key of that name lives.
 func cfgSuggest(table, key string, t reflect.Type) string {
 	best, bestDist := "", 3 // at most two edits away
 	for i := range t.NumField() {
@@ -46,7 +46,11 @@ func cfgSuggest(table, key string, t reflect.Type) string {
 		if tag == "" {
 			continue
 		}
-		if d := cfgEditDistance(key, tag, bestDist); d < bestDist {
+		d := cfgEditDistance(key, tag, bestDist)
+		if len(key) >= 4 && strings.HasPrefix(tag, key) { // "cache" for "cache_size"
+			d = min(d, 2)
+		}
+		if d < bestDist {
 			best, bestDist = tag, d
 		}
 	}
@@ -64,9 +68,20 @@ func cfgSuggest(table, key string, t reflect.Type) string {
 		return fmt.Sprintf("; %q belongs in %s", key, strings.Join(homes, " or "))
 	}
 	if table == "" {
-		return "; keys go in tables such as [milter] or [[domain]]"
+		return "; the tables are " + strings.Join(cfgTables(), ", ")
 	}
 	return ""
+}
+
+// cfgTables lists the top-level tables as their headers are written.
+func cfgTables() []string {
+	var out []string
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
+		if tag := cfgTag(f); tag != "" {
+			out = append(out, cfgTableSyntax(tag))
+		}
+	}
+	return out
 }
 
 func cfgSplitKey(k string) (parent, name string) {
