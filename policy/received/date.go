@@ -34,6 +34,9 @@ func parseDate(s string) time.Time {
 	if !ok || d.failed || d.pos != len(d.s) || month == 0 || hour > 23 || min < 0 || min > 59 || sec > 60 {
 		return time.Time{}
 	}
+	if sec == 60 {
+		sec = 59 // a leap second; time.Date would roll it into the next day
+	}
 	t := time.Date(year, month, day, hour, min, sec, 0, loc)
 	if t.Day() != day { // "31 Feb" would roll over
 		return time.Time{}

@@ -34,6 +34,7 @@ package received
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -181,7 +182,8 @@ func (p *parser) fromKeyword() error {
 		switch {
 		case t.kind == tokComment && hasWordPrefixFold(t.text, "from"):
 			p.from.at = t.start
-			return p.tcpInfo(t.start+1+len("from"), t.end-1)
+			lead := len(t.text) - len(strings.TrimLeft(t.text, " \t\r\n"))
+			return p.tcpInfo(t.start+1+lead+len("from"), t.end-1)
 		case t.kind == tokComment:
 			continue
 		case t.kind == tokWord && strings.EqualFold(t.text, "from"):
@@ -398,4 +400,41 @@ func firstWord(s string) string {
 func hasWordPrefixFold(s, w string) bool {
 	s = strings.TrimLeft(s, " \t\r\n")
 	return len(s) > len(w) && strings.EqualFold(s[:len(w)], w) && isSpace(s[len(w)])
+}
+
+// String renders the hop as key=value pairs for logs and traces, leaving
+// out empty fields; values that could be mistaken for separators are
+// quoted.
+func (h Hop) String() string {
+	var b strings.Builder
+	add := func(key, v string) {
+		if v == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(key)
+		b.WriteByte('=')
+		if strings.ContainsAny(v, " \t\r\n\"\\=") {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(v)
+	}
+	if h.IP.IsValid() {
+		add("ip", h.IP.String())
+	}
+	add("helo", h.Helo)
+	add("host", h.Host)
+	add("by", h.By)
+	add("with", h.With)
+	add("id", h.ID)
+	add("for", h.For)
+	if !h.Date.IsZero() {
+		add("date", h.Date.Format(time.RFC3339))
+	}
+	if h.Authenticated {
+		add("auth", "yes")
+	}
+	return b.String()
 }

@@ -116,6 +116,8 @@ var samples = []struct {
 	{"sendmail/no-helo", "(from host.example.net [192.0.2.1])\n\tby mx.example.org (8.17.1/8.17.1) with SMTP id 483NOHELO12345; Tue, 3 Sep 2024 10:00:00 +0200",
 		Hop{Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "SMTP", ID: "483NOHELO12345",
 			Date: when(2024, 9, 3, 10, 0, 0, 2)}},
+	{"sendmail/no-helo-spaced", "( from host.example.net [192.0.2.1] ) by mx.example.org with SMTP id 1",
+		Hop{Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "SMTP", ID: "1"}},
 	{"sendmail/ident", "from helo.example.net (fred@host.example.net [192.0.2.1]) by mx.example.org (8.17.1/8.17.1) with ESMTP id 483IDENT012345; Tue, 3 Sep 2024 10:00:00 +0200",
 		Hop{Helo: "helo.example.net", Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "ESMTP",
 			ID: "483IDENT012345", Date: when(2024, 9, 3, 10, 0, 0, 2)}},
@@ -264,18 +266,66 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// TestParseErrors: every header that names no usable client is an error
-// with a reason, never a partial Hop.
+// badSamples name no usable client: each is an error with a reason, never
+// a partial Hop.
+var badSamples = []struct {
+	name string
+	in   string
+	want error
+}{
+	{"empty", "", ErrNoFrom},
+	{"blank", " \r\n\t ", ErrNoFrom},
+	{"only-by", "by mx.example.org (Postfix, from userid 1000) id 4Xyz; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoFrom},
+	{"qmail-invoked", "(qmail 12345 invoked by uid 89); 3 Sep 2024 08:00:00 -0000", ErrNoFrom},
+	{"comment-only", "(nothing here)", ErrNoFrom},
+	{"semicolon-only", ";", ErrNoFrom},
+	{"sendmail-local", "(from root@localhost) by host.example.org (8.17.1/8.17.1/Submit) id 483ABC; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoIP},
+	{"helo-only", "from helo.example.net by mx.example.org with SMTP; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoIP},
+	{"bare-ip-helo", "from 192.0.2.1 by mx.example.org with SMTP", ErrNoIP},
+	{"from-nothing", "from", ErrNoIP},
+	{"from-by", "from by mx.example.org", ErrNoIP},
+	{"exim-no-addr", "from user (helo=foo) by mx.example.org with local (Exim 4.96) id 1", ErrNoIP},
+	{"address-only-after-tcp-info", "from h (using TLS) [192.0.2.1] by mx.example.org", ErrNoIP},
+	{"address-in-by-part-only", "from h by mx.example.org ([192.0.2.1]) with ESMTP", ErrNoIP},
+	{"bad-ipv4-literal", "from helo.example.net (host.example.net [999.1.1.1]) by mx.example.org", ErrBadIP},
+	{"bad-domain-literal", "from [999.1.1.1] by mx.example.org", ErrBadIP},
+	{"bad-top-level-literal", "from unknown [192.0.2] (EHLO x) by mx.example.org", ErrBadIP},
+	{"general-literal", "from h (host [x400:whatever]) by mx.example.org", ErrBadIP},
+	{"zone", "from h (host [fe80::1%eth0]) by mx.example.org", ErrBadIP},
+	{"ipv6-tag-on-ipv4", "from h (host [IPv6:192.0.2.1]) by mx.example.org", ErrBadIP},
+	{"bad-bare-ipv4", "from EXCH01 (10.0.0.256) by EXCH02", ErrBadIP},
+	{"bad-bare-ipv6", "from EXCH01 (2603:10b6:::1) by EXCH02", ErrBadIP},
+	{"bad-ident-ip", "from unknown (HELO x) (fred@192.0.2.999) by mail.example.org with SMTP", ErrBadIP},
+	{"first-bad-wins", "from h ([999.1.1.1]) ([192.0.2.1]) by mx.example.org", ErrBadIP},
+	{"first-bad-in-comment-wins", "from h (host [999.1.1.1] [192.0.2.1]) by mx.example.org", ErrBadIP},
+	{"empty-literal", "from h (host []) by mx.example.org", ErrBadIP},
+	{"unterminated-comment", "from h (host [192.0.2.1] by mx.example.org", ErrMalformed},
+	{"unterminated-nested-comment", "from h (host [192.0.2.1] (may be forged) by mx.example.org", ErrMalformed},
+	{"unterminated-literal-in-comment", "from h (host [192.0.2.1) by mx.example.org", ErrMalformed},
+	{"unterminated-literal", "from [192.0.2.1 by mx.example.org", ErrMalformed},
+	{"unterminated-angle", "from h (host [192.0.2.1]) by mx.example.org for <a@b; date", ErrMalformed},
+	{"unterminated-quote", "from h (host [192.0.2.1]) by mx.example.org for \"abc", ErrMalformed},
+	{"unterminated-date-comment", "from h (host [192.0.2.1]) by mx.example.org; Tue, 3 Sep 2024 10:00:00 +0200 (CEST", ErrMalformed},
+	{"stray-paren", "from h) (host [192.0.2.1]) by mx.example.org", ErrMalformed},
+	{"stray-bracket", "from h (host [192.0.2.1]) by mx.example.org] with ESMTP", ErrMalformed},
+	{"nul", "from h (host [192.0.2.1])\x00 by mx.example.org", ErrMalformed},
+	{"control", "from h (host [192.0.2.1]) by mx\x1b.example.org", ErrMalformed},
+	{"del", "from h (host [192.0.2.1]) by mx\x7f.example.org", ErrMalformed},
+	{"invalid-utf8", "from h\xff (host [192.0.2.1]) by mx.example.org", ErrMalformed},
+	{"truncated-utf8", "from h (host [192.0.2.1]) by mx.example.org (Gr\xc3", ErrMalformed},
+	{"too-long", "from h (host [192.0.2.1]) by mx.example.org (" + strings.Repeat("x", MaxLength) + ")", ErrTooLong},
+	{"200k-garbage", strings.Repeat("(((<[\"\\ ", 25<<10), ErrTooLong},
+}
+
 func TestParseErrors(t *testing.T) {
-	test := func(name, in string, want error) {
-		t.Helper()
-		t.Run(name, func(t *testing.T) {
-			got, err := Parse(in)
-			if !errors.Is(err, want) {
-				t.Fatalf("Parse(%.60q) error = %v, want %v", in, err, want)
+	for _, tc := range badSamples {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Parse(tc.in)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Parse(%.60q) error = %v, want %v", tc.in, err, tc.want)
 			}
 			var e *Error
-			if !errors.As(err, &e) || e.Offset < 0 || e.Offset > len(in) {
+			if !errors.As(err, &e) || e.Offset < 0 || e.Offset > len(tc.in) {
 				t.Errorf("error %#v is not an *Error with an offset inside the value", err)
 			}
 			if got != (Hop{}) {
@@ -283,46 +333,19 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	test("empty", "", ErrNoFrom)
-	test("blank", " \r\n\t ", ErrNoFrom)
-	test("only-by", "by mx.example.org (Postfix, from userid 1000) id 4Xyz; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoFrom)
-	test("qmail-invoked", "(qmail 12345 invoked by uid 89); 3 Sep 2024 08:00:00 -0000", ErrNoFrom)
-	test("comment-only", "(nothing here)", ErrNoFrom)
-	test("semicolon-only", ";", ErrNoFrom)
-	test("sendmail-local", "(from root@localhost) by host.example.org (8.17.1/8.17.1/Submit) id 483ABC; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoIP)
-	test("helo-only", "from helo.example.net by mx.example.org with SMTP; Tue, 3 Sep 2024 10:00:00 +0200", ErrNoIP)
-	test("bare-ip-helo", "from 192.0.2.1 by mx.example.org with SMTP", ErrNoIP)
-	test("from-nothing", "from", ErrNoIP)
-	test("from-by", "from by mx.example.org", ErrNoIP)
-	test("exim-no-addr", "from user (helo=foo) by mx.example.org with local (Exim 4.96) id 1", ErrNoIP)
-	test("address-only-after-tcp-info", "from h (using TLS) [192.0.2.1] by mx.example.org", ErrNoIP)
-	test("address-in-by-part-only", "from h by mx.example.org ([192.0.2.1]) with ESMTP", ErrNoIP)
-	test("bad-ipv4-literal", "from helo.example.net (host.example.net [999.1.1.1]) by mx.example.org", ErrBadIP)
-	test("bad-domain-literal", "from [999.1.1.1] by mx.example.org", ErrBadIP)
-	test("bad-top-level-literal", "from unknown [192.0.2] (EHLO x) by mx.example.org", ErrBadIP)
-	test("general-literal", "from h (host [x400:whatever]) by mx.example.org", ErrBadIP)
-	test("zone", "from h (host [fe80::1%eth0]) by mx.example.org", ErrBadIP)
-	test("ipv6-tag-on-ipv4", "from h (host [IPv6:192.0.2.1]) by mx.example.org", ErrBadIP)
-	test("bad-bare-ipv4", "from EXCH01 (10.0.0.256) by EXCH02", ErrBadIP)
-	test("bad-bare-ipv6", "from EXCH01 (2603:10b6:::1) by EXCH02", ErrBadIP)
-	test("bad-ident-ip", "from unknown (HELO x) (fred@192.0.2.999) by mail.example.org with SMTP", ErrBadIP)
-	test("first-bad-wins", "from h ([999.1.1.1]) ([192.0.2.1]) by mx.example.org", ErrBadIP)
-	test("first-bad-in-comment-wins", "from h (host [999.1.1.1] [192.0.2.1]) by mx.example.org", ErrBadIP)
-	test("empty-literal", "from h (host []) by mx.example.org", ErrBadIP)
-	test("unterminated-comment", "from h (host [192.0.2.1] by mx.example.org", ErrMalformed)
-	test("unterminated-nested-comment", "from h (host [192.0.2.1] (may be forged) by mx.example.org", ErrMalformed)
-	test("unterminated-literal-in-comment", "from h (host [192.0.2.1) by mx.example.org", ErrMalformed)
-	test("unterminated-literal", "from [192.0.2.1 by mx.example.org", ErrMalformed)
-	test("unterminated-angle", "from h (host [192.0.2.1]) by mx.example.org for <a@b; date", ErrMalformed)
-	test("unterminated-quote", "from h (host [192.0.2.1]) by mx.example.org for \"abc", ErrMalformed)
-	test("unterminated-date-comment", "from h (host [192.0.2.1]) by mx.example.org; Tue, 3 Sep 2024 10:00:00 +0200 (CEST", ErrMalformed)
-	test("stray-paren", "from h) (host [192.0.2.1]) by mx.example.org", ErrMalformed)
-	test("stray-bracket", "from h (host [192.0.2.1]) by mx.example.org] with ESMTP", ErrMalformed)
-	test("nul", "from h (host [192.0.2.1])\x00 by mx.example.org", ErrMalformed)
-	test("control", "from h (host [192.0.2.1]) by mx\x1b.example.org", ErrMalformed)
-	test("del", "from h (host [192.0.2.1]) by mx\x7f.example.org", ErrMalformed)
-	test("invalid-utf8", "from h\xff (host [192.0.2.1]) by mx.example.org", ErrMalformed)
-	test("truncated-utf8", "from h (host [192.0.2.1]) by mx.example.org (Gr\xc3", ErrMalformed)
-	test("too-long", "from h (host [192.0.2.1]) by mx.example.org (" + strings.Repeat("x", MaxLength) + ")", ErrTooLong)
-	test("200k-garbage", strings.Repeat("(((<[\"\\ ", 25<<10), ErrTooLong)
+}
+
+func TestHopString(t *testing.T) {
+	test := func(h Hop, want string) {
+		t.Helper()
+		if got := h.String(); got != want {
+			t.Errorf("String() = %s, want %s", got, want)
+		}
+	}
+	test(Hop{}, "")
+	test(Hop{IP: ip("2001:db8::1"), Helo: "[192.0.2.9]"}, "ip=2001:db8::1 helo=[192.0.2.9]")
+	test(Hop{IP: ip("192.0.2.1"), Helo: "h", Host: "host.example", By: "mx", With: "Microsoft SMTP Server",
+		ID: "1", For: `"john doe"@example.org`, Date: when(2024, 9, 3, 10, 0, 0, 2), Authenticated: true},
+		`ip=192.0.2.1 helo=h host=host.example by=mx with="Microsoft SMTP Server" id=1 for="\"john doe\"@example.org" date=2024-09-03T10:00:00+02:00 auth=yes`)
+	test(Hop{IP: ip("192.0.2.1"), Helo: "a=b"}, `ip=192.0.2.1 helo="a=b"`)
 }
