@@ -611,10 +611,10 @@ func fromScanDomain(s string, start int) (string, int) {
 }
 
 // fromIsDomainByte is the set of bytes the lenient scan takes as part of a
-// domain: letters, digits, '-', '.', '_' and any byte of a UTF-8 sequence.
+// domain: what the strict parser accepts in a dot-atom (atext, which
+// includes the bytes of UTF-8 sequences, and dots).
 func fromIsDomainByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c >= 0x80
+	return c == '.' || fromIsAtext(c)
 }
 
 // fromScanLocal returns the dot-atom that ends just before the '@' at
