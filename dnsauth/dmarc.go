@@ -446,7 +446,7 @@ func dmarcQueryable(name string) bool {
 			return false
 		}
 		for i := 0; i < len(label); i++ {
-			if c := label[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"()\;@`, c) >= 0 {
+			if c := label[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"()[\];@`, c) >= 0 {
 				return false
 			}
 		}
