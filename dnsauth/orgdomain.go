@@ -59,7 +59,7 @@ func orgIsIP(name string) bool {
 }
 
 // orgNormalize puts a domain name into the one form every comparison in
-// this package uses: ASCII lower case, no trailing dot, internationalised
+// this package uses: ASCII lower case, no trailing dots, internationalised
 // labels as A-labels (RFC 5890 §2.3.2.1; DMARCbis §5.3.1 requires the
 // conversion). UTS #46 mapping is applied, so full-width letters and the
 // ideographic full stop become their ASCII equivalents, as a resolver
@@ -70,20 +70,20 @@ func orgIsIP(name string) bool {
 // only lower-cased: it stays distinct from every real name.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
-		return strings.TrimSuffix(strings.ToLower(domain), ".")
+		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
 	if !utf8.ValidString(domain) {
-		return strings.TrimSuffix(orgLowerASCII(domain), ".")
+		return strings.TrimRight(orgLowerASCII(domain), ".")
 	}
 	domain = strings.Map(orgDropInvisible, domain)
 	if orgIsASCII(domain) {
-		return strings.TrimSuffix(strings.ToLower(domain), ".")
+		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
 	a, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
-		return strings.TrimSuffix(orgLowerASCII(domain), ".")
+		return strings.TrimRight(orgLowerASCII(domain), ".")
 	}
-	return strings.TrimSuffix(strings.ToLower(a), ".")
+	return strings.TrimRight(strings.ToLower(a), ".")
 }
 
 // orgDropInvisible is a strings.Map function removing format characters.
