@@ -1,13 +1,19 @@
 package dnsauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"gopkg.in/yaml.v3"
 
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
@@ -426,4 +432,209 @@ func FuzzParseDMARCRecord(f *testing.F) {
 			t.Fatalf("%q parsed but is not a DMARC record", s)
 		}
 	})
+}
+
+// dmarcRecordingDNS passes every lookup to the real resolver and notes the
+// TXT names asked, so a test can compare the walk's query sequence.
+type dmarcRecordingDNS struct {
+	DNS
+	txt []string
+}
+
+func (d *dmarcRecordingDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	d.txt = append(d.txt, name)
+	return d.DNS.LookupTXT(ctx, name)
+}
+
+// dmarcVectors is ../shared/testdata/dmarcbis-treewalk/vectors.yaml.
+type dmarcVectors struct {
+	QuerySequence []struct {
+		ID           string              `yaml:"id"`
+		Start        string              `yaml:"start"`
+		DMARCRecords map[string][]string `yaml:"dmarc_records"`
+		Queries      []string            `yaml:"queries"`
+		OrgDomain    string              `yaml:"org_domain"`
+	} `yaml:"query_sequence"`
+	OrgDomain []struct {
+		ID           string              `yaml:"id"`
+		Start        string              `yaml:"start"`
+		DMARCRecords map[string][]string `yaml:"dmarc_records"`
+		OrgDomain    string              `yaml:"org_domain"`
+		PolicyDomain string              `yaml:"policy_domain"`
+	} `yaml:"org_domain"`
+	Alignment []struct {
+		ID           string              `yaml:"id"`
+		DMARCRecords map[string][]string `yaml:"dmarc_records"`
+		Author       string              `yaml:"author_domain"`
+		SPF          string              `yaml:"spf_domain"`
+		DKIM         string              `yaml:"dkim_domain"`
+		Relaxed      map[string]bool     `yaml:"relaxed"`
+		PolicyDomain string              `yaml:"policy_domain"`
+	} `yaml:"alignment"`
+	PolicySelection []struct {
+		ID           string              `yaml:"id"`
+		Author       string              `yaml:"author_domain"`
+		Nonexistent  []string            `yaml:"nonexistent"`
+		DMARCRecords map[string][]string `yaml:"dmarc_records"`
+		Expect       struct {
+			PolicyDomain  string `yaml:"policy_domain"`
+			OrgDomain     string `yaml:"org_domain"`
+			Policy        string `yaml:"policy"`
+			Tag           string `yaml:"tag"`
+			DMARCApplies  *bool  `yaml:"dmarc_applies"`
+			Result        string `yaml:"result"`
+			Published     string `yaml:"published"`
+			AppliedOnFail string `yaml:"applied_on_fail"`
+		} `yaml:"expect"`
+	} `yaml:"policy_selection"`
+}
+
+// dmarcVectorDNS serves one vector: its _dmarc records, and an address
+// for every author domain that is not listed as non-existent.
+func dmarcVectorDNS(t *testing.T, records map[string][]string, exist ...string) *Resolver {
+	r, srv := dmarcTestDNS(t, "")
+	for d, texts := range records {
+		dmarcAddTXT(srv, "_dmarc."+d, texts...)
+	}
+	for _, d := range exist {
+		if d != "" {
+			srv.MustAdd(t, d+". A 192.0.2.1")
+		}
+	}
+	return r
+}
+
+// dmarcBisOnly lists the vectors whose outcome differs on purpose in the
+// default mode (RFC 7489 with the DMARCbis additions); see dmarc.go.
+var dmarcBisOnly = map[string]string{
+	"org_domain/no-records-anywhere":         "no record anywhere: the PSL gives example.net, the walk the start itself",
+	"org_domain/duplicate-records-discarded": "RFC 7489 §6.6.3 applies no DMARC when the author domain has two records",
+	"alignment/subdomain-record-only":        "RFC 7489 relaxed alignment compares PSL organizational domains",
+	"policy_selection/pct-ignored":           "RFC 7489 §6.6.4 pct=0 downgrades reject to quarantine",
+}
+
+// TestDMARCbisVectors drives every vector of dmarcbis-treewalk in
+// DMARCbis mode, where all must pass, and in the default mode, where
+// exactly the vectors of dmarcBisOnly must differ.
+func TestDMARCbisVectors(t *testing.T) {
+	var v dmarcVectors
+	dmarcLoadYAML(t, &v, "dmarcbis-treewalk", "vectors.yaml")
+	for _, bis := range []bool{true, false} {
+		passed, total := map[string]int{}, map[string]int{}
+		check := func(section, id string, problems []string) {
+			key := section + "/" + id
+			total[section]++
+			why, divergent := dmarcBisOnly[key]
+			switch {
+			case len(problems) == 0 && (bis || !divergent):
+				passed[section]++
+			case len(problems) > 0 && !bis && divergent:
+				t.Logf("default mode, %s differs on purpose (%s): %s", key, why, strings.Join(problems, "; "))
+			case len(problems) == 0:
+				t.Errorf("default mode, %s: passes, but dmarcBisOnly says it should differ", key)
+			default:
+				t.Errorf("DMARCbis=%v, %s: %s", bis, key, strings.Join(problems, "; "))
+			}
+		}
+		opts := DMARCOptions{DMARCbis: bis, Rand: func() int { return 0 }}
+		ctx := context.Background()
+
+		for _, q := range v.QuerySequence {
+			rec := &dmarcRecordingDNS{DNS: dmarcVectorDNS(t, q.DMARCRecords)}
+			res := CheckDMARC(ctx, rec, DMARCInput{FromDomain: q.Start}, opts)
+			var p []string
+			if strings.Join(rec.txt, " ") != strings.Join(q.Queries, " ") {
+				p = append(p, fmt.Sprintf("queries %q, want %q", rec.txt, q.Queries))
+			}
+			if q.OrgDomain != "" && res.OrgDomain != q.OrgDomain {
+				p = append(p, fmt.Sprintf("org domain %q, want %q", res.OrgDomain, q.OrgDomain))
+			}
+			check("query_sequence", q.ID, p)
+		}
+		for _, o := range v.OrgDomain {
+			res := CheckDMARC(ctx, dmarcVectorDNS(t, o.DMARCRecords, o.Start), DMARCInput{FromDomain: o.Start}, opts)
+			var p []string
+			if res.OrgDomain != o.OrgDomain {
+				p = append(p, fmt.Sprintf("org domain %q, want %q", res.OrgDomain, o.OrgDomain))
+			}
+			if o.PolicyDomain != "" && res.RecordDomain != o.PolicyDomain {
+				p = append(p, fmt.Sprintf("policy domain %q, want %q (%s)", res.RecordDomain, o.PolicyDomain, res.Reason))
+			}
+			check("org_domain", o.ID, p)
+		}
+		for _, a := range v.Alignment {
+			r := dmarcVectorDNS(t, a.DMARCRecords, a.Author)
+			var p []string
+			if a.SPF != "" {
+				res := CheckDMARC(ctx, r, DMARCInput{FromDomain: a.Author, SPF: dmarcSPF(Pass, a.SPF)}, opts)
+				if want, ok := a.Relaxed["spf_aligned"]; ok && res.SPFAligned != want {
+					p = append(p, fmt.Sprintf("SPF %s aligned %v, want %v", a.SPF, res.SPFAligned, want))
+				}
+				if a.PolicyDomain != "" && res.RecordDomain != a.PolicyDomain {
+					p = append(p, fmt.Sprintf("policy domain %q, want %q", res.RecordDomain, a.PolicyDomain))
+				}
+			}
+			if a.DKIM != "" {
+				res := CheckDMARC(ctx, r, DMARCInput{FromDomain: a.Author, DKIM: []DKIMResult{dmarcDKIM(Pass, a.DKIM)}}, opts)
+				if want, ok := a.Relaxed["dkim_aligned"]; ok && res.DKIMAligned != want {
+					p = append(p, fmt.Sprintf("DKIM %s aligned %v, want %v", a.DKIM, res.DKIMAligned, want))
+				}
+			}
+			check("alignment", a.ID, p)
+		}
+		for _, s := range v.PolicySelection {
+			exist := s.Author
+			if slices.Contains(s.Nonexistent, s.Author) {
+				exist = ""
+			}
+			res := CheckDMARC(ctx, dmarcVectorDNS(t, s.DMARCRecords, exist), DMARCInput{FromDomain: s.Author}, opts)
+			check("policy_selection", s.ID, dmarcPolicyProblems(res, s.Expect.PolicyDomain, s.Expect.OrgDomain,
+				cmp.Or(s.Expect.Policy, s.Expect.Published), s.Expect.Tag, s.Expect.DMARCApplies, s.Expect.Result, s.Expect.AppliedOnFail))
+		}
+		for _, section := range []string{"query_sequence", "org_domain", "alignment", "policy_selection"} {
+			t.Logf("dmarcbis-treewalk DMARCbis=%v %s: %d/%d as the vector says", bis, section, passed[section], total[section])
+		}
+	}
+}
+
+// dmarcPolicyProblems compares a result with a policy_selection
+// expectation; empty strings and a nil applies are not checked.
+func dmarcPolicyProblems(res DMARCResult, policyDomain, org, published, tag string, applies *bool, result, applied string) []string {
+	var p []string
+	want := func(what, got, want string) {
+		if want != "" && got != want {
+			p = append(p, fmt.Sprintf("%s %q, want %q", what, got, want))
+		}
+	}
+	want("policy domain", res.RecordDomain, policyDomain)
+	want("org domain", res.OrgDomain, org)
+	want("tag", res.PolicyTag, tag)
+	want("result", string(res.Result), result)
+	want("applied policy", res.Policy, applied)
+	if published != "" {
+		rec, err := ParseDMARCRecord(res.Record)
+		got := ""
+		if err == nil {
+			got = map[string]string{"p": rec.Policy, "sp": rec.SubdomainPolicy, "np": rec.NonexistentPolicy}[res.PolicyTag]
+		}
+		want("published policy", got, published)
+	}
+	if applies != nil {
+		if got := res.Result == Pass || res.Result == Fail; got != *applies {
+			p = append(p, fmt.Sprintf("DMARC applies %v (%s: %s), want %v", got, res.Result, res.Reason, *applies))
+		}
+	}
+	return p
+}
+
+// dmarcLoadYAML decodes a file of the shared conformance data.
+func dmarcLoadYAML(t *testing.T, into any, elem ...string) {
+	t.Helper()
+	data, err := os.ReadFile(dnstest.SharedTestdata(t, elem...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, into); err != nil {
+		t.Fatalf("%s: %v", filepath.Join(elem...), err)
+	}
 }
