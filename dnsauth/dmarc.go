@@ -578,6 +578,11 @@ func (d *dmarcDiscovery) discover7489(ctx context.Context, dns DNS) {
 // applies when they do not align. Alignment is reported even when the
 // domain publishes no record, because spoofguard's own-domain rule needs
 // it whatever the domain publishes (relaxed alignment is assumed then).
+//
+// Policy and PolicyTag are set for pass and fail. On fail they are what
+// to apply, after pct= and t=; on pass they are the published policy, for
+// reports (an np= is not considered then: the existence of the author
+// domain is only looked up when a failing message needs it).
 func CheckDMARC(ctx context.Context, dns DNS, in DMARCInput, opts DMARCOptions) DMARCResult {
 	c := &dmarcCheck{ctx: ctx, dns: dns, in: in, opts: opts, walks: map[string]*dmarcWalk{}}
 	return c.run()

@@ -21,7 +21,7 @@ import (
 
 // From is what the From header fields of a message say about its author.
 type From struct {
-	Addresses []string // every mailbox address found, as local@domain; domain normalised as in Domains
+	Addresses []string // every mailbox found, as local@domain (domain normalised as in Domains), a bare local part, or "<>"
 	Domains   []string // distinct author domains in order: lower case, no trailing dot, A-labels
 	Problem   string   // "" for exactly one From field holding one mailbox with a domain; else why not
 	Lenient   bool     // Domains came (at least partly) from the lenient scan: a strict parse failed
@@ -96,7 +96,10 @@ type fromMailbox struct {
 }
 
 func (b fromMailbox) address() string {
-	if !b.hasDomain {
+	switch {
+	case !b.hasDomain && b.local == "":
+		return "<>"
+	case !b.hasDomain:
 		return b.local
 	}
 	return b.local + "@" + b.domain

@@ -88,7 +88,7 @@ var fromCases = []fromCase{
 	{name: "three addresses", values: fromOne("a@x.example, B <b@example.org>, c@x.example"), domains: []string{"x.example", "example.org"}, problem: "3 addresses"},
 	{name: "bare local part", values: fromOne("root"), problem: "address without a domain", addrs: []string{"root"}},
 	{name: "bare local with name", values: fromOne("Cron Daemon <root>"), problem: "address without a domain"},
-	{name: "null angle addr", values: fromOne("<>"), problem: "address without a domain"},
+	{name: "null angle addr", values: fromOne("<>"), problem: "address without a domain", addrs: []string{"<>"}},
 	{name: "empty value", values: fromOne("  "), problem: "no address"},
 	{name: "only a comment", values: fromOne("(nothing)"), problem: "no address"},
 

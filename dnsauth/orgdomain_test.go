@@ -2,6 +2,7 @@ package dnsauth
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -127,4 +128,14 @@ func FuzzOrgDomain(f *testing.F) {
 			t.Fatalf("orgNormalize(%q) = %q is not a fixed point", s, name)
 		}
 	})
+}
+
+func ExampleOrgDomain() {
+	fmt.Println(OrgDomain("Mail.Example.CO.UK."))
+	fmt.Println(OrgDomain("alice.github.io"))
+	fmt.Println(OrgDomain("post.bücher.example"))
+	// Output:
+	// example.co.uk
+	// alice.github.io
+	// xn--bcher-kva.example
 }
