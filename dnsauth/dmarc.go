@@ -502,6 +502,7 @@ type dmarcDiscovery struct {
 	bisRules bool        // DMARCbis chose source and org (psd= met, or DMARCbis mode)
 	how      string      // how source was chosen, for Reason
 	multiple string      // RFC 7489 stopped at several records at this name
+	count    int         // how many records it held
 	tempErr  error
 }
 
@@ -522,7 +523,7 @@ func dmarcDiscover(ctx context.Context, dns DNS, from string, bis bool) *dmarcDi
 	case own.usable():
 		d.source, d.how = own, "the author domain's own record"
 	case own != nil && own.count > 1 && !bis:
-		d.multiple = from
+		d.multiple, d.count = from, own.count
 	case d.bisRules:
 		d.discoverBis()
 	default:
@@ -562,7 +563,7 @@ func (d *dmarcDiscovery) discover7489(ctx context.Context, dns DNS) {
 		d.source, d.how = f, "the organizational domain's record"
 		return
 	case f.count > 1:
-		d.multiple = d.org
+		d.multiple, d.count = d.org, f.count
 		return
 	}
 	for i := len(d.walk.found) - 1; i >= 0; i-- {
@@ -615,7 +616,7 @@ func (c *dmarcCheck) run() DMARCResult {
 		c.bisUnusable()
 		return c.withoutPolicy(TempError, "temporary DNS failure during policy discovery: "+d.tempErr.Error())
 	case d.multiple != "":
-		return c.withoutPolicy(None, fmt.Sprintf("%d DMARC records at _dmarc.%s: none applies (RFC 7489 §6.6.3)", d.walk.at[d.multiple].count, d.multiple))
+		return c.withoutPolicy(None, fmt.Sprintf("%d DMARC records at _dmarc.%s: none applies (RFC 7489 §6.6.3)", d.count, d.multiple))
 	case d.source == nil:
 		return c.withoutPolicy(None, "no DMARC record for "+from)
 	}
