@@ -259,24 +259,58 @@ func spfScanMechanism(t *spfScanned, name, arg string) string {
 //
 //	a   = "a"   [ ":" domain-spec ] [ dual-cidr-length ]
 //	ptr = "ptr" [ ":" domain-spec ]
+//
+// A domain-spec may itself hold "/" (RFC 7208 §7.1 allows every visible
+// character but "%"), so the CIDR length is taken from the end of the term.
 func spfScanHostMechanism(t *spfScanned, arg string, cidr bool) string {
-	if strings.HasPrefix(arg, ":") {
-		n, reason := spfScanMacroString(arg[1:], true)
-		if reason != "" {
-			return reason
-		}
-		t.value, arg = arg[1:1+n], arg[1+n:]
+	spec, lengths := arg, ""
+	if cidr {
+		spec, lengths = spfSplitCIDR(arg)
+	}
+	if strings.HasPrefix(spec, ":") {
+		t.value = spec[1:]
 		if reason := spfCheckDomainSpec(t.value); reason != "" {
 			return reason
 		}
+	} else if spec != "" {
+		if !cidr {
+			return "ptr takes no CIDR length"
+		}
+		return "bad CIDR length " + strconv.Quote(spec)
 	}
-	if arg == "" {
+	if lengths == "" {
 		return ""
 	}
-	if !cidr {
-		return "ptr takes no CIDR length"
+	return spfScanDualCIDR(t, lengths)
+}
+
+// spfSplitCIDR splits the trailing dual-cidr-length ("/24", "//64",
+// "/24//64", or digits that are out of range, for a clear error later)
+// from the rest of an a or mx argument.
+func spfSplitCIDR(arg string) (rest, lengths string) {
+	rest = arg
+	cut := func(double bool) bool {
+		i := len(rest)
+		for i > 0 && rest[i-1] >= '0' && rest[i-1] <= '9' {
+			i--
+		}
+		if i == len(rest) || i == 0 || rest[i-1] != '/' {
+			return false
+		}
+		i--
+		isDouble := i > 0 && rest[i-1] == '/'
+		if isDouble != double {
+			return false
+		}
+		if double {
+			i--
+		}
+		rest = rest[:i]
+		return true
 	}
-	return spfScanDualCIDR(t, arg)
+	cut(true)
+	cut(false)
+	return rest, arg[len(rest):]
 }
 
 // spfScanDualCIDR parses dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ],
