@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -182,7 +183,8 @@ func spfCheck(ctx context.Context, dns DNS, ip netip.Addr, identity, helo, sende
 	// is per family); zones are local detail.
 	ip = ip.Unmap().WithZone("")
 	res.IP = ip
-	tr := &spfTracer{}
+	tr := &spfTracer{lines: make([]string, 0, 16)}
+	tr.stack = tr.stackBuf[:0]
 	r, err := spf.CheckHostWithSender(net.IP(ip.AsSlice()), helo, sender,
 		spf.WithResolver(spfResolver{dns}),
 		spf.WithContext(ctx),
@@ -278,9 +280,11 @@ func spfDNSError(err error, name string) error {
 // fallback), so a stack of domains tells which record every line is about.
 type spfTracer struct {
 	lines    []string
-	stack    []string
+	stack    []string // domains of the check_host() calls in progress, outermost first
+	stackBuf [8]string
 	term     string // the term that decided the outermost record ("" if none)
 	notFound bool   // the outermost domain does not exist
+	voids    int    // void lookups so far (RFC 7208 §4.6.4)
 }
 
 // The library's trace formats this file understands (v1.6.0). Others are
@@ -318,7 +322,7 @@ func (t *spfTracer) trace(f string, a ...any) {
 			t.end("", "no SPF record")
 			return
 		}
-		t.line(fmt.Sprintf("record %q", spfArg(a, 0)))
+		t.line("record " + strconv.Quote(spfArg(a, 0)))
 	case spfTrNotFound:
 		t.notFound = len(t.stack) == 1
 		t.end("", "no such domain")
@@ -344,7 +348,8 @@ func (t *spfTracer) trace(f string, a ...any) {
 	case spfTrLimit:
 		t.line("more than 10 DNS-querying terms (RFC 7208 §4.6.4)")
 	case spfTrVoid, spfTrVoidNX:
-		t.line("void lookup: the name has no such records")
+		t.voids++
+		t.line(fmt.Sprintf("void lookup %d (2 allowed): the name has no such records", t.voids))
 	case spfTrVoidLimit:
 		t.line("more than 2 void lookups (RFC 7208 §4.6.4)")
 	case spfTrMacro:
@@ -378,6 +383,10 @@ func (t *spfTracer) end(term, text string) {
 	}
 }
 
+// spfIndent indents trace lines by include depth (at most 11 deep: the
+// lookup limit stops deeper nesting).
+const spfIndent = "                        "
+
 // line adds a line about the record being evaluated, indented by depth.
 func (t *spfTracer) line(text string) {
 	depth := len(t.stack)
@@ -385,7 +394,8 @@ func (t *spfTracer) line(text string) {
 		t.lines = append(t.lines, text)
 		return
 	}
-	t.lines = append(t.lines, strings.Repeat("  ", depth-1)+t.stack[depth-1]+": "+text)
+	indent := spfIndent[:min(2*(depth-1), len(spfIndent))]
+	t.lines = append(t.lines, indent+t.stack[depth-1]+": "+text)
 }
 
 // reason is the one line for logs and replies.
