@@ -62,7 +62,7 @@ func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
 	}
 	srv.SetFault("servfail.example.org", dnstest.ServFail)
 	srv.SetFault("timeout.example.org", dnstest.Timeout)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}
