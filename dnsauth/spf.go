@@ -56,7 +56,7 @@ func CheckSPFHelo(ctx context.Context, dns DNS, ip netip.Addr, helo string) SPFR
 func spfMailFrom(helo, mailFrom string) (sender, domain, why string) {
 	mf := strings.TrimSpace(mailFrom)
 	if len(mf) >= 2 && mf[0] == '<' && mf[len(mf)-1] == '>' {
-		mf = mf[1 : len(mf)-1]
+		mf = strings.TrimSpace(mf[1 : len(mf)-1])
 	}
 	if mf == "" {
 		// RFC 7208 §2.4: the null reverse-path is checked as postmaster@<HELO>.
@@ -82,6 +82,8 @@ func spfMailFrom(helo, mailFrom string) (sender, domain, why string) {
 		// A quoted local part may hold "@"; the library takes the domain
 		// after the first one, so hide the others from it.
 		local = strings.ReplaceAll(local, "@", "%40")
+	case domain == mf[at+1:]:
+		return mf, domain, "" // as given: no copy
 	}
 	return local + "@" + domain, domain, ""
 }
@@ -97,8 +99,10 @@ func spfDomain(name string) (domain, why string) {
 	case d[0] == '[':
 		return "", fmt.Sprintf("%q is an address literal, not a domain", name)
 	}
-	if _, err := netip.ParseAddr(d); err == nil {
-		return "", fmt.Sprintf("%q is an IP address, not a domain", name)
+	if spfLooksNumeric(d) {
+		if _, err := netip.ParseAddr(d); err == nil {
+			return "", fmt.Sprintf("%q is an IP address, not a domain", name)
+		}
 	}
 	if !spfASCII(d) {
 		a, err := idna.Lookup.ToASCII(d)
@@ -157,6 +161,13 @@ func spfLabelSyntax(label string) string {
 		}
 	}
 	return ""
+}
+
+// spfLooksNumeric tells whether a name could be an IP address (it ends in
+// a digit or holds a colon), sparing the parse for ordinary domains.
+func spfLooksNumeric(d string) bool {
+	last := d[len(d)-1]
+	return (last >= '0' && last <= '9') || strings.IndexByte(d, ':') >= 0
 }
 
 func spfASCII(s string) bool {
