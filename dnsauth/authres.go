@@ -250,7 +250,7 @@ func arValue(s string) string {
 	if arIsToken(s) {
 		return s
 	}
-	return `"` + arEscape(arClean(s, len(s)), `"\`) + `"`
+	return `"` + arEscape(arClean(s, 0), `"\`) + `"`
 }
 
 // arPvalue is a property value (RFC 8601 §2.2): a token, or
@@ -338,8 +338,8 @@ func arComment(text string) arWord {
 
 // arClean makes text safe inside a header field: valid UTF-8, control
 // characters (CR and LF among them) turned into spaces, runs of spaces
-// made one, at most max bytes ("..." ending a cut text).
-func arClean(text string, max int) string {
+// made one, at most limit bytes when limit > 0 ("..." ending a cut text).
+func arClean(text string, limit int) string {
 	var b strings.Builder
 	space := false
 	for _, r := range strings.ToValidUTF8(text, "\uFFFD") {
@@ -354,10 +354,10 @@ func arClean(text string, max int) string {
 		b.WriteRune(r)
 	}
 	out := b.String()
-	if len(out) <= max {
+	if limit <= 0 || len(out) <= limit {
 		return out
 	}
-	cut := max - len("...")
+	cut := max(limit-len("..."), 0)
 	for cut > 0 && !utf8.RuneStart(out[cut]) {
 		cut--
 	}

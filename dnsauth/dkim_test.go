@@ -9,7 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 	_ "unsafe" // for go:linkname to go-msgauth's clock
 
@@ -1080,4 +1083,19 @@ func FuzzDKIMVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A message that cannot be read to its end gives temperror for the
+// signatures seen, whether it broke off in the header or in the body.
+func TestDKIMReadError(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(8<<10), "ed", k.ed, "relaxed", "relaxed")
+	for name, cut := range map[string]int{"in the header": strings.Index(signed, "Subject:"), "in the body": len(signed) - 100} {
+		msg := io.MultiReader(strings.NewReader(signed[:cut]), iotest.ErrReader(errors.New("disk on fire")))
+		res := VerifyDKIM(context.Background(), r, msg, DKIMOptions{})
+		if len(res) != 1 || res[0].Result != TempError || !strings.Contains(res[0].Reason, "disk on fire") {
+			t.Errorf("%s: %+v", name, res)
+		}
+	}
 }
