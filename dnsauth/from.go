@@ -16,6 +16,7 @@ package dnsauth
 
 import (
 	"fmt"
+	"mime"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ type From struct {
 	Addresses []string // every mailbox found, as local@domain (domain normalised as in Domains), a bare local part, or "<>"
 	Domains   []string // distinct author domains in order: lower case, no trailing dot, A-labels
 	Problem   string   // "" for exactly one From field holding one mailbox with a domain; else why not
-	Lenient   bool     // Domains came (at least partly) from the lenient scan: a strict parse failed
+	Lenient   bool     // Domains came partly from the lenient scan: a strict parse failed, or an address hid an encoded word
 }
 
 // ParseFrom reads the raw values of every From header field of a message
@@ -36,16 +37,25 @@ type From struct {
 func ParseFrom(values []string) From {
 	var f From
 	seen := map[string]bool{}
+	add := func(d string) {
+		if d != "" && !seen[d] {
+			seen[d] = true
+			f.Domains = append(f.Domains, d)
+		}
+	}
 	var unparseable string
+	encoded := false
 	mailboxes, withoutDomain, emptyGroups := 0, 0, 0
 	for _, v := range values {
 		boxes, groups, err := fromParseList(v)
+		var decoded []string
 		if err != nil {
 			if unparseable == "" {
 				unparseable = "unparseable: " + err.Error()
 			}
 			f.Lenient = true
 			boxes = fromLenientScan(v)
+			decoded = fromEncodedDomains(v) // display names included: in doubt
 		}
 		emptyGroups += groups
 		for _, b := range boxes {
@@ -53,21 +63,47 @@ func ParseFrom(values []string) From {
 			f.Addresses = append(f.Addresses, b.address())
 			if !b.hasDomain || b.domain == "" {
 				withoutDomain++
-				continue
 			}
-			if !seen[b.domain] {
-				seen[b.domain] = true
-				f.Domains = append(f.Domains, b.domain)
+			add(b.domain)
+			for _, d := range fromEncodedDomains(b.raw) {
+				if d != b.domain {
+					encoded, f.Lenient = true, true
+					add(d)
+				}
 			}
 		}
+		for _, d := range decoded {
+			add(d)
+		}
 	}
-	f.Problem = fromProblem(len(values), unparseable, mailboxes, withoutDomain, emptyGroups)
+	f.Problem = fromProblem(len(values), unparseable, encoded, mailboxes, withoutDomain, emptyGroups)
 	return f
+}
+
+// fromEncodedDomains decodes RFC 2047 encoded words in s and returns the
+// domains the lenient scan finds in the decoded text. Encoded words
+// belong in display names and comments only; some mail clients decode
+// them anywhere, so "=?utf-8?b?...?=@evil.example" can be shown as an
+// address of quite another domain (the "Mailsploit" family). Such a
+// domain counts as an author domain.
+func fromEncodedDomains(s string) []string {
+	if !strings.Contains(s, "=?") {
+		return nil
+	}
+	decoded, err := new(mime.WordDecoder).DecodeHeader(s)
+	if err != nil || decoded == s {
+		return nil
+	}
+	var out []string
+	for _, b := range fromLenientScan(decoded) {
+		out = append(out, b.domain)
+	}
+	return out
 }
 
 // fromProblem names the first reason the From fields do not give exactly
 // one author, most fundamental first.
-func fromProblem(headers int, unparseable string, mailboxes, withoutDomain, emptyGroups int) string {
+func fromProblem(headers int, unparseable string, encoded bool, mailboxes, withoutDomain, emptyGroups int) string {
 	switch {
 	case headers == 0:
 		return "no From header"
@@ -75,6 +111,8 @@ func fromProblem(headers int, unparseable string, mailboxes, withoutDomain, empt
 		return fmt.Sprintf("%d From headers", headers)
 	case unparseable != "":
 		return unparseable
+	case encoded:
+		return "encoded word in an address"
 	case mailboxes == 0 && emptyGroups > 0:
 		return "group without mailboxes"
 	case mailboxes == 0:
@@ -93,6 +131,7 @@ type fromMailbox struct {
 	local     string
 	domain    string
 	hasDomain bool
+	raw       string // the address as written, for decoding hidden encoded words
 }
 
 func (b fromMailbox) address() string {
@@ -190,7 +229,7 @@ func (p *fromParser) address(inGroup bool) ([]fromMailbox, bool, error) {
 		boxes, err := p.groupList()
 		return boxes, true, err
 	case c == '@':
-		b, err := p.addrSpecAfterLocal(words)
+		b, err := p.addrSpecAfterLocal(words, start)
 		return []fromMailbox{b}, false, err
 	case c == ',' || (c == ';' && inGroup):
 		return p.bareLocal(words, start)
@@ -205,7 +244,7 @@ func (p *fromParser) bareLocal(words fromWords, start int) ([]fromMailbox, bool,
 	if !words.localPart() {
 		return nil, false, &fromSyntaxError{pos: start, what: "expected an address"}
 	}
-	return []fromMailbox{{local: words.local()}}, false, nil
+	return []fromMailbox{{local: words.local(), raw: p.s[start:p.pos]}}, false, nil
 }
 
 // groupList parses the mailboxes of a group up to its ';' (RFC 5322 §3.4
@@ -262,17 +301,18 @@ func (p *fromParser) angleAddr() (fromMailbox, error) {
 		p.pos++
 		return fromMailbox{}, nil
 	}
+	start := p.pos
 	words, err := p.words()
 	if err != nil {
 		return fromMailbox{}, err
 	}
 	var b fromMailbox
 	if !p.eof() && p.peek() == '@' {
-		if b, err = p.addrSpecAfterLocal(words); err != nil {
+		if b, err = p.addrSpecAfterLocal(words, start); err != nil {
 			return fromMailbox{}, err
 		}
 	} else if words.localPart() {
-		b = fromMailbox{local: words.local()}
+		b = fromMailbox{local: words.local(), raw: p.s[start:p.pos]}
 	} else {
 		return fromMailbox{}, p.errorf("expected an address after '<'")
 	}
@@ -315,7 +355,7 @@ func (p *fromParser) obsRoute() error {
 
 // addrSpecAfterLocal finishes an addr-spec whose local part has been read;
 // p is at '@'.
-func (p *fromParser) addrSpecAfterLocal(words fromWords) (fromMailbox, error) {
+func (p *fromParser) addrSpecAfterLocal(words fromWords, start int) (fromMailbox, error) {
 	if !words.localPart() {
 		return fromMailbox{}, p.errorf("'@' without a local part")
 	}
@@ -324,7 +364,7 @@ func (p *fromParser) addrSpecAfterLocal(words fromWords) (fromMailbox, error) {
 	if err != nil {
 		return fromMailbox{}, err
 	}
-	return fromMailbox{local: words.local(), domain: d, hasDomain: true}, nil
+	return fromMailbox{local: words.local(), domain: d, hasDomain: true, raw: p.s[start:p.pos]}, nil
 }
 
 // domain parses a dot-atom, obs-domain or domain-literal and returns it

@@ -66,7 +66,8 @@ func orgIsIP(name string) bool {
 // would see them. Invisible format characters (Unicode Cf: zero-width
 // spaces and joiners, bidi controls, the BOM) are removed first: a mail
 // client shows "example.org\u200b" as example.org, so it must count as
-// example.org. A name that is not valid UTF-8 or that IDNA refuses is
+// example.org. So is white space around the name (a no-break space
+// after it is invisible too). A name that is not valid UTF-8 or that IDNA refuses is
 // only lower-cased: it stays distinct from every real name.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
@@ -75,7 +76,7 @@ func orgNormalize(domain string) string {
 	if !utf8.ValidString(domain) {
 		return strings.TrimRight(orgLowerASCII(domain), ".")
 	}
-	domain = strings.Map(orgDropInvisible, domain)
+	domain = strings.TrimFunc(strings.Map(orgDropInvisible, domain), unicode.IsSpace)
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
