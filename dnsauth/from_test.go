@@ -173,6 +173,9 @@ func TestParseFromLinear(t *testing.T) {
 		"at signs only":    strings.Repeat("@", size),
 		"lenient at-chain": strings.Repeat("a@b", size/3) + "<",
 		"NULs":             strings.Repeat("\x00@x", size/3),
+		"encoded words":    strings.Repeat("=?utf-8?q?a=40b.example?=", size/25) + "@x.example",
+		"encoded lenient":  "<" + strings.Repeat("=?utf-8?b?YUBiLmV4YW1wbGU=?= ", size/29),
+		"open encoded":     strings.Repeat("=?", size/2) + "@x.example",
 	}
 	for name, v := range shapes {
 		start := time.Now()
