@@ -11,11 +11,14 @@ package dnsauth
 // "@domain" in the header so that a broken From that mentions a protected
 // domain is still seen as mentioning it.
 //
-// Both passes are linear in the size of the header: comments nest by
-// counting, never by recursion, and nothing is rescanned.
+// Everything is linear in the size of the header: comments nest by
+// counting, never by recursion, and each byte is read a bounded number of
+// times (the strict parse, the lenient scan, the decoding of encoded
+// words).
 
 import (
 	"fmt"
+	"io"
 	"mime"
 	"strings"
 )
@@ -35,49 +38,65 @@ type From struct {
 // whatever domains could be found (RFC 7489 §6.6.1 leaves the handling of
 // such messages to the receiver; spoofguard evaluates every domain).
 func ParseFrom(values []string) From {
-	var f From
-	seen := map[string]bool{}
-	add := func(d string) {
-		if d != "" && !seen[d] {
-			seen[d] = true
-			f.Domains = append(f.Domains, d)
-		}
-	}
-	var unparseable string
-	encoded := false
-	mailboxes, withoutDomain, emptyGroups := 0, 0, 0
+	c := fromCollector{seen: map[string]bool{}}
 	for _, v := range values {
-		boxes, groups, err := fromParseList(v)
-		var decoded []string
-		if err != nil {
-			if unparseable == "" {
-				unparseable = "unparseable: " + err.Error()
-			}
-			f.Lenient = true
-			boxes = fromLenientScan(v)
-			decoded = fromEncodedDomains(v) // display names included: in doubt
+		c.header(v)
+	}
+	c.f.Problem = fromProblem(len(values), c.unparseable, c.encoded, c.mailboxes, c.withoutDomain, c.emptyGroups)
+	return c.f
+}
+
+// fromCollector gathers the mailboxes of every From field and counts what
+// fromProblem needs to know.
+type fromCollector struct {
+	f                                     From
+	seen                                  map[string]bool
+	unparseable                           string
+	encoded                               bool
+	mailboxes, withoutDomain, emptyGroups int
+}
+
+// header parses one field value, strictly or else leniently.
+func (c *fromCollector) header(v string) {
+	boxes, groups, err := fromParseList(v)
+	var decoded []string
+	if err != nil {
+		if c.unparseable == "" {
+			c.unparseable = "unparseable: " + err.Error()
 		}
-		emptyGroups += groups
-		for _, b := range boxes {
-			mailboxes++
-			f.Addresses = append(f.Addresses, b.address())
-			if !b.hasDomain || b.domain == "" {
-				withoutDomain++
-			}
-			add(b.domain)
-			for _, d := range fromEncodedDomains(b.raw) {
-				if d != b.domain {
-					encoded, f.Lenient = true, true
-					add(d)
-				}
-			}
-		}
-		for _, d := range decoded {
-			add(d)
+		c.f.Lenient = true
+		boxes = fromLenientScan(v)
+		decoded = fromEncodedDomains(v) // display names included: in doubt
+	}
+	c.emptyGroups += groups
+	for _, b := range boxes {
+		c.mailbox(b)
+	}
+	for _, d := range decoded {
+		c.add(d)
+	}
+}
+
+func (c *fromCollector) mailbox(b fromMailbox) {
+	c.mailboxes++
+	c.f.Addresses = append(c.f.Addresses, b.address())
+	if !b.hasDomain || b.domain == "" {
+		c.withoutDomain++
+	}
+	c.add(b.domain)
+	for _, d := range fromEncodedDomains(b.raw) {
+		if d != b.domain {
+			c.encoded, c.f.Lenient = true, true
+			c.add(d)
 		}
 	}
-	f.Problem = fromProblem(len(values), unparseable, encoded, mailboxes, withoutDomain, emptyGroups)
-	return f
+}
+
+func (c *fromCollector) add(d string) {
+	if d != "" && !c.seen[d] {
+		c.seen[d] = true
+		c.f.Domains = append(c.f.Domains, d)
+	}
 }
 
 // fromEncodedDomains decodes RFC 2047 encoded words in s and returns the
@@ -90,7 +109,8 @@ func fromEncodedDomains(s string) []string {
 	if !strings.Contains(s, "=?") {
 		return nil
 	}
-	decoded, err := new(mime.WordDecoder).DecodeHeader(s)
+	dec := mime.WordDecoder{CharsetReader: fromAnyCharset}
+	decoded, err := dec.DecodeHeader(s)
 	if err != nil || decoded == s {
 		return nil
 	}
@@ -99,6 +119,13 @@ func fromEncodedDomains(s string) []string {
 		out = append(out, b.domain)
 	}
 	return out
+}
+
+// fromAnyCharset lets bytes of any charset through undecoded: the '@'
+// and the domain that matter here are ASCII in every charset a client
+// would render them from.
+func fromAnyCharset(_ string, input io.Reader) (io.Reader, error) {
+	return input, nil
 }
 
 // fromProblem names the first reason the From fields do not give exactly

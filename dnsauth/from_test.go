@@ -80,6 +80,7 @@ var fromCases = []fromCase{
 	{name: "encoded word as domain", values: fromOne("ceo@=?utf-8?q?example.org?="), domains: []string{"=?utf-8?q?example.org?=", "example.org"}, problem: "encoded word in an address", lenient: true},
 	{name: "mailsploit", values: fromOne("=?utf-8?b?cG90dXNAd2hpdGVob3VzZS5nb3Y=?==?utf-8?Q?=00?=@evil.example"), domains: []string{"evil.example", "whitehouse.gov"}, problem: "encoded word in an address", lenient: true},
 	{name: "encoded bare local part", values: fromOne("Boss <=?utf-8?q?ceo=40example.org?=>"), domains: []string{"example.org"}, problem: "encoded word in an address", lenient: true},
+	{name: "encoded word in an unknown charset", values: fromOne("=?x-unknown?q?ceo=40example.org?=@evil.example"), domains: []string{"evil.example", "example.org"}, problem: "encoded word in an address", lenient: true},
 	{name: "encoded word without @ in local part", values: fromOne("=?utf-8?q?ceo?=@example.org"), domains: []string{"example.org"}},
 	{name: "lenient scan decodes display names", values: fromOne("=?utf-8?q?ceo=40example.org?= <a@evil.example>, broken@"), domains: []string{"evil.example", "example.org"}, problem: "unparseable: ...", lenient: true},
 
