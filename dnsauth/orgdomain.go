@@ -67,8 +67,9 @@ func orgIsIP(name string) bool {
 // spaces and joiners, bidi controls, the BOM) are removed first: a mail
 // client shows "example.org\u200b" as example.org, so it must count as
 // example.org. So is white space around the name (a no-break space
-// after it is invisible too). A name that is not valid UTF-8 or that IDNA refuses is
-// only lower-cased: it stays distinct from every real name.
+// after it is invisible too). A name that is not valid UTF-8 is only
+// lower-cased; in one that IDNA refuses, the labels it accepts are still
+// converted. Either stays distinct from every real name.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
@@ -82,9 +83,26 @@ func orgNormalize(domain string) string {
 	}
 	a, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
-		return strings.TrimRight(orgLowerASCII(domain), ".")
+		a = orgLabelsToASCII(domain)
 	}
-	return strings.TrimRight(strings.ToLower(a), ".")
+	return strings.TrimRight(orgLowerASCII(a), ".")
+}
+
+// orgLabelsToASCII converts label by label when IDNA refuses the whole
+// name (one label with a byte such as '!' or '_' is enough), so that
+// every label that can be an A-label becomes one and the result does not
+// change when normalised again.
+func orgLabelsToASCII(domain string) string {
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if orgIsASCII(l) {
+			continue
+		}
+		if a, err := idna.Lookup.ToASCII(l); err == nil {
+			labels[i] = a
+		}
+	}
+	return strings.Join(labels, ".")
 }
 
 // orgDropInvisible is a strings.Map function removing format characters.
