@@ -67,40 +67,41 @@ func orgIsIP(name string) bool {
 // spaces and joiners, bidi controls, the BOM) are removed first: a mail
 // client shows "example.org\u200b" as example.org, so it must count as
 // example.org. So is white space around the name (a no-break space
-// after it is invisible too). A name that is not valid UTF-8 is only
-// lower-cased; in one that IDNA refuses, the labels it accepts are still
-// converted. Either stays distinct from every real name.
+// after it is invisible too). When IDNA refuses the whole name (invalid
+// UTF-8, a disallowed character), the labels it accepts are still
+// converted and the others only lower-cased: such a name stays distinct
+// from every real one.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
-	if !utf8.ValidString(domain) {
-		return strings.TrimRight(orgLowerASCII(domain), ".")
+	if utf8.ValidString(domain) {
+		domain = strings.TrimFunc(strings.Map(orgDropInvisible, domain), unicode.IsSpace)
+		if orgIsASCII(domain) {
+			return strings.TrimRight(strings.ToLower(domain), ".")
+		}
+		if a, err := idna.Lookup.ToASCII(domain); err == nil {
+			return strings.TrimRight(strings.ToLower(a), ".")
+		}
 	}
-	domain = strings.TrimFunc(strings.Map(orgDropInvisible, domain), unicode.IsSpace)
-	if orgIsASCII(domain) {
-		return strings.TrimRight(strings.ToLower(domain), ".")
-	}
-	a, err := idna.Lookup.ToASCII(domain)
-	if err != nil {
-		a = orgLabelsToASCII(domain)
-	}
-	return strings.TrimRight(orgLowerASCII(a), ".")
+	return strings.TrimRight(orgLowerASCII(orgLabelsToASCII(domain)), ".")
 }
 
-// orgLabelsToASCII converts label by label when IDNA refuses the whole
-// name (one label with a byte such as '!' or '_' is enough), so that
-// every label that can be an A-label becomes one and the result does not
-// change when normalised again.
+// orgLabelsToASCII converts label by label when the whole name cannot be
+// (one label with a byte such as '!', or with invalid UTF-8, is enough),
+// so that every label that can be an A-label becomes one and the result
+// does not change when normalised again.
 func orgLabelsToASCII(domain string) string {
 	labels := strings.Split(domain, ".")
 	for i, l := range labels {
-		if orgIsASCII(l) {
+		if orgIsASCII(l) || !utf8.ValidString(l) {
 			continue
 		}
+		l = strings.Map(orgDropInvisible, l)
 		if a, err := idna.Lookup.ToASCII(l); err == nil {
-			labels[i] = a
+			l = a
 		}
+		labels[i] = l
 	}
 	return strings.Join(labels, ".")
 }
