@@ -66,44 +66,40 @@ func orgIsIP(name string) bool {
 // would see them. Invisible format characters (Unicode Cf: zero-width
 // spaces and joiners, bidi controls, the BOM) are removed first: a mail
 // client shows "example.org\u200b" as example.org, so it must count as
-// example.org. So is white space around the name (a no-break space
-// after it is invisible too). When IDNA refuses the whole name (invalid
-// UTF-8, a disallowed character), the labels it accepts are still
-// converted and the others only lower-cased: such a name stays distinct
-// from every real one.
+// example.org. So is white space around each label (a no-break space
+// after the name is invisible too). When IDNA refuses the whole name
+// (invalid UTF-8, a disallowed character), the labels it accepts are
+// still converted, one by one, and the others only lower-cased: such a
+// name stays distinct from every real one, and normalising the result, or
+// any of its parents, again changes nothing.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
-	if utf8.ValidString(domain) {
-		domain = strings.TrimFunc(strings.Map(orgDropInvisible, domain), unicode.IsSpace)
-		if orgIsASCII(domain) {
-			return strings.TrimRight(strings.ToLower(domain), ".")
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if utf8.ValidString(l) {
+			labels[i] = strings.TrimFunc(strings.Map(orgDropInvisible, l), unicode.IsSpace)
 		}
+	}
+	domain = strings.Join(labels, ".")
+	if orgIsASCII(domain) {
+		return strings.TrimRight(strings.ToLower(domain), ".")
+	}
+	if utf8.ValidString(domain) {
 		if a, err := idna.Lookup.ToASCII(domain); err == nil {
 			return strings.TrimRight(strings.ToLower(a), ".")
 		}
 	}
-	return strings.TrimRight(orgLowerASCII(orgLabelsToASCII(domain)), ".")
-}
-
-// orgLabelsToASCII converts label by label when the whole name cannot be
-// (one label with a byte such as '!', or with invalid UTF-8, is enough),
-// so that every label that can be an A-label becomes one and the result
-// does not change when normalised again.
-func orgLabelsToASCII(domain string) string {
-	labels := strings.Split(domain, ".")
 	for i, l := range labels {
-		if orgIsASCII(l) || !utf8.ValidString(l) {
-			continue
+		if !utf8.ValidString(l) {
+			continue // IDNA would turn the bad bytes into U+FFFD
 		}
-		l = strings.Map(orgDropInvisible, l)
 		if a, err := idna.Lookup.ToASCII(l); err == nil {
-			l = a
+			labels[i] = a
 		}
-		labels[i] = l
 	}
-	return strings.Join(labels, ".")
+	return strings.TrimRight(orgLowerASCII(strings.Join(labels, ".")), ".")
 }
 
 // orgDropInvisible is a strings.Map function removing format characters.
