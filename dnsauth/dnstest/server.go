@@ -74,16 +74,11 @@ func Start(addr, zone string) (*Server, error) {
 }
 
 func (s *Server) listen(addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, err := listenBoth(addr)
 	if err != nil {
 		return err
 	}
 	s.Addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		pc.Close()
-		return err
-	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	h := dns.HandlerFunc(s.serve)
@@ -95,6 +90,27 @@ func (s *Server) listen(addr string) error {
 	wg.Wait()
 	s.running = true
 	return nil
+}
+
+// listenBoth opens UDP and TCP on the same port. With port 0 the UDP port
+// is picked first, and it may be taken for TCP by someone else: then try
+// another.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for tries := 0; ; tries++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || tries == 20 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Stop shuts the server down. The port is released; Restart binds it again.
