@@ -207,6 +207,7 @@ syntax.example.       TXT  "v=spf1 ip4:192.0.2.1 ipv4:192.0.2.2 -all"
 other.example.        TXT  "not spf"
 temp.example.         TXT  "v=spf1 ip4:192.0.2.1 include:servfail.example -all"
 open.example.         TXT  "v=spf1 +all"
+wide.example.         TXT  "v=spf1 ip4:0.0.0.0/1 ip6:::/0 ip4:10.0.0.0/8 -all"
 after.example.        TXT  "v=spf1 -all ip4:192.0.2.1"
 macro.example.        TXT  "v=spf1 a:%{l}.macro.example ip4:192.0.2.5 -all"
 `
@@ -317,6 +318,8 @@ func TestAnalyzeSPF(t *testing.T) {
 	test("macro.example", want{lookups: 1, all: "-all", networks: "192.0.2.5/32",
 		unexpanded: "a:%{l}.macro.example", problems: []string{"uses macros"}})
 	test("open.example", want{all: "+all", problems: []string{"+all: every address"}})
+	test("wide.example", want{all: "-all", networks: "0.0.0.0/1 10.0.0.0/8 ::/0", problems: []string{
+		"0.0.0.0/1 authorizes a huge part", "::/0 authorizes a huge part"}})
 	test("after.example", want{all: "-all", problems: []string{`terms after "all" are never evaluated`}})
 	test("temp.example", want{lookups: 1, all: "-all", networks: "192.0.2.1/32", tempError: true,
 		problems: []string{"include:servfail.example: DNS error"}})
