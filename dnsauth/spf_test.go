@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,11 +55,28 @@ tempinc.example.org.   TXT "v=spf1 include:servfail.example.org -all"
 xn--bcher-kva.example. TXT "v=spf1 ip4:192.0.2.0/24 -all"
 `
 
+// spfNewDNS starts a dnstest server, trying again when the free UDP port
+// it picked is taken for TCP: under heavy connection churn (fuzzing with
+// TCP fallbacks) that happens often enough to kill a fuzz worker.
+func spfNewDNS(tb testing.TB, zone string) *dnstest.Server {
+	tb.Helper()
+	var err error
+	for range 20 {
+		var srv *dnstest.Server
+		if srv, err = dnstest.Start("127.0.0.1:0", zone); err == nil {
+			tb.Cleanup(srv.Stop)
+			return srv
+		}
+	}
+	tb.Fatalf("dnstest: %v", err)
+	return nil
+}
+
 // spfTestDNS serves spfTestZone (plus i1…i11 and the faults) through the
 // caching resolver.
 func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
 	tb.Helper()
-	srv := dnstest.New(tb, spfTestZone)
+	srv := spfNewDNS(tb, spfTestZone)
 	for i := 1; i <= 11; i++ {
 		srv.MustAdd(tb, "i"+strconv.Itoa(i)+".example.org. TXT \"v=spf1 -all\"")
 	}
@@ -298,6 +316,12 @@ func FuzzSPFCheck(f *testing.F) {
 		name := "r" + strconv.Itoa(n) + ".fuzz.example"
 		srv.AddRR(spfFuzzTXT(name, txt))
 		defer srv.Remove(name)
+		// A hang must show up as a crash with its input, not as a stalled worker.
+		watchdog := time.AfterFunc(20*time.Second, func() {
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			panic("CheckSPF hangs on " + strconv.Quote(txt))
+		})
+		defer watchdog.Stop()
 		got := CheckSPF(context.Background(), r, netip.MustParseAddr("192.0.2.1"), "mx.example.net", "a@"+name)
 		switch got.Result {
 		case None, Neutral, Pass, Fail, SoftFail, TempError, PermError:

@@ -214,7 +214,7 @@ macro.example.        TXT  "v=spf1 a:%{l}.macro.example ip4:192.0.2.5 -all"
 
 func spfAnalyzeDNS(t *testing.T) *Resolver {
 	t.Helper()
-	srv := dnstest.New(t, spfAnalyzeZone)
+	srv := spfNewDNS(t, spfAnalyzeZone)
 	// twelve.example: 12 includes, each of a record with nothing to fetch.
 	var incs []string
 	for i := 1; i <= 12; i++ {
