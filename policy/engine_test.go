@@ -344,12 +344,12 @@ func TestEngineRelayTrace(t *testing.T) {
 	forgedBeneath := w.message(t, "CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66",
 		"Received: from out.example.org (out.example.org [203.0.113.10]) by mx.example.org (Postfix) with ESMTP id FAKE; Mon, 1 Jan 2024 09:00:00 +0000")
 	fromOwnServer := w.message(t, "CEO <ceo@example.org>", "", "out.example.org 203.0.113.10")
-	unparseable := "Received: garbage without a client\r\n" + noTrace
+	unparseable := "Received: garbage without a client\r\n" + w.message(t, "alice@partner.example", "partner.example", "")
 	runEngineCases(t, w, []engineCase{
 		{name: "relay header missing: checks go on without SPF", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
 			msg: noTrace, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "relay header unparseable: configured outcome", extra: "[[relay]]\nname = \"x\"\nnetworks = [\"198.51.103.0/24\"]\ntrace_error = \"tempfail\"",
-			ip: "198.51.103.5", mailFrom: "bounce@spammer.example", rcpts: []string{"user@edge.example"},
+			ip: "198.51.103.5", mailFrom: "alice@partner.example", rcpts: []string{"user@edge.example"},
 			msg: unparseable, action: ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
 		{name: "forged trace header beneath the relay's is ignored", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
 			msg: forgedBeneath, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},

@@ -63,9 +63,10 @@ func ends(v Verdict) bool {
 
 // readHeaders splits the header block into fields and hands each to add
 // with its raw value: everything after the colon, folding included, as a
-// milter receives it with leading space preserved. A line without a colon
-// ends the header block, as it does for an MTA.
-func readHeaders(r *bufio.Reader, add func(name, value string)) error {
+// milter receives it with leading space preserved. A line that is not a
+// header field ends the header block, as it does for an MTA, and is
+// returned as the start of the body.
+func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte, err error) {
 	var name string
 	var value []byte
 	have := false
