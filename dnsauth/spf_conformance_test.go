@@ -585,7 +585,10 @@ func (st *spfMailAuthState) set(kind, val string) error {
 	}
 	st.srv.Remove(name)
 	for _, rs := range st.rrs[name] {
-		st.srv.AddRR(rs...)
+		for _, rr := range rs {
+			// Copies: answers in flight may still be packing the old ones.
+			st.srv.AddRR(dns.Copy(rr))
+		}
 	}
 	return nil
 }
