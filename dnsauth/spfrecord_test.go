@@ -3,6 +3,7 @@ package dnsauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -401,4 +402,26 @@ func FuzzParseSPFRecord(f *testing.F) {
 			t.Fatalf("round trip of %q:\n%+v\n%+v", txt, rec.Terms, again.Terms)
 		}
 	})
+}
+
+func ExampleParseSPFRecord() {
+	rec, err := ParseSPFRecord("v=spf1 ip4:192.0.2.0/24 a:mail.example.org/28 include:_spf.example.net ~all")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, t := range rec.Terms {
+		fmt.Printf("%c %-7s %-18s /%d //%d\n", t.Qualifier, t.Mechanism, t.Value, t.Prefix4, t.Prefix6)
+	}
+	fmt.Println("all:", rec.All)
+
+	_, err = ParseSPFRecord("v=spf1 ip4:192.0.2.0/33 -all")
+	fmt.Println(err)
+	// Output:
+	// + ip4     192.0.2.0          /24 //128
+	// + a       mail.example.org   /28 //128
+	// + include _spf.example.net   /32 //128
+	// ~ all                        /32 //128
+	// all: ~all
+	// invalid SPF record: term 1 "ip4:192.0.2.0/33": bad CIDR length "33" (0-32)
 }
