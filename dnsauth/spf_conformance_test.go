@@ -211,7 +211,7 @@ func spfRunSuite(t *testing.T, path string, wantCases int) {
 
 // spfRunScenario serves the scenario's zone and runs its cases.
 func spfRunScenario(t *testing.T, sc spfSuiteScenario) []spfSuiteOutcome {
-	srv := dnstest.New(t, "")
+	srv := spfNewDNS(t, "")
 	if err := spfLoadZone(srv, sc.Zonedata); err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +474,7 @@ func spfRunMailAuth(t *testing.T, path string) (pass, total int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &spfMailAuthState{srv: dnstest.New(t, ""), rrs: map[string]map[string][]dns.RR{}}
+	st := &spfMailAuthState{srv: spfNewDNS(t, ""), rrs: map[string]map[string][]dns.RR{}}
 	// Names holding "_dns_error." fail with SERVFAIL (temperror).
 	for _, m := range regexp.MustCompile(`_dns_error\.[A-Za-z0-9.-]+`).FindAllString(string(data), -1) {
 		st.srv.SetFault(m, dnstest.ServFail)
@@ -585,7 +585,10 @@ func (st *spfMailAuthState) set(kind, val string) error {
 	}
 	st.srv.Remove(name)
 	for _, rs := range st.rrs[name] {
-		st.srv.AddRR(rs...)
+		for _, rr := range rs {
+			// Copies: answers in flight may still be packing the old ones.
+			st.srv.AddRR(dns.Copy(rr))
+		}
 	}
 	return nil
 }
