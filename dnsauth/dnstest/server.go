@@ -173,7 +173,10 @@ func (s *Server) AddRR(rrs ...dns.RR) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rr := range rrs {
-		name := strings.ToLower(dns.Fqdn(rr.Header().Name))
+		// A copy: answers in flight may still be packing the caller's
+		// records, and the name is rewritten below.
+		rr = dns.Copy(rr)
+		name := canonical(rr.Header().Name)
 		rr.Header().Name = name
 		s.rrs[name] = append(s.rrs[name], rr)
 	}
@@ -183,7 +186,22 @@ func (s *Server) AddRR(rrs ...dns.RR) {
 func (s *Server) Remove(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.rrs, strings.ToLower(dns.Fqdn(name)))
+	delete(s.rrs, canonical(name))
+}
+
+// canonical is a name as the server sees it in a query: lower case, fully
+// qualified, escapes written the way miekg/dns unpacks them from the wire.
+func canonical(name string) string {
+	name = strings.ToLower(dns.Fqdn(name))
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return name
+	}
+	if out, _, err := dns.UnpackDomainName(buf[:n], 0); err == nil {
+		return out
+	}
+	return name
 }
 
 // SetFault attaches a fault to name and every name below it; NoFault
