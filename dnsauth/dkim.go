@@ -495,9 +495,14 @@ func (v *DKIMVerifier) run(block []byte, pipe *dkimPipe, done chan<- dkimOutcome
 		pipe.closeRead() // later writes are dropped, never blocked
 		done <- out
 	}()
-	out.verifs, out.err = dkim.VerifyWithOptions(io.MultiReader(bytes.NewReader(block), pipe),
-		&dkim.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
+	// onlyReader hides MultiReader's WriteTo: go-msgauth copies the body
+	// out of a bufio.Reader, which would hand the copy to WriteTo, and that
+	// allocates a 32 KiB buffer for every message.
+	msg := onlyReader{io.MultiReader(bytes.NewReader(block), pipe)}
+	out.verifs, out.err = dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
 }
+
+type onlyReader struct{ io.Reader }
 
 // lookupKey is go-msgauth's key lookup hook (it has no context: the
 // verifier's is used). It refuses key records over dkimMaxKeyRecord and

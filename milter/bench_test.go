@@ -1,12 +1,14 @@
 package milter
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,8 +89,9 @@ func benchmarkMessages(b *testing.B, bodySize int) {
 	w := newBenchWorld(b, bodySize)
 	b.SetBytes(int64(len(w.msg)))
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		s, err := gomilter.NewClient("tcp", w.addr).Session(gomilter.NewMacroBag())
+		s, err := gomilter.NewClient("tcp", w.addr, gomilter.WithDialer(bufferedDialer{})).Session(gomilter.NewMacroBag())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,3 +111,17 @@ func BenchmarkMessage4KB(b *testing.B) { benchmarkMessages(b, 4<<10) }
 // BenchmarkMessage10MB: the same with a 10 MB body, to show that memory
 // per message stays flat (B/op) whatever the size.
 func BenchmarkMessage10MB(b *testing.B) { benchmarkMessages(b, 10<<20) }
+
+// bufferedDialer gives the benchmark's MTA side the I/O habits of Postfix,
+// whose milter client writes through a buffered stream and flushes it
+// when it waits for a reply; go-milter's client alone spends two system
+// calls on every packet, which would measure the client, not the daemon.
+type bufferedDialer struct{}
+
+func (bufferedDialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 8<<10)}, nil
+}
