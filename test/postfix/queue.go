@@ -92,14 +92,24 @@ func (p *Instance) findHeld(messageID string) (QueueEntry, error) {
 
 // queuedMessageID reads the Message-ID of a queued message.
 func (p *Instance) queuedMessageID(queueID string) (string, error) {
+	d, err := p.QueuedHeader(queueID)
+	if err != nil {
+		return "", err
+	}
+	return trimAngles(d.Get("Message-ID")), nil
+}
+
+// QueuedHeader reads the header of a queued message (e.g. one on hold),
+// with every change the milter made, as postcat shows it.
+func (p *Instance) QueuedHeader(queueID string) (*Delivered, error) {
 	out, err := exec.Command("postcat", "-c", p.ConfigDir, "-h", "-q", queueID).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("postcat -q %s: %v: %s", queueID, err, out)
+		return nil, fmt.Errorf("postcat -q %s: %v: %s", queueID, err, out)
 	}
 	// postcat -h prints the header only, without the empty line after it.
 	d, err := ParseDelivered(queueID, append(out, '\n', '\n'))
 	if err != nil {
-		return "", fmt.Errorf("postcat -q %s: %v", queueID, err)
+		return nil, fmt.Errorf("postcat -q %s: %v", queueID, err)
 	}
-	return trimAngles(d.Get("Message-ID")), nil
+	return d, nil
 }

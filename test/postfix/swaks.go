@@ -67,7 +67,8 @@ func (r Result) Stage() string {
 	return "swaks exit " + strconv.Itoa(r.Exit)
 }
 
-// Reply is the last error reply of the server, or "".
+// Reply is the last error reply of the server, or "". The status code and
+// enhanced status of a multi-line reply are on its last line.
 func (r Result) Reply() string {
 	if len(r.Errors) == 0 {
 		return ""
@@ -136,20 +137,31 @@ func SMTPData(msg []byte) []byte {
 
 var queuedAs = regexp.MustCompile(`queued as ([0-9A-Za-z]+)`)
 
-// ParseTranscript collects the server's error replies ("<** " lines) and
-// the queue id from a swaks transcript.
+// ParseTranscript collects the server's error replies ("<** " lines; a
+// multi-line reply, "550-..." up to "550 ...", becomes one entry with its
+// lines joined by "\n") and the queue id from a swaks transcript.
 func ParseTranscript(out string) Result {
 	r := Result{Transcript: out}
+	var reply []string
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimRight(line, "\r")
 		if rest, ok := strings.CutPrefix(line, "<** "); ok {
-			r.Errors = append(r.Errors, strings.TrimSpace(rest))
+			rest = strings.TrimSpace(rest)
+			reply = append(reply, rest)
+			if len(rest) < 4 || rest[3] != '-' {
+				r.Errors = append(r.Errors, strings.Join(reply, "\n"))
+				reply = nil
+			}
+			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "<-  "); ok {
 			if m := queuedAs.FindStringSubmatch(rest); m != nil {
 				r.QueueID = m[1]
 			}
 		}
+	}
+	if len(reply) > 0 { // cut off mid-reply: keep what came
+		r.Errors = append(r.Errors, strings.Join(reply, "\n"))
 	}
 	return r
 }
