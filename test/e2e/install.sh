@@ -34,11 +34,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# With "No configuration" Debian leaves no /etc/postfix/main.cf, yet
-# postqueue and postsuper -c DIR consult the default main.cf to learn which
-# other config directories they may trust. The suite's instances live under
-# the system temp dir; the harness lists each one it creates here
-# (alternate_config_directories), so only make sure the file exists.
+# With "No configuration" Debian leaves no /etc/postfix/main.cf. The
+# suite's private instances have their own, but the postfix tools read the
+# default one first (postqueue and postsuper -c DIR consult its
+# alternate_config_directories unless they run as root, as the suite does),
+# so make sure it exists.
 if [ ! -e /etc/postfix/main.cf ]; then
 	mkdir -p /etc/postfix
 	cat >/etc/postfix/main.cf <<'CF'
