@@ -134,7 +134,7 @@ func (v *cfgChecker) relays() {
 		v.notEverything(p+".networks", r.Networks,
 			"every client would count as this relay, and the Received header it \"added\", which anyone can write, would choose the address that gets checked")
 		v.relayOverlaps(p+".networks", r.Networks)
-		v.domainNames(p+".spf", r.SPF)
+		v.domainNames(p+".spf", r.SPF, true)
 		v.intIn(p+".hops", r.Hops, 1, 10)
 		v.action(p+".trace_error", r.TraceError, nil)
 	}
@@ -213,7 +213,7 @@ func (v *cfgChecker) domainName(path string, dm *DomainConfig, i int, first map[
 		v.report(path, "required: every [[domain]] needs the name of the domain it protects")
 		return
 	}
-	norm, err := cfgDomainName(dm.Name)
+	norm, err := cfgDomainName(dm.Name, false)
 	if err != nil {
 		v.report(path, "%v", err)
 		return
@@ -259,8 +259,8 @@ func (v *cfgChecker) dmarc() {
 func (v *cfgChecker) allow() {
 	a := &v.c.Allow
 	v.notEverything("allow.networks", a.Networks, "every client would be exempt from DMARC and SPF; set dmarc.enabled = false if that is the intent")
-	v.domainNames("allow.sender_domains", a.SenderDomains)
-	v.domainNames("allow.dkim_domains", a.DKIMDomains)
+	v.domainNames("allow.sender_domains", a.SenderDomains, false)
+	v.domainNames("allow.dkim_domains", a.DKIMDomains, false)
 	v.allowDomains("allow.sender_domains", a.SenderDomains)
 	v.allowDomains("allow.dkim_domains", a.DKIMDomains)
 }
@@ -326,12 +326,14 @@ func cfgParentDomain(name string) string {
 	return parent
 }
 
-// domainNames normalises a list of domain names in place (SPF record
-// names may have underscore labels such as "_spf.filter.example").
-func (v *cfgChecker) domainNames(path string, names []string) {
+// domainNames normalises a list of domain names in place. Mail and DKIM
+// domains are host names (RFC 5321 §4.1.2, RFC 6376 §3.5); only the SPF
+// record names of a relay may have underscore labels, such as
+// "_spf.filter.example".
+func (v *cfgChecker) domainNames(path string, names []string, underscore bool) {
 	for i, s := range names {
 		p := cfgIndex(path, i)
-		norm, err := cfgDomainName(s)
+		norm, err := cfgDomainName(s, underscore)
 		switch {
 		case err != nil:
 			v.report(p, "%v", err)
@@ -562,9 +564,9 @@ func cfgOctalMode(s string) bool {
 }
 
 // cfgSimpleName accepts the names of relays and groups: letters, digits,
-// '.', '_' and '-'.
+// '.', '_' and '-', not starting with '-' or '.'.
 func cfgSimpleName(s string, max int) bool {
-	if s == "" || len(s) > max {
+	if s == "" || len(s) > max || s[0] == '-' || s[0] == '.' {
 		return false
 	}
 	for _, c := range []byte(s) {
@@ -589,7 +591,8 @@ var cfgIDNA = idna.New(
 
 // cfgDomainName normalises a configured domain name: lower case, no
 // trailing dot, IDNs as A-labels; and refuses what cannot be a domain.
-func cfgDomainName(s string) (string, error) {
+// underscore allows labels such as "_spf" (DNS names that are not hosts).
+func cfgDomainName(s string, underscore bool) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("invalid domain name %s: %s", cfgQuote(s), why)
 	}
@@ -608,13 +611,13 @@ func cfgDomainName(s string) (string, error) {
 		return bad(strings.TrimPrefix(err.Error(), "idna: "))
 	}
 	a = strings.ToLower(a)
-	if err := cfgCheckLabels(a); err != nil {
+	if err := cfgCheckLabels(a, underscore); err != nil {
 		return bad(err.Error())
 	}
 	return a, nil
 }
 
-func cfgCheckLabels(a string) error {
+func cfgCheckLabels(a string, underscore bool) error {
 	if len(a) > 253 {
 		return errors.New("longer than 253 characters")
 	}
@@ -627,7 +630,7 @@ func cfgCheckLabels(a string) error {
 			return fmt.Errorf("label %q starts or ends with a hyphen", l)
 		}
 		for _, c := range []byte(l) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' && underscore) {
 				return fmt.Errorf("character %q is not allowed in a domain name", c)
 			}
 		}
