@@ -168,6 +168,15 @@ func (v *DKIMVerifier) Write(p []byte) (int, error) {
 // in header order; none for an unsigned message. It waits for the key
 // lookups and hashing, at most until the context given to
 // NewDKIMVerifier ends. Later calls return the same results.
+//
+// The results (RFC 8601 §2.7.1): pass; fail when the body hash or the
+// signature does not verify; policy for a signature that may be sound but
+// is not accepted here (l=, or over the h= or size limits); neutral when
+// it was not verified (past MaxSignatures, or a message-level limit);
+// temperror when the key could not be had for now, or time ran out;
+// permerror when it can never verify: no key, revoked key, bad or missing
+// tags, rsa-sha1 or an RSA key under 1024 bits (RFC 8301), an unknown
+// algorithm, an expired x=, a malformed or oversized key record.
 func (v *DKIMVerifier) Close() []DKIMResult {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -228,10 +237,17 @@ func (v *DKIMVerifier) abandon(res DKIMResult) {
 	if v.giveUp == nil {
 		v.giveUp = &res
 	}
-	if v.pipe != nil {
+	switch v.phase {
+	case dkimInHeader:
+		// The signatures among the complete lines get res too.
+		v.collectSignatures(v.hdr[:v.lineFrom])
+		for _, s := range v.sigs {
+			s.decide(res.Result, res.Reason)
+		}
+		v.hdr = nil
+		v.phase = dkimDiscard
+	case dkimInBody:
 		v.pipe.abort()
-	}
-	if v.phase == dkimInBody || v.phase == dkimInHeader {
 		v.phase = dkimDiscard
 	}
 }
@@ -279,8 +295,8 @@ func (v *DKIMVerifier) appendHeader(part []byte, eol bool) bool {
 // endHeaderAtClose ends a message that stopped inside its header: a
 // message without a body needs no empty line (RFC 5322 §2.1).
 func (v *DKIMVerifier) endHeaderAtClose() {
-	if v.lineFrom < len(v.hdr) {
-		v.appendHeader(nil, true)
+	if v.lineFrom < len(v.hdr) && !v.appendHeader(nil, true) {
+		return
 	}
 	v.hdr = append(v.hdr, '\r', '\n')
 	v.endHeader()
@@ -525,6 +541,12 @@ func dkimStrictKey(record string) bool {
 // collect waits for go-msgauth's answer, at most until the context ends,
 // and turns it into results.
 func (v *DKIMVerifier) collect() {
+	select {
+	case out := <-v.done:
+		v.apply(out)
+		return
+	default:
+	}
 	select {
 	case out := <-v.done:
 		v.apply(out)

@@ -3,15 +3,27 @@ package dnsauth
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 	_ "unsafe" // for go:linkname to go-msgauth's clock
 
-	_ "github.com/emersion/go-msgauth/dkim" // its clock, linked below
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"gopkg.in/yaml.v3"
@@ -354,4 +366,736 @@ func dkimMailDKIMWord(res []DKIMResult) string {
 		}
 	}
 	return word
+}
+
+// dkimKeys are the signing keys of the tests, made once: RSA-2048 and
+// Ed25519.
+var dkimKeys = sync.OnceValue(func() (k struct {
+	rsa     *rsa.PrivateKey
+	ed      ed25519.PrivateKey
+	rsaTXT  string // their key records
+	edTXT   string
+	rsaPKCS string // the RSA key as PKCS#1, which verifiers accept too
+}) {
+	var err error
+	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		panic(err)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	k.ed = priv
+	spki, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+	if err != nil {
+		panic(err)
+	}
+	k.rsaTXT = "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(spki)
+	k.rsaPKCS = "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey))
+	k.edTXT = "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
+	return k
+})
+
+// dkimKeyZone serves the test keys: rsa and ed under example.org, the
+// RSA key as PKCS#1 as pkcs1.
+func dkimKeyZone(t testing.TB) *dnstest.Server {
+	k := dkimKeys()
+	return dkimServer(t, "rsa._domainkey.example.org "+k.rsaTXT+
+		"\ned._domainkey.example.org "+k.edTXT+
+		"\npkcs1._domainkey.example.org "+k.rsaPKCS)
+}
+
+// dkimHeader is the header of the test message: folded fields, odd
+// spacing and a field that is not signed.
+const dkimHeader = "From: Alice Example <alice@example.org>\r\n" +
+	"To: Bob <bob@example.net>,\r\n\tCarol <carol@example.net>\r\n" +
+	"Subject:   Quarterly   numbers  \r\n" +
+	"Date: Mon, 2 Mar 2026 10:00:00 +0000\r\n" +
+	"Message-ID: <1234@example.org>\r\n" +
+	"X-Unsigned: anything\r\n"
+
+// dkimBody builds a body of about n bytes: text lines with trailing
+// blanks, tabs, empty lines and a long line, ending in empty lines, so the
+// canonicalizations have work to do.
+func dkimBody(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		switch i % 5 {
+		case 0:
+			fmt.Fprintf(&b, "Line %d of the report, with trailing blanks   \r\n", i)
+		case 1:
+			b.WriteString("\tindented\t \twith  tabs\r\n")
+		case 2:
+			b.WriteString("\r\n")
+		case 3:
+			b.WriteString(strings.Repeat("x", 900) + "\r\n")
+		case 4:
+			b.WriteString("  \r\n")
+		}
+	}
+	b.WriteString("\r\n\r\n")
+	return b.String()
+}
+
+// dkimSignAs signs a CRLF message and returns it with its DKIM-Signature
+// on top.
+func dkimSignAs(t testing.TB, msg, selector string, signer crypto.Signer, hc, bc dkim.Canonicalization) string {
+	t.Helper()
+	var out bytes.Buffer
+	err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{
+		Domain: "example.org", Selector: selector, Signer: signer,
+		HeaderCanonicalization: hc, BodyCanonicalization: bc,
+		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", "From"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// dkimFeed writes msg to v the way the milter does: each header field on
+// its own (folded lines as they are), the empty line, then the body in
+// chunks of size bytes.
+func dkimFeed(v *DKIMVerifier, msg string, size int) {
+	eol := "\r\n"
+	if !strings.Contains(msg, "\r\n") {
+		eol = "\n"
+	}
+	head, body, _ := strings.Cut(msg, eol+eol)
+	var field []string
+	for line := range strings.SplitSeq(head, eol) {
+		if len(field) > 0 && line != "" && line[0] != ' ' && line[0] != '\t' {
+			v.Write([]byte(strings.Join(field, eol) + eol))
+			field = field[:0]
+		}
+		field = append(field, line)
+	}
+	v.Write([]byte(strings.Join(field, eol) + eol))
+	v.Write([]byte(eol))
+	for len(body) > 0 {
+		n := min(size, len(body))
+		v.Write([]byte(body[:n]))
+		body = body[n:]
+	}
+}
+
+// Signed with both key types and every canonicalization, verified through
+// the streaming path fed field by field and then in 1-byte, 7-byte and
+// 64 KiB body chunks, with CRLF and with bare LF line ends.
+func TestDKIMStreaming(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	msg := dkimHeader + "\r\n" + dkimBody(70<<10)
+	cans := []dkim.Canonicalization{dkim.CanonicalizationSimple, dkim.CanonicalizationRelaxed}
+	for _, hc := range cans {
+		for _, bc := range cans {
+			signed := dkimSignAs(t, msg, "rsa", k.rsa, hc, bc)
+			signed = dkimSignAs(t, signed, "ed", k.ed, hc, bc)
+			for _, lf := range []bool{false, true} {
+				in := signed
+				if lf {
+					in = strings.ReplaceAll(signed, "\r\n", "\n")
+				}
+				for _, size := range []int{1, 7, 64 << 10} {
+					v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+					dkimFeed(v, in, size)
+					got := dkimSummary(v.Close())
+					if got != "pass(example.org/ed) pass(example.org/rsa)" {
+						t.Errorf("c=%s/%s lf=%v chunks of %d: %s", hc, bc, lf, size, got)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Whole messages through VerifyDKIM: one signature (go-msgauth's
+// single-signature path), an RSA key published as PKCS#1, a message with
+// no body at all, and an unsigned message.
+func TestDKIMWholeMessage(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	test := func(name, msg, want string) {
+		t.Run(name, func(t *testing.T) {
+			if got := dkimSummary(dkimVerify(t, r, []byte(msg), DKIMOptions{})); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+	msg := dkimHeader + "\r\n" + dkimBody(4<<10)
+	test("rsa", dkimSignAs(t, msg, "rsa", k.rsa, "relaxed", "relaxed"), "pass(example.org/rsa)")
+	test("pkcs1", dkimSignAs(t, msg, "pkcs1", k.rsa, "relaxed", "simple"), "pass(example.org/pkcs1)")
+	noBody := dkimSignAs(t, dkimHeader+"\r\n", "ed", k.ed, "simple", "simple")
+	test("empty body", noBody, "pass(example.org/ed)")
+	test("no empty line", strings.TrimSuffix(noBody, "\r\n"), "pass(example.org/ed)")
+	test("last line unended", strings.TrimSuffix(noBody, "\r\n\r\n"), "pass(example.org/ed)")
+	test("unsigned", msg, "")
+	test("empty", "", "")
+}
+
+// dkimTagEdit rewrites the first DKIM-Signature of a signed message with
+// edit (applied to the field's value).
+func dkimTagEdit(signed string, edit func(value string) string) string {
+	head, rest, _ := strings.Cut(signed, "\r\n\r\n")
+	name, value, _ := strings.Cut(head, ":")
+	end := 0
+	for {
+		i := strings.Index(value[end:], "\r\n")
+		if i < 0 {
+			end = len(value)
+			break
+		}
+		end += i + 2
+		if end >= len(value) || (value[end] != ' ' && value[end] != '\t') {
+			end -= 2
+			break
+		}
+	}
+	return name + ":" + edit(value[:end]) + value[end:] + "\r\n\r\n" + rest
+}
+
+// Hostile signatures, keys and DNS answers: each gets a decided result
+// with a reason, never a pass, a panic or a hang.
+func TestDKIMHostile(t *testing.T) {
+	k := dkimKeys()
+	srv := dkimKeyZone(t)
+	r := dkimResolver(t, srv)
+	msg := dkimHeader + "\r\n" + dkimBody(2<<10)
+	rsaSigned := dkimSignAs(t, msg, "rsa", k.rsa, "relaxed", "relaxed")
+	signedBy := func(selector string) string { return dkimSignAs(t, msg, selector, k.ed, "relaxed", "relaxed") }
+	key := func(selector, record string) {
+		srv.Remove(selector + "._domainkey.example.org")
+		if record != "" {
+			dkimAddTXT(srv, selector+"._domainkey.example.org", record)
+		}
+	}
+	test := func(name, msg string, want Result, reason string) {
+		t.Run(name, func(t *testing.T) {
+			res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+			if len(res) == 0 || res[0].Result != want || !strings.Contains(res[0].Reason, reason) {
+				t.Errorf("got %+v, want %s with reason containing %q", res, want, reason)
+			}
+		})
+	}
+
+	test("empty tags", "DKIM-Signature: v=1; a=; d=; s=; b=; bh=; h=\r\n"+msg, PermError, "empty d=")
+	test("repeated tag", dkimTagEdit(rsaSigned, replace1("d=example.org;", "d=example.org; d=example.org;")), PermError, "duplicate tag d=")
+	test("tag without =", dkimTagEdit(rsaSigned, replace1("d=example.org;", "d=example.org; oops;")), PermError, "tag without '='")
+	test("rsa-sha1", dkimTagEdit(rsaSigned, replace1("a=rsa-sha256", "a=rsa-sha1")), PermError, "RFC 8301")
+	test("unknown algorithm", dkimTagEdit(rsaSigned, replace1("a=rsa-sha256", "a=dsa-sha256")), PermError, "unsupported algorithm")
+	test("From not signed", dkimTagEdit(rsaSigned, replace1("h=From:To:Subject:Date:Message-ID:From", "h=To:Subject")), PermError, "From")
+	test("l= tag", dkimTagEdit(rsaSigned, replace1("d=example.org;", "d=example.org; l=10;")), Policy, "l=")
+	test("bad i=", dkimTagEdit(rsaSigned, replace1("d=example.org;", "d=example.org; i=@example.net;")), PermError, "not within d=")
+	test("body changed", strings.Replace(rsaSigned, "Line 0", "Line O", 1), Fail, "body hash")
+	test("header changed", strings.Replace(rsaSigned, "Quarterly", "Quarterlx", 1), Fail, "signature did not verify")
+
+	key("short", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(make([]byte, 31)))
+	test("Ed25519 key of 31 bytes", signedBy("short"), PermError, "Ed25519 public key size")
+	key("junk", "v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString([]byte("not a DER encoded key at all")))
+	test("RSA key not DER", dkimSignAs(t, msg, "junk", k.rsa, "simple", "simple"), PermError, "key syntax error")
+	key("nob64", "v=DKIM1; k=ed25519; p=!!!!")
+	test("key not base64", signedBy("nob64"), PermError, "key syntax error")
+	key("revoked", "v=DKIM1; k=ed25519; p=")
+	test("revoked key", signedBy("revoked"), PermError, "revoked")
+	key("huge", "v=DKIM1; k=ed25519; n="+strings.Repeat("x", 16<<10)+"; "+strings.TrimPrefix(k.edTXT, "v=DKIM1; k=ed25519; "))
+	test("16 KiB key record", signedBy("huge"), PermError, "over the 4096-byte limit")
+	key("twice", k.edTXT)
+	dkimAddTXT(srv, "twice._domainkey.example.org", k.edTXT+"; n=second")
+	test("two key records", signedBy("twice"), PermError, "multiple TXT records")
+	key("wrongtype", k.rsaTXT)
+	test("RSA key for Ed25519", signedBy("wrongtype"), PermError, "inappropriate key algorithm")
+	key("nxdomain", "")
+	test("NXDOMAIN", signedBy("nxdomain"), PermError, "no key")
+	key("servfail", k.edTXT)
+	srv.SetFault("servfail._domainkey.example.org", dnstest.ServFail)
+	test("SERVFAIL", signedBy("servfail"), TempError, "key unavailable")
+	key("timeout", k.edTXT)
+	srv.SetFault("timeout._domainkey.example.org", dnstest.Timeout)
+	test("timeout", signedBy("timeout"), TempError, "key unavailable")
+	key("garbage", k.edTXT)
+	srv.SetFault("garbage._domainkey.example.org", dnstest.Garbage)
+	test("garbage answer", signedBy("garbage"), TempError, "key unavailable")
+
+	// RFC 6376 §3.6.1: with t=s in the key, i= must be d= itself.
+	key("strict", k.edTXT+"; t=s")
+	sub := func(id string) string {
+		var out bytes.Buffer
+		if err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{Domain: "example.org", Selector: "strict",
+			Identifier: id, Signer: k.ed, HeaderKeys: []string{"From"}}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	test("t=s, i= in a subdomain", sub("@mail.example.org"), PermError, "t=s")
+	test("t=s, i= at d=", sub("joe@example.org"), Pass, "")
+}
+
+// The limits that keep a session's memory and CPU bounded decide the
+// signatures they stop, and leave the others alone.
+func TestDKIMLimits(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	msg := dkimHeader + "\r\n" + dkimBody(2<<10)
+	ed := dkimSignAs(t, msg, "ed", k.ed, "relaxed", "relaxed")
+	sig, _, _ := strings.Cut(ed, "From: Alice")
+	test := func(name, msg, want string) {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+			var got []string
+			for _, x := range res {
+				got = append(got, string(x.Result)+": "+x.Reason)
+			}
+			if g := strings.Join(dkimCompact(got), "; "); g != want {
+				t.Errorf("got  %s\nwant %s", g, want)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+
+	test("40 signatures", strings.Repeat(sig, 40)+msg,
+		"8× pass: ; 32× neutral: not verified: more than 8 signatures")
+	res := dkimVerify(t, r, []byte(strings.Repeat(sig, 3)+msg), DKIMOptions{MaxSignatures: 2})
+	if got := dkimSummary(res); got != "pass(example.org/ed) pass(example.org/ed) neutral(example.org/ed)" {
+		t.Errorf("MaxSignatures 2: %s", got)
+	}
+	manyNames := dkimTagEdit(dkimSignAs(t, msg, "rsa", k.rsa, "simple", "simple"),
+		replace1("h=From:", "h="+strings.Repeat("X-A:", 300)+"From:"))
+	test("h= of 301 names, then a good signature", manyNames[:strings.Index(manyNames, "From: Alice")]+ed,
+		"policy: h= signs over 256 header fields; pass: ")
+	long := dkimTagEdit(ed, replace1("d=example.org;", "d=example.org; zz="+strings.Repeat("y", 9000)+";"))
+	test("9000-byte signature, then a good one", long[:strings.Index(long, "From: Alice")]+ed,
+		"policy: signature field over 8192 bytes; pass: ")
+	fields := strings.Repeat("X-Pad: 1\r\n", 1001)
+	test("1001 more header fields", strings.Replace(ed, "From: Alice", fields+"From: Alice", 1),
+		"neutral: not verified: header has more than 1000 fields")
+	test("header block over 1 MiB", strings.Replace(ed, "From: Alice", "X-Big: "+strings.Repeat("b", 1<<20)+"\r\nFrom: Alice", 1),
+		"neutral: not verified: header block over 1048576 bytes")
+
+	blank := func(n int) string {
+		return dkimSignAs(t, dkimHeader+"\r\ntop\r\n"+strings.Repeat("\r\n", n)+"bottom\r\n", "ed", k.ed, "relaxed", "relaxed")
+	}
+	test("30000 empty lines", blank(30000), "pass: ")
+	test("40000 empty lines", blank(40000), "neutral: not verified: body has over 65536 bytes of consecutive line breaks")
+	spaced := dkimSignAs(t, dkimHeader+"\r\ntop\r\n"+strings.Repeat(" \r\n", 40000)+"bottom\r\n", "ed", k.ed, "relaxed", "relaxed")
+	test("40000 blank lines", spaced, "neutral: not verified: body has over 65536 bytes of consecutive line breaks")
+}
+
+// replace1 is strings.Replace once, as a value edit.
+func replace1(old, new string) func(string) string {
+	return func(v string) string { return strings.Replace(v, old, new, 1) }
+}
+
+// dkimCompact folds runs of equal lines into "N× line".
+func dkimCompact(lines []string) []string {
+	var out []string
+	for i := 0; i < len(lines); {
+		j := i
+		for j < len(lines) && lines[j] == lines[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%d× %s", j-i, lines[i]))
+		} else {
+			out = append(out, lines[i])
+		}
+		i = j
+	}
+	return out
+}
+
+// dkimSettle waits until the number of goroutines is back to at most n.
+func dkimSettle(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Abort in the middle of the body releases the goroutine: with the key
+// already known, and while a Write waits on a full pipe because the key
+// lookup is slow.
+func TestDKIMAbort(t *testing.T) {
+	k := dkimKeys()
+	srv := dkimKeyZone(t)
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(1<<20), "ed", k.ed, "relaxed", "relaxed")
+	head, body, _ := strings.Cut(signed, "\r\n\r\n")
+	dkimVerify(t, r, []byte(signed), DKIMOptions{}) // warms the cache
+	before := runtime.NumGoroutine()
+
+	v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+	v.Write([]byte(head + "\r\n\r\n" + body[:100<<10]))
+	v.Abort()
+	if res := v.Close(); len(res) != 1 || res[0].Result != TempError {
+		t.Errorf("Close after Abort: %+v", res)
+	}
+	v.Write([]byte("more")) // ignored
+	dkimSettle(t, before, 2*time.Second)
+
+	dkimAddTXT(srv, "slow._domainkey.example.org", k.edTXT) // not cached yet
+	slow := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(1<<20), "slow", k.ed, "relaxed", "relaxed")
+	srv.SetDelay(1500 * time.Millisecond)
+	v = NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+	wrote := make(chan time.Time)
+	go func() {
+		v.Write([]byte(slow)) // a 1 MiB body: blocks once the pipe is full
+		wrote <- time.Now()
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-wrote:
+		t.Fatal("Write returned while the key lookup was pending: the pipe did not fill")
+	default:
+	}
+	aborted := time.Now()
+	v.Abort()
+	if d := (<-wrote).Sub(aborted); d > 500*time.Millisecond {
+		t.Errorf("Write returned %v after Abort", d)
+	}
+	srv.SetDelay(0)
+	// The resolver's own query goroutine ends with the server's answer.
+	dkimSettle(t, before, 3*time.Second)
+}
+
+// Close waits for a slow key lookup no longer than its context allows.
+func TestDKIMDeadline(t *testing.T) {
+	k := dkimKeys()
+	srv := dkimKeyZone(t)
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(10<<10), "ed", k.ed, "relaxed", "relaxed")
+	srv.SetDelay(time.Second)
+	defer srv.SetDelay(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res := VerifyDKIM(ctx, r, strings.NewReader(signed), DKIMOptions{})
+	if d := time.Since(start); d > 700*time.Millisecond {
+		t.Errorf("took %v", d)
+	}
+	if len(res) != 1 || res[0].Result != TempError {
+		t.Errorf("got %+v, want temperror", res)
+	}
+}
+
+// dkimHeapAfterGC is the live heap after a collection.
+func dkimHeapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// A 50 MB body, streamed in 64 KiB chunks, leaves the live heap where it
+// was: the verifier holds the pipe and hash states, not the message. The
+// same for 50 MB of empty lines, which go-msgauth would otherwise keep.
+func TestDKIMMemoryFlat(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	const size = 50 << 20
+	// sign streams n bytes of chunk repeated through go-msgauth's signer.
+	sign := func(t *testing.T, head string, chunk []byte, n int, c dkim.Canonicalization) string {
+		signer, err := dkim.NewSigner(&dkim.SignOptions{Domain: "example.org", Selector: "ed", Signer: k.ed,
+			HeaderCanonicalization: c, BodyCanonicalization: c, HeaderKeys: []string{"From", "Subject"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer.Write([]byte(head))
+		for i := 0; i < n; i += len(chunk) {
+			signer.Write(chunk)
+		}
+		if err := signer.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return signer.Signature()
+	}
+	const head = "From: alice@example.org\r\nSubject: big\r\n\r\n"
+	test := func(name string, chunk []byte, c dkim.Canonicalization, want Result) {
+		t.Run(name, func(t *testing.T) {
+			// go-msgauth's own signer needs time quadratic in a run of
+			// empty lines: that message is signed over a short body, the
+			// verifier gives up on it before the hash matters anyway.
+			n := size
+			if want != Pass {
+				n = len(chunk)
+			}
+			sig := sign(t, head, chunk, n, c)
+			base := dkimHeapAfterGC()
+			var peak uint64
+			v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+			v.Write([]byte(sig + head))
+			for n := 0; n < size; n += len(chunk) {
+				v.Write(chunk)
+				if n%(8<<20) == 0 {
+					peak = max(peak, dkimHeapAfterGC())
+				}
+			}
+			res := v.Close()
+			if len(res) != 1 || res[0].Result != want {
+				t.Fatalf("got %+v, want %s", res, want)
+			}
+			growth := int64(peak) - int64(base)
+			t.Logf("%d MiB body: live heap grew by at most %d KiB while streaming", size>>20, growth>>10)
+			if growth > 4<<20 {
+				t.Errorf("live heap grew by %d KiB", growth>>10)
+			}
+		})
+	}
+	text := []byte(strings.Repeat(strings.Repeat("z", 70)+"  \r\n", 64<<10/74))
+	test("text", text, dkim.CanonicalizationSimple, Pass)
+	test("empty lines", bytes.Repeat([]byte("\r\n"), 32<<10), dkim.CanonicalizationSimple, Neutral)
+}
+
+// dkimBenchMessage is an RSA-2048 signed message with a body of about n
+// bytes, and a resolver that already holds its key.
+func dkimBenchMessage(b *testing.B, n int) ([]byte, *Resolver) {
+	k := dkimKeys()
+	r := dkimResolver(b, dkimKeyZone(b))
+	msg := []byte(dkimSignAs(b, dkimHeader+"\r\n"+dkimBody(n), "rsa", k.rsa, "relaxed", "relaxed"))
+	if res := dkimVerify(b, r, msg, DKIMOptions{}); len(res) != 1 || res[0].Result != Pass {
+		b.Fatalf("%+v", res)
+	}
+	return msg, r
+}
+
+func benchmarkDKIMVerify(b *testing.B, n int) {
+	msg, r := dkimBenchMessage(b, n)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		VerifyDKIM(context.Background(), r, bytes.NewReader(msg), DKIMOptions{})
+	}
+}
+
+func BenchmarkDKIMVerify4KB(b *testing.B) { benchmarkDKIMVerify(b, 4<<10) }
+func BenchmarkDKIMVerify1MB(b *testing.B) { benchmarkDKIMVerify(b, 1<<20) }
+
+// BenchmarkDKIMLibrary1MB is go-msgauth alone on the same message, to
+// show what the streaming layer adds.
+func BenchmarkDKIMLibrary1MB(b *testing.B) {
+	msg, r := dkimBenchMessage(b, 1<<20)
+	lookup := func(name string) ([]string, error) { return r.LookupTXT(context.Background(), name) }
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup})
+	}
+}
+
+// BenchmarkDKIMStreaming feeds a 1 MiB message through NewDKIMVerifier as
+// the milter does: header fields one by one, then 64 KiB body chunks.
+func BenchmarkDKIMStreaming(b *testing.B) {
+	msg, r := dkimBenchMessage(b, 1<<20)
+	head, body, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	fields := strings.SplitAfter(string(head)+"\r\n", "\r\n")
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+		for _, f := range fields {
+			v.Write([]byte(f))
+		}
+		v.Write([]byte("\r\n"))
+		for rest := body; len(rest) > 0; {
+			n := min(64<<10, len(rest))
+			v.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if res := v.Close(); len(res) != 1 || res[0].Result != Pass {
+			b.Fatalf("%+v", res)
+		}
+	}
+}
+
+func TestParseDKIMSignature(t *testing.T) {
+	const good = "v=1; a=rsa-sha256; c=relaxed/simple; d=Example.org; s=sel;\r\n\t" +
+		"i=joe@mail.example.org; t=1700000000; x=1800000000; q=dns/txt;\r\n\t" +
+		"h=From : To:\r\n\tSubject; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n\t" +
+		"b=AbCd\r\n\tEfGhIjKl mnopqr=="
+	info, err := ParseDKIMSignature(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DKIMSignatureInfo{Version: "1", Algorithm: "rsa-sha256", Domain: "Example.org", Selector: "sel",
+		Identifier: "joe@mail.example.org", Canonicalization: "relaxed/simple",
+		Headers: []string{"from", "to", "subject"}, Signature: "AbCdEfGh",
+		Timestamp: time.Unix(1700000000, 0), Expires: time.Unix(1800000000, 0)}
+	if fmt.Sprint(info) != fmt.Sprint(want) {
+		t.Errorf("got  %+v\nwant %+v", info, want)
+	}
+
+	test := func(edit func(string) string, wantErr string) {
+		t.Helper()
+		value := edit(good)
+		info, err := ParseDKIMSignature(value)
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("%q: %v", value, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("%q: error %v, want %q", value, err, wantErr)
+		}
+		if info.Domain == "" && !strings.Contains(value, "d=;") && !strings.Contains(value, "tag without") {
+			t.Errorf("%q: lost d= (%+v)", value, info)
+		}
+	}
+	test(replace1("v=1", "v=2"), "unsupported version")
+	test(replace1("a=rsa-sha256", "a=rsa-sha1"), "RFC 8301")
+	test(replace1("a=rsa-sha256", "a=ed25519-sha256"), "")
+	test(replace1("a=rsa-sha256", "a=RSA-SHA256"), "unsupported algorithm")
+	test(replace1("c=relaxed/simple", "c=relaxed/future"), "canonicalization")
+	test(replace1("c=relaxed/simple", "c=relaxed"), "")
+	test(replace1("s=sel;", "s=sel; s=other;"), "duplicate tag s=")
+	test(replace1("s=sel;", "s=sel; zz=1; zz=2;"), "") // unknown tags are not checked
+	test(replace1("s=sel;", "s=sel; bogus;"), "tag without '='")
+	test(replace1("s=sel;", "s=sel;;;"), "")
+	test(replace1("s=sel;", ""), "missing required tag s=")
+	test(replace1("From : ", "Sender:"), "From")
+	test(replace1("i=joe@mail.example.org", "i=joe@example.net"), "not within d=")
+	test(replace1("i=joe@mail.example.org", "i=@EXAMPLE.ORG"), "")
+	test(replace1("i=joe@mail.example.org", "i=joe@badexample.org"), "not within d=")
+	test(replace1("t=1700000000", "t=soon"), "bad t=")
+	test(replace1("x=1800000000", "x=1e9"), "bad x=")
+	test(replace1("q=dns/txt", "q=http"), "query method")
+	test(replace1("q=dns/txt", "q=http:dns/txt"), "")
+	test(replace1("mnopqr==", "mnopqr="), "base64")
+	test(replace1("bh=2jUSOH9", "bh=2jUS-H9"), "base64")
+	test(func(v string) string { return v + "; l=100" }, "")
+	test(func(v string) string { return "d=;" + strings.Replace(v, "d=Example.org;", "", 1) }, "empty d=")
+
+	info, _ = ParseDKIMSignature(good + "; l=10")
+	if !info.BodyLength {
+		t.Error("l= not seen")
+	}
+	// header.b skips folding, and is short when b= is.
+	for in, want := range map[string]string{"b= \r\n\tAb Cd": "AbCd", "b=": "", "b=abcdefghijk": "abcdefgh"} {
+		if info, _ := ParseDKIMSignature(in); info.Signature != want {
+			t.Errorf("%q: Signature %q, want %q", in, info.Signature, want)
+		}
+	}
+}
+
+// ParseDKIMSignature allocates little: the strings it returns are pieces
+// of its input when no folding has to be removed.
+func TestParseDKIMSignatureAllocs(t *testing.T) {
+	const value = "v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=sel; h=from:to:subject; " +
+		"bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AbCdEfGhIjKlmnop"
+	allocs := testing.AllocsPerRun(100, func() { ParseDKIMSignature(value) })
+	if allocs > 2 {
+		t.Errorf("%v allocations per call, want at most 2 (the h= list)", allocs)
+	}
+}
+
+// Header blocks that are not a header block: the verifier reports what
+// it finds and never passes anything.
+func TestDKIMGarbageHeader(t *testing.T) {
+	r := dkimResolver(t, dkimKeyZone(t))
+	noise := make([]byte, 64<<10)
+	rand.Read(noise)
+	for name, msg := range map[string]string{
+		"random bytes":        string(noise),
+		"no colon":            "DKIM-Signature\r\nFrom a@example.org\r\n\r\nbody\r\n",
+		"empty value":         "DKIM-Signature:\r\n\r\nbody\r\n",
+		"continuation first":  " DKIM-Signature: v=1\r\nDKIM-Signature: v=1; d=x\r\n\r\n",
+		"NUL bytes":           "DKIM-Signature: v=1;\x00 d=example.org\r\nFrom:\x00\r\n\r\n\x00",
+		"odd name spelling":   "dkim-signature : v=1; a=rsa-sha256\r\nDKIM-SIGNATURE: d=example.org\r\n\r\n",
+		"Kelvin sign in name": "D\u212aIM-Signature: v=1; d=example.org\r\n\r\n",
+		"lone CRs":            "DKIM-Signature: v=1;\r d=example.org\r\r\nFrom: a\r\r\n\r\nx\r",
+		"only LF":             "\n\n\n",
+		"long line":           "DKIM-Signature: " + strings.Repeat("a=b;", 100000) + "\r\n\r\n",
+	} {
+		res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+		for _, x := range res {
+			if x.Result == Pass || x.Reason == "" {
+				t.Errorf("%s: %+v", name, x)
+			}
+		}
+	}
+}
+
+// dkimFuzzZone is the key zone of the fuzz targets, with one key per type.
+func dkimFuzzSeeds(f *testing.F) {
+	k := dkimKeys()
+	msg := dkimHeader + "\r\n" + dkimBody(1<<10)
+	f.Add([]byte(dkimSignAs(f, msg, "rsa", k.rsa, "relaxed", "relaxed")))
+	f.Add([]byte(dkimSignAs(f, dkimSignAs(f, msg, "ed", k.ed, "simple", "simple"), "rsa", k.rsa, "simple", "relaxed")))
+	f.Add(dkimRead(f, "dkim-rfc8463", "rfc8463-signed.eml"))
+	f.Add(dkimRead(f, "dkim-dkimpy", "ed25519test2.msg"))
+	f.Add([]byte("DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=rsa; h=from; bh=; b=\r\n\r\n"))
+}
+
+func FuzzParseDKIMSignature(f *testing.F) {
+	dkimFuzzSeeds(f)
+	f.Add([]byte("v=1; a=rsa-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAA; i=@example.org; x=1; t=0"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		value := string(data)
+		if head, _, ok := strings.Cut(value, "\r\n\r\n"); ok {
+			value = strings.TrimPrefix(head, "DKIM-Signature:")
+		}
+		info, err := ParseDKIMSignature(value)
+		if err != nil {
+			return
+		}
+		if info.Version != "1" || info.Domain == "" || info.Selector == "" || !slices.Contains(info.Headers, "from") {
+			t.Errorf("accepted %q as %+v", value, info)
+		}
+		if len(info.Signature) > dkimSigPrefix {
+			t.Errorf("header.b %q is long", info.Signature)
+		}
+		if info.Algorithm != "rsa-sha256" && info.Algorithm != "ed25519-sha256" {
+			t.Errorf("accepted a=%q", info.Algorithm)
+		}
+	})
+}
+
+func FuzzDKIMVerify(f *testing.F) {
+	dkimFuzzSeeds(f)
+	r := dkimResolver(f, dkimKeyZone(f))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		res := VerifyDKIM(ctx, r, bytes.NewReader(msg), DKIMOptions{})
+		var block []byte
+		if head, _, ok := bytes.Cut(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\n\n")); ok {
+			block = head
+		} else {
+			block = msg
+		}
+		if len(block) < dkimMaxHeaderBytes/2 && len(res) > bytes.Count(bytes.ToLower(block), []byte("dkim-signature"))+
+			strings.Count(string(block), "\u212a") {
+			t.Errorf("%d results for a header with fewer signatures", len(res))
+		}
+		for _, x := range res {
+			if x.Result != Pass && x.Reason == "" {
+				t.Errorf("%+v has no reason", x)
+			}
+		}
+	})
+}
+
+// A message that cannot be read to its end gives temperror for the
+// signatures seen, whether it broke off in the header or in the body.
+func TestDKIMReadError(t *testing.T) {
+	k := dkimKeys()
+	r := dkimResolver(t, dkimKeyZone(t))
+	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(8<<10), "ed", k.ed, "relaxed", "relaxed")
+	for name, cut := range map[string]int{"in the header": strings.Index(signed, "Subject:"), "in the body": len(signed) - 100} {
+		msg := io.MultiReader(strings.NewReader(signed[:cut]), iotest.ErrReader(errors.New("disk on fire")))
+		res := VerifyDKIM(context.Background(), r, msg, DKIMOptions{})
+		if len(res) != 1 || res[0].Result != TempError || !strings.Contains(res[0].Reason, "disk on fire") {
+			t.Errorf("%s: %+v", name, res)
+		}
+	}
 }

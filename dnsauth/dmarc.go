@@ -13,9 +13,11 @@ package dnsauth
 //  1. The tree walk runs first, always: it queries _dmarc.<From domain>
 //     and then the parent names (at most 8 queries; names of 8 labels or
 //     more jump to their last 7 labels), stopping early only at a record
-//     that carries psd=. RFC 7489's two queries (the From domain, then its
-//     PSL organizational domain) are a subset of the walk's, because an
-//     organizational domain never has more than 7 labels.
+//     with psd=n, or with psd=y above the From domain. RFC 7489's two
+//     queries (the From domain, then its PSL organizational domain) are a
+//     subset of the walk's, because an organizational domain never has
+//     more than 7 labels. The walk goes on past a record it finds: a
+//     psd= tag higher up changes the organizational domain.
 //  2. A record at the From domain itself applies, with p=. Both agree.
 //  3. When the walk met a psd= tag, the publisher has told us where the
 //     organizational boundary is, and DMARCbis decides: the
@@ -42,6 +44,8 @@ package dnsauth
 //     does not): for RFC 7489 my.example.org and example.org are aligned
 //     (same PSL organizational domain); for DMARCbis they are not. The
 //     PSL is followed unless a psd= tag was met (step 3).
+//   - No record anywhere: the organizational domain reported is the PSL's
+//     (RFC 7489); DMARCbis makes it the From domain itself.
 //   - pct=: removed by DMARCbis, applied here (RFC 7489 §6.6.4). t=y is
 //     applied too, as a pct of 0.
 //

@@ -298,6 +298,8 @@ func TestCheckDMARC(t *testing.T) {
 		{name: "timeout", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Timeout}, rand: -1, want: DMARCResult{Result: TempError}},
 		{name: "REFUSED", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Refused}, rand: -1, want: DMARCResult{Result: TempError}},
 		{name: "garbage answer", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Garbage}, rand: -1, want: DMARCResult{Result: TempError}},
+		{name: "FORMERR", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.FormErr}, rand: -1, want: DMARCResult{Result: TempError}},
+		{name: "truncated over UDP, answered over TCP", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Truncate}, rand: -1, want: failP("example.org", "reject", "p")},
 		{name: "SERVFAIL higher up the walk", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.org": dnstest.ServFail}, rand: -1, want: DMARCResult{Result: TempError}},
 		{name: "SERVFAIL at the org fallback", in: in("sub.example.org", nil, dmarcDKIM(Pass, "example.org")), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.ServFail}, rand: -1, want: DMARCResult{Result: TempError, DKIMAligned: true, AlignedDKIM: "example.org"}},
 		{name: "aligned SPF temperror", in: in("example.org", dmarcSPF(TempError, "example.org")), rand: -1, want: DMARCResult{Result: TempError, RecordDomain: "example.org"}, reason: "SPF example.org had a temporary error"},

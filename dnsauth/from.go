@@ -11,11 +11,15 @@ package dnsauth
 // "@domain" in the header so that a broken From that mentions a protected
 // domain is still seen as mentioning it.
 //
-// Both passes are linear in the size of the header: comments nest by
-// counting, never by recursion, and nothing is rescanned.
+// Everything is linear in the size of the header: comments nest by
+// counting, never by recursion, and each byte is read a bounded number of
+// times (the strict parse, the lenient scan, the decoding of encoded
+// words).
 
 import (
 	"fmt"
+	"io"
+	"mime"
 	"strings"
 )
 
@@ -24,7 +28,7 @@ type From struct {
 	Addresses []string // every mailbox found, as local@domain (domain normalised as in Domains), a bare local part, or "<>"
 	Domains   []string // distinct author domains in order: lower case, no trailing dot, A-labels
 	Problem   string   // "" for exactly one From field holding one mailbox with a domain; else why not
-	Lenient   bool     // Domains came (at least partly) from the lenient scan: a strict parse failed
+	Lenient   bool     // Domains came partly from the lenient scan: a strict parse failed, or an address hid an encoded word
 }
 
 // ParseFrom reads the raw values of every From header field of a message
@@ -34,40 +38,99 @@ type From struct {
 // whatever domains could be found (RFC 7489 §6.6.1 leaves the handling of
 // such messages to the receiver; spoofguard evaluates every domain).
 func ParseFrom(values []string) From {
-	var f From
-	seen := map[string]bool{}
-	var unparseable string
-	mailboxes, withoutDomain, emptyGroups := 0, 0, 0
+	c := fromCollector{seen: map[string]bool{}}
 	for _, v := range values {
-		boxes, groups, err := fromParseList(v)
-		if err != nil {
-			if unparseable == "" {
-				unparseable = "unparseable: " + err.Error()
-			}
-			f.Lenient = true
-			boxes = fromLenientScan(v)
+		c.header(v)
+	}
+	c.f.Problem = fromProblem(len(values), c.unparseable, c.encoded, c.mailboxes, c.withoutDomain, c.emptyGroups)
+	return c.f
+}
+
+// fromCollector gathers the mailboxes of every From field and counts what
+// fromProblem needs to know.
+type fromCollector struct {
+	f                                     From
+	seen                                  map[string]bool
+	unparseable                           string
+	encoded                               bool
+	mailboxes, withoutDomain, emptyGroups int
+}
+
+// header parses one field value, strictly or else leniently.
+func (c *fromCollector) header(v string) {
+	boxes, groups, err := fromParseList(v)
+	var decoded []string
+	if err != nil {
+		if c.unparseable == "" {
+			c.unparseable = "unparseable: " + err.Error()
 		}
-		emptyGroups += groups
-		for _, b := range boxes {
-			mailboxes++
-			f.Addresses = append(f.Addresses, b.address())
-			if !b.hasDomain || b.domain == "" {
-				withoutDomain++
-				continue
-			}
-			if !seen[b.domain] {
-				seen[b.domain] = true
-				f.Domains = append(f.Domains, b.domain)
-			}
+		c.f.Lenient = true
+		boxes = fromLenientScan(v)
+		decoded = fromEncodedDomains(v) // display names included: in doubt
+	}
+	c.emptyGroups += groups
+	for _, b := range boxes {
+		c.mailbox(b)
+	}
+	for _, d := range decoded {
+		c.add(d)
+	}
+}
+
+func (c *fromCollector) mailbox(b fromMailbox) {
+	c.mailboxes++
+	c.f.Addresses = append(c.f.Addresses, b.address())
+	if !b.hasDomain || b.domain == "" {
+		c.withoutDomain++
+	}
+	c.add(b.domain)
+	for _, d := range fromEncodedDomains(b.raw) {
+		if d != b.domain {
+			c.encoded, c.f.Lenient = true, true
+			c.add(d)
 		}
 	}
-	f.Problem = fromProblem(len(values), unparseable, mailboxes, withoutDomain, emptyGroups)
-	return f
+}
+
+func (c *fromCollector) add(d string) {
+	if d != "" && !c.seen[d] {
+		c.seen[d] = true
+		c.f.Domains = append(c.f.Domains, d)
+	}
+}
+
+// fromEncodedDomains decodes RFC 2047 encoded words in s and returns the
+// domains the lenient scan finds in the decoded text. Encoded words
+// belong in display names and comments only; some mail clients decode
+// them anywhere, so "=?utf-8?b?...?=@evil.example" can be shown as an
+// address of quite another domain (the "Mailsploit" family). Such a
+// domain counts as an author domain.
+func fromEncodedDomains(s string) []string {
+	if !strings.Contains(s, "=?") {
+		return nil
+	}
+	dec := mime.WordDecoder{CharsetReader: fromAnyCharset}
+	decoded, err := dec.DecodeHeader(s)
+	if err != nil || decoded == s {
+		return nil
+	}
+	var out []string
+	for _, b := range fromLenientScan(decoded) {
+		out = append(out, b.domain)
+	}
+	return out
+}
+
+// fromAnyCharset lets bytes of any charset through undecoded: the '@'
+// and the domain that matter here are ASCII in every charset a client
+// would render them from.
+func fromAnyCharset(_ string, input io.Reader) (io.Reader, error) {
+	return input, nil
 }
 
 // fromProblem names the first reason the From fields do not give exactly
 // one author, most fundamental first.
-func fromProblem(headers int, unparseable string, mailboxes, withoutDomain, emptyGroups int) string {
+func fromProblem(headers int, unparseable string, encoded bool, mailboxes, withoutDomain, emptyGroups int) string {
 	switch {
 	case headers == 0:
 		return "no From header"
@@ -75,6 +138,8 @@ func fromProblem(headers int, unparseable string, mailboxes, withoutDomain, empt
 		return fmt.Sprintf("%d From headers", headers)
 	case unparseable != "":
 		return unparseable
+	case encoded:
+		return "encoded word in an address"
 	case mailboxes == 0 && emptyGroups > 0:
 		return "group without mailboxes"
 	case mailboxes == 0:
@@ -93,6 +158,7 @@ type fromMailbox struct {
 	local     string
 	domain    string
 	hasDomain bool
+	raw       string // the address as written, for decoding hidden encoded words
 }
 
 func (b fromMailbox) address() string {
@@ -190,7 +256,7 @@ func (p *fromParser) address(inGroup bool) ([]fromMailbox, bool, error) {
 		boxes, err := p.groupList()
 		return boxes, true, err
 	case c == '@':
-		b, err := p.addrSpecAfterLocal(words)
+		b, err := p.addrSpecAfterLocal(words, start)
 		return []fromMailbox{b}, false, err
 	case c == ',' || (c == ';' && inGroup):
 		return p.bareLocal(words, start)
@@ -205,7 +271,7 @@ func (p *fromParser) bareLocal(words fromWords, start int) ([]fromMailbox, bool,
 	if !words.localPart() {
 		return nil, false, &fromSyntaxError{pos: start, what: "expected an address"}
 	}
-	return []fromMailbox{{local: words.local()}}, false, nil
+	return []fromMailbox{{local: words.local(), raw: p.s[start:p.pos]}}, false, nil
 }
 
 // groupList parses the mailboxes of a group up to its ';' (RFC 5322 §3.4
@@ -262,17 +328,18 @@ func (p *fromParser) angleAddr() (fromMailbox, error) {
 		p.pos++
 		return fromMailbox{}, nil
 	}
+	start := p.pos
 	words, err := p.words()
 	if err != nil {
 		return fromMailbox{}, err
 	}
 	var b fromMailbox
 	if !p.eof() && p.peek() == '@' {
-		if b, err = p.addrSpecAfterLocal(words); err != nil {
+		if b, err = p.addrSpecAfterLocal(words, start); err != nil {
 			return fromMailbox{}, err
 		}
 	} else if words.localPart() {
-		b = fromMailbox{local: words.local()}
+		b = fromMailbox{local: words.local(), raw: p.s[start:p.pos]}
 	} else {
 		return fromMailbox{}, p.errorf("expected an address after '<'")
 	}
@@ -315,7 +382,7 @@ func (p *fromParser) obsRoute() error {
 
 // addrSpecAfterLocal finishes an addr-spec whose local part has been read;
 // p is at '@'.
-func (p *fromParser) addrSpecAfterLocal(words fromWords) (fromMailbox, error) {
+func (p *fromParser) addrSpecAfterLocal(words fromWords, start int) (fromMailbox, error) {
 	if !words.localPart() {
 		return fromMailbox{}, p.errorf("'@' without a local part")
 	}
@@ -324,7 +391,7 @@ func (p *fromParser) addrSpecAfterLocal(words fromWords) (fromMailbox, error) {
 	if err != nil {
 		return fromMailbox{}, err
 	}
-	return fromMailbox{local: words.local(), domain: d, hasDomain: true}, nil
+	return fromMailbox{local: words.local(), domain: d, hasDomain: true, raw: p.s[start:p.pos]}, nil
 }
 
 // domain parses a dot-atom, obs-domain or domain-literal and returns it

@@ -66,24 +66,40 @@ func orgIsIP(name string) bool {
 // would see them. Invisible format characters (Unicode Cf: zero-width
 // spaces and joiners, bidi controls, the BOM) are removed first: a mail
 // client shows "example.org\u200b" as example.org, so it must count as
-// example.org. A name that is not valid UTF-8 or that IDNA refuses is
-// only lower-cased: it stays distinct from every real name.
+// example.org. So is white space around each label (a no-break space
+// after the name is invisible too). When IDNA refuses the whole name
+// (invalid UTF-8, a disallowed character), the labels it accepts are
+// still converted, one by one, and the others only lower-cased: such a
+// name stays distinct from every real one, and normalising the result, or
+// any of its parents, again changes nothing.
 func orgNormalize(domain string) string {
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
-	if !utf8.ValidString(domain) {
-		return strings.TrimRight(orgLowerASCII(domain), ".")
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if utf8.ValidString(l) {
+			labels[i] = strings.TrimFunc(strings.Map(orgDropInvisible, l), unicode.IsSpace)
+		}
 	}
-	domain = strings.Map(orgDropInvisible, domain)
+	domain = strings.Join(labels, ".")
 	if orgIsASCII(domain) {
 		return strings.TrimRight(strings.ToLower(domain), ".")
 	}
-	a, err := idna.Lookup.ToASCII(domain)
-	if err != nil {
-		return strings.TrimRight(orgLowerASCII(domain), ".")
+	if utf8.ValidString(domain) {
+		if a, err := idna.Lookup.ToASCII(domain); err == nil {
+			return strings.TrimRight(strings.ToLower(a), ".")
+		}
 	}
-	return strings.TrimRight(strings.ToLower(a), ".")
+	for i, l := range labels {
+		if !utf8.ValidString(l) {
+			continue // IDNA would turn the bad bytes into U+FFFD
+		}
+		if a, err := idna.Lookup.ToASCII(l); err == nil {
+			labels[i] = a
+		}
+	}
+	return strings.TrimRight(orgLowerASCII(strings.Join(labels, ".")), ".")
 }
 
 // orgDropInvisible is a strings.Map function removing format characters.

@@ -25,6 +25,7 @@ func TestParseDate(t *testing.T) {
 	test("Tue, 3 Sep 2024 10:00 +0100", when(2024, 9, 3, 10, 0, 0, 1))
 	test("Sat, 31 Dec 2016 23:59:60 +0000", when(2016, 12, 31, 23, 59, 59, 0))
 	test("(received) Tue, 3 Sep 2024 10:00:00 +0200 (CEST (summer))", when(2024, 9, 3, 10, 0, 0, 2))
+	test("Tue, 3 Sep 2024 10:00:00 +0200 (escaped \\) paren)", when(2024, 9, 3, 10, 0, 0, 2))
 	// RFC 5322 §4.3 obsolete forms.
 	test("Tue , 3 Sep 2024 10 : 00 : 00 +0200", when(2024, 9, 3, 10, 0, 0, 2))
 	test("Wed, 17 Mar 2004 02:12:31 GMT", when(2004, 3, 17, 2, 12, 31, 0))

@@ -28,8 +28,16 @@
 //
 // A header that does not yield a client address is an error, never a
 // partial guess: the caller must decide what an unreadable relay header
-// means. Parsing is one pass over the value, linear in its length, and does
-// not allocate on success.
+// means. A bare dotted quad as the from-domain ("from 192.0.2.1 by ...")
+// is not taken as the address, since that spot holds the client's own HELO
+// text in most MTAs. A literal from-domain with no TCP-info
+// ("from [192.0.2.1] by ...") is taken, because Exim writes the address
+// there; so a header is only as trustworthy as its writer, and the caller
+// should parse only the headers its known relay wrote.
+//
+// Parsing is one pass over the value, linear in its length, and does not
+// allocate on success unless a protocol name of several words is folded
+// across lines.
 package received
 
 import (

@@ -121,9 +121,10 @@ func (p *parser) takeAddr(text string, at int, src source) {
 // address. It accepts IPv6 with or without the "IPv6:" tag (Exim leaves it
 // out), tolerates the white space Haraka leaves inside the brackets, and a
 // port after an IPv4 address ("[192.0.2.1:50387]", Momentum). It rejects
-// zones: a zone names an interface of the receiver, which is meaningless to
-// anyone else. IPv4-mapped IPv6 addresses come back as IPv4, the form SPF
-// and DNS blocklists use.
+// zones, since a zone names an interface of the receiver and means nothing
+// to anyone else, and the unspecified and multicast addresses, which no
+// TCP client can have. IPv4-mapped IPv6 addresses come back as IPv4, the
+// form SPF and DNS blocklists use.
 func parseAddr(s string) (netip.Addr, bool) {
 	s = strings.Trim(s, " \t\r\n")
 	tagged := hasPrefixFold(s, "IPv6:")
@@ -141,7 +142,11 @@ func parseAddr(s string) (netip.Addr, bool) {
 	if a.Zone() != "" || (tagged && !a.Is6()) {
 		return netip.Addr{}, false
 	}
-	return a.Unmap(), true
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsMulticast() {
+		return netip.Addr{}, false // no TCP client has such an address
+	}
+	return a, true
 }
 
 // looksLikeAddr reports whether a bare word is meant as an IP address: a
