@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
+
 	"github.com/spoofguard/spoofguard/test/postfix"
 )
 
@@ -100,6 +102,7 @@ var (
 		header: []string{
 			"Authentication-Results: " + authservID + "; spf=pass smtp.mailfrom=example.org; dkim=pass header.d=forged.example",
 			"Authentication-Results: " + authservID + ";\r\n\tdmarc=pass header.from=forged.example",
+			"Authentication-Results: MX.Example.ORG (checked upstream) 1; dkim=pass header.d=forged.example",
 			"Authentication-Results: filter.example.org; spf=pass smtp.mailfrom=partner.example",
 		},
 	}
@@ -233,11 +236,27 @@ func (w *world) expectDelivered(t *testing.T, s scenario, id string, r postfix.R
 		t.Fatalf("want delivered, got refused at %s: %q\n%s", r.Stage(), r.Reply(), r.Transcript)
 	}
 	d := w.mta.WaitDelivered(t, id, 15*time.Second)
+	if s.sign && !s.tamper {
+		w.verifyDKIM(t, d)
+	}
 	if s.want.check != nil {
 		s.want.check(t, d)
 	}
 	if t.Failed() {
 		t.Logf("delivered header:\n%s", d.HeaderText())
+	}
+}
+
+// verifyDKIM checks the delivered copy's signature without spoofguard, so
+// a dkim result in our header can be told apart from a message the
+// harness broke on the way.
+func (w *world) verifyDKIM(t *testing.T, d *postfix.Delivered) {
+	t.Helper()
+	crlf := strings.ReplaceAll(string(d.Raw), "\n", "\r\n")
+	verifs, err := dkim.VerifyWithOptions(strings.NewReader(crlf),
+		&dkim.VerifyOptions{LookupTXT: postfix.TXTLookup(w.dns.Addr)})
+	if err != nil || len(verifs) != 1 || verifs[0].Err != nil {
+		t.Errorf("harness: the delivered copy's DKIM signature does not verify on its own: %v %+v", err, verifs)
 	}
 }
 
@@ -300,8 +319,7 @@ func ourAuthResults(want ...string) func(*testing.T, *postfix.Delivered) {
 		t.Helper()
 		var ours []string
 		for _, v := range d.Values("Authentication-Results") {
-			id, _, _ := strings.Cut(v, ";")
-			if strings.EqualFold(strings.TrimSpace(id), authservID) {
+			if strings.EqualFold(authservIDOf(v), authservID) {
 				ours = append(ours, v)
 			}
 		}
@@ -317,16 +335,71 @@ func ourAuthResults(want ...string) func(*testing.T, *postfix.Delivered) {
 	}
 }
 
-// hasClause reports whether one ";"-separated clause of an
+// authservIDOf is the authserv-id of an Authentication-Results value: its
+// first word, with comments skipped (RFC 8601 §2.2: "[CFWS] authserv-id
+// [CFWS authres-version] ...").
+func authservIDOf(v string) string {
+	head, _, _ := strings.Cut(v, ";")
+	if f := strings.Fields(stripComments(head)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+// stripComments removes RFC 5322 comments, nested and with quoted-pairs.
+func stripComments(s string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && depth > 0:
+			i++
+		case c == '(':
+			depth++
+			b.WriteByte(' ')
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// hasClause reports whether one result clause of an
 // Authentication-Results value holds every word of want.
 func hasClause(ar, want string) bool {
-	for _, clause := range strings.Split(ar, ";")[1:] {
-		words := strings.Fields(clause)
-		if containsAll(words, strings.Fields(want)) {
+	for _, clause := range resultClauses(ar) {
+		if containsAll(strings.Fields(clause), strings.Fields(want)) {
 			return true
 		}
 	}
 	return false
+}
+
+// resultClauses splits an Authentication-Results value at the semicolons
+// that end each resinfo, not at those inside quoted strings or comments
+// (reason="...; ..."), and drops the authserv-id part.
+func resultClauses(ar string) []string {
+	var clauses []string
+	start, depth, quoted := 0, 0, false
+	for i := 0; i < len(ar); i++ {
+		switch c := ar[i]; {
+		case c == '\\':
+			i++
+		case c == '"' && depth == 0:
+			quoted = !quoted
+		case c == '(' && !quoted:
+			depth++
+		case c == ')' && !quoted && depth > 0:
+			depth--
+		case c == ';' && !quoted && depth == 0:
+			clauses = append(clauses, ar[start:i])
+			start = i + 1
+		}
+	}
+	clauses = append(clauses, ar[start:])
+	return clauses[1:]
 }
 
 func containsAll(have, want []string) bool {

@@ -121,8 +121,8 @@ func (d *Daemon) Running() bool {
 	}
 }
 
-// Stop sends SIGTERM (a graceful stop) and waits for the exit; after 10
-// seconds it kills the process and reports that.
+// Stop sends SIGTERM (a graceful stop) and waits for the exit, which must
+// be clean; after 10 seconds it kills the process and reports that.
 func (d *Daemon) Stop() error {
 	if !d.Running() {
 		return nil
@@ -130,6 +130,9 @@ func (d *Daemon) Stop() error {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:
+		if d.err != nil {
+			return fmt.Errorf("after SIGTERM: %v (a graceful stop exits 0)", d.err)
+		}
 		return nil
 	case <-time.After(10 * time.Second):
 		d.cmd.Process.Kill()
