@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/test/postfix"
 )
 
@@ -26,7 +27,7 @@ func TestHarnessNoMilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dns := postfix.StartDNS(t, rec)
+	dns := dnstest.New(t, rec)
 	p := postfix.Start(t, postfix.Config{Domains: []string{"example.org", "partner.example"}})
 
 	id := postfix.NewMessageID("partner.example")

@@ -90,7 +90,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.dns = postfix.StartDNS(t, zone)
+	w.dns = dnstest.New(t, zone)
 	w.dns.MustAdd(t, rec)
 
 	dir := t.TempDir()

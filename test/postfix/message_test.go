@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 // TestSignVerify checks what the e2e suite relies on: a signature made by
@@ -22,7 +24,7 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := StartDNS(t, "")
+	srv := dnstest.New(t, "")
 	for _, k := range []*DKIMKey{rsaKey, edKey} {
 		rec, err := k.Record()
 		if err != nil {
