@@ -30,10 +30,19 @@ type session struct {
 	ctx    context.Context
 	queue  string
 	logged bool
+	open   bool // counted in spoofguard_sessions_open
 }
 
+// NewConnection starts an SMTP session. The MTA may reuse one milter
+// connection for the next SMTP session (SMFIC_QUIT_NC): the connection is
+// counted once, and what the last session left behind is dropped.
 func (s *session) NewConnection(gomilter.Modifier) error {
-	s.d.metrics.sessions.Add(1)
+	s.reset()
+	s.client = policy.Client{}
+	if !s.open {
+		s.open = true
+		s.d.metrics.sessions.Add(1)
+	}
 	return nil
 }
 
@@ -153,7 +162,10 @@ func (s *session) Abort(gomilter.Modifier) error {
 
 func (s *session) Cleanup(gomilter.Modifier) {
 	s.reset()
-	s.d.metrics.sessions.Add(-1)
+	if s.open {
+		s.open = false
+		s.d.metrics.sessions.Add(-1)
+	}
 }
 
 // reset drops the current transaction and whatever it holds.
