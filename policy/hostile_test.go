@@ -162,7 +162,9 @@ func TestEngineHostileFrom(t *testing.T) {
 func TestEngineHostileDKIM(t *testing.T) {
 	w := newHostileWorld(t)
 	e := w.engine(t, "", "", "", Options{Rand: func() int { return 50 }})
-	own := func(selector string) string { return w.sign(t, hmsg("boss@example.org", "Hi.\r\n"), "example.org", selector) }
+	own := func(selector string) string {
+		return w.sign(t, hmsg("boss@example.org", "Hi.\r\n"), "example.org", selector)
+	}
 	many := func(n int) []string {
 		var out []string
 		for i := 0; i < n; i++ {
@@ -284,7 +286,7 @@ func TestEngineHostileRecordsAndSizes(t *testing.T) {
 		// Longer than the reader's 64 KB buffer: the line's first part
 		// must survive reading the rest (it once did not, and the From
 		// vanished from the check path).
-		{name: "From line of 100 KB", mailFrom: "x@spammer.example", msg: hmsg("(" + strings.Repeat("c", 100<<10) + ") boss@edge.example", "Hi.\r\n"),
+		{name: "From line of 100 KB", mailFrom: "x@spammer.example", msg: hmsg("("+strings.Repeat("c", 100<<10)+") boss@edge.example", "Hi.\r\n"),
 			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "header line of 2 MB without a line end", mailFrom: "x@spammer.example", msg: "From: boss@edge.example\r\nX-Big: " + strings.Repeat("z", 2<<20),
 			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
