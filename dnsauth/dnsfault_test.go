@@ -73,11 +73,26 @@ var faultCases = []faultCase{
 		dead.Stop()
 		return dead.Addr
 	}},
-	{"timeout", func(t *testing.T, srv *dnstest.Server, n string) string { srv.SetFault(n, dnstest.Timeout); return srv.Addr }},
-	{"SERVFAIL", func(t *testing.T, srv *dnstest.Server, n string) string { srv.SetFault(n, dnstest.ServFail); return srv.Addr }},
-	{"REFUSED", func(t *testing.T, srv *dnstest.Server, n string) string { srv.SetFault(n, dnstest.Refused); return srv.Addr }},
-	{"FORMERR", func(t *testing.T, srv *dnstest.Server, n string) string { srv.SetFault(n, dnstest.FormErr); return srv.Addr }},
-	{"garbage", func(t *testing.T, srv *dnstest.Server, n string) string { srv.SetFault(n, dnstest.Garbage); return srv.Addr }},
+	{"timeout", func(t *testing.T, srv *dnstest.Server, n string) string {
+		srv.SetFault(n, dnstest.Timeout)
+		return srv.Addr
+	}},
+	{"SERVFAIL", func(t *testing.T, srv *dnstest.Server, n string) string {
+		srv.SetFault(n, dnstest.ServFail)
+		return srv.Addr
+	}},
+	{"REFUSED", func(t *testing.T, srv *dnstest.Server, n string) string {
+		srv.SetFault(n, dnstest.Refused)
+		return srv.Addr
+	}},
+	{"FORMERR", func(t *testing.T, srv *dnstest.Server, n string) string {
+		srv.SetFault(n, dnstest.FormErr)
+		return srv.Addr
+	}},
+	{"garbage", func(t *testing.T, srv *dnstest.Server, n string) string {
+		srv.SetFault(n, dnstest.Garbage)
+		return srv.Addr
+	}},
 	{"truncated, TCP fallback failing", func(t *testing.T, srv *dnstest.Server, _ string) string { return udpOnly(t) }},
 }
 
