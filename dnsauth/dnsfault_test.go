@@ -73,27 +73,20 @@ var faultCases = []faultCase{
 		dead.Stop()
 		return dead.Addr
 	}},
-	{"timeout", func(t *testing.T, srv *dnstest.Server, n string) string {
-		srv.SetFault(n, dnstest.Timeout)
-		return srv.Addr
-	}},
-	{"SERVFAIL", func(t *testing.T, srv *dnstest.Server, n string) string {
-		srv.SetFault(n, dnstest.ServFail)
-		return srv.Addr
-	}},
-	{"REFUSED", func(t *testing.T, srv *dnstest.Server, n string) string {
-		srv.SetFault(n, dnstest.Refused)
-		return srv.Addr
-	}},
-	{"FORMERR", func(t *testing.T, srv *dnstest.Server, n string) string {
-		srv.SetFault(n, dnstest.FormErr)
-		return srv.Addr
-	}},
-	{"garbage", func(t *testing.T, srv *dnstest.Server, n string) string {
-		srv.SetFault(n, dnstest.Garbage)
-		return srv.Addr
-	}},
+	{"timeout", served(dnstest.Timeout)},
+	{"SERVFAIL", served(dnstest.ServFail)},
+	{"REFUSED", served(dnstest.Refused)},
+	{"FORMERR", served(dnstest.FormErr)},
+	{"garbage", served(dnstest.Garbage)},
 	{"truncated, TCP fallback failing", func(t *testing.T, srv *dnstest.Server, _ string) string { return udpOnly(t) }},
+}
+
+// served is a fault the test server shows for one name and below.
+func served(f dnstest.Fault) func(*testing.T, *dnstest.Server, string) string {
+	return func(_ *testing.T, srv *dnstest.Server, name string) string {
+		srv.SetFault(name, f)
+		return srv.Addr
+	}
 }
 
 // withFault runs check against a fresh server and resolver with the
