@@ -571,3 +571,56 @@ func openFDs(t testing.TB) int {
 	}
 	return len(ents)
 }
+
+// DNS faults through the daemon: the MTA gets 451 4.7.1 where a check
+// could not be made (or what dns.on_temperror says instead), never a 550,
+// and the daemon answers normally again once DNS is back.
+func TestDaemonDNSFaults(t *testing.T) {
+	ownEnvelope := func(w *daemonWorld) mtaResult {
+		return send(t, w.d.Addr().String(), "192.0.2.66", "spam.spammer.example", "", "boss@edge.example", []string{"user@edge.example"},
+			hostileMsg("boss@edge.example", "Hi.\r\n"))
+	}
+	partner := func(w *daemonWorld) mtaResult {
+		return send(t, w.d.Addr().String(), "198.51.100.5", "filter.example.org", "", "alice@partner.example", []string{"user@example.org"},
+			relayTrace("mail.partner.example 192.0.2.30")+"\r\n"+signAs(t, hostileMsg("alice@partner.example", "Hi.\r\n"), "partner.example", "sel"))
+	}
+	for _, c := range []struct {
+		name     string
+		dnsLines string
+		fault    func(w *daemonWorld)
+		send     func(w *daemonWorld) mtaResult
+		want     string
+	}{
+		{"resolver down, own envelope", "", func(w *daemonWorld) { w.dns.Stop() }, ownEnvelope, "mail tempfail"},
+		{"resolver down, own envelope, on_temperror = accept", `on_temperror = "accept"`, func(w *daemonWorld) { w.dns.Stop() }, ownEnvelope, "eom accept"},
+		{"resolver down, own envelope, on_temperror = quarantine", `on_temperror = "quarantine"`, func(w *daemonWorld) { w.dns.Stop() }, ownEnvelope, "eom quarantine"},
+		{"DKIM key times out, partner mail", "", func(w *daemonWorld) {
+			w.dns.SetFault("sel._domainkey.partner.example", dnstest.Timeout)
+			w.dns.SetFault("partner.example", dnstest.ServFail) // SPF and DMARC too
+		}, partner, "eom tempfail"},
+		{"garbage answers, partner mail, on_temperror = quarantine", `on_temperror = "quarantine"`, func(w *daemonWorld) {
+			w.dns.SetFault("partner.example", dnstest.Garbage)
+		}, partner, "eom quarantine"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newHostileDaemon(t, c.dnsLines, "")
+			c.fault(w)
+			r := c.send(w)
+			checkMTAResult(t, r)
+			if r.summary() != c.want {
+				t.Errorf("got %s, want %s", r.summary(), c.want)
+			}
+			if r.act != nil && r.act.SMTPCode == 451 && !strings.HasPrefix(r.act.SMTPReply, "451 4.7.1 ") {
+				t.Errorf("tempfail reply %q", r.act.SMTPReply)
+			}
+			// DNS back: the same message is judged on its merits.
+			w.dns.Restart()
+			for _, n := range []string{"sel._domainkey.partner.example", "partner.example"} {
+				w.dns.SetFault(n, dnstest.NoFault)
+			}
+			if r := c.send(w); r.summary() == "mail tempfail" || r.summary() == "eoh tempfail" || r.summary() == "eom tempfail" {
+				t.Errorf("after DNS recovered: %s", r.summary())
+			}
+		})
+	}
+}
