@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
@@ -372,13 +375,22 @@ func TestEngineHostileRelayTrace(t *testing.T) {
 func TestEngineDNSFaults(t *testing.T) {
 	type fault struct {
 		name  string
-		apply func(w *hostileWorld, name string) // makes name fail
+		apply func(t *testing.T, w *hostileWorld, name string) string // makes name fail; returns the server to use
+	}
+	served := func(f dnstest.Fault) func(*testing.T, *hostileWorld, string) string {
+		return func(_ *testing.T, w *hostileWorld, n string) string {
+			w.dns.SetFault(n, f)
+			return w.dns.Addr
+		}
 	}
 	faults := []fault{
-		{"SERVFAIL", func(w *hostileWorld, n string) { w.dns.SetFault(n, dnstest.ServFail) }},
-		{"timeout", func(w *hostileWorld, n string) { w.dns.SetFault(n, dnstest.Timeout) }},
-		{"garbage", func(w *hostileWorld, n string) { w.dns.SetFault(n, dnstest.Garbage) }},
-		{"REFUSED", func(w *hostileWorld, n string) { w.dns.SetFault(n, dnstest.Refused) }},
+		{"SERVFAIL", served(dnstest.ServFail)},
+		{"timeout", served(dnstest.Timeout)},
+		{"garbage", served(dnstest.Garbage)},
+		{"REFUSED", served(dnstest.Refused)},
+		{"truncated, TCP fallback failing", func(t *testing.T, w *hostileWorld, n string) string {
+			return truncatingProxy(t, w.dns.Addr, n)
+		}},
 	}
 	type check struct {
 		name     string
@@ -420,8 +432,7 @@ func TestEngineDNSFaults(t *testing.T) {
 				name := fmt.Sprintf("%s/%s/%s", f.name, c.name, a.action)
 				t.Run(name, func(t *testing.T) {
 					w := newHostileWorld(t)
-					f.apply(w, c.failing)
-					e := w.engine(t, "", a.dns, "", Options{Rand: func() int { return 50 }})
+					e := w.engineAt(t, f.apply(t, w, c.failing), a.dns)
 					m, stage, err := e.Run(context.Background(), Transaction{
 						Client:   Client{IP: netip.MustParseAddr(c.ip), Helo: "spam.spammer.example"},
 						MailFrom: c.mailFrom, Rcpts: []string{c.rcpt}, Message: strings.NewReader(c.msg(w)),
@@ -451,6 +462,55 @@ func TestEngineDNSFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// engineAt is w.engine with another DNS server and dns lines.
+func (w *hostileWorld) engineAt(t *testing.T, server, dnsLines string) *Engine {
+	t.Helper()
+	cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(engineConfig, "", server, dnsLines, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout.Duration, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(context.Background(), cfg, res, Options{Rand: func() int { return 50 }, NoRefresh: true})
+	t.Cleanup(e.Close)
+	return e
+}
+
+// truncatingProxy is a DNS server on UDP only that passes queries on to
+// upstream, except that for failing and the names below it every answer
+// is truncated. Nothing listens on its TCP port, so the resolver's TCP
+// fallback fails too.
+func truncatingProxy(t *testing.T, upstream, failing string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing = dns.Fqdn(strings.ToLower(failing))
+	client := &dns.Client{Timeout: time.Second}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			q := strings.ToLower(req.Question[0].Name)
+			if q == failing || strings.HasSuffix(q, "."+failing) {
+				m := new(dns.Msg)
+				m.SetReply(req)
+				m.Truncated = true
+				w.WriteMsg(m)
+				return
+			}
+			if resp, _, err := client.Exchange(req, upstream); err == nil {
+				w.WriteMsg(resp)
+			}
+		})}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 // The resolver down altogether: mail from the Internet for a protected
