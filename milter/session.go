@@ -226,8 +226,8 @@ func sanitizeReply(s string) string {
 }
 
 // rewriteHeaders removes Authentication-Results headers that claim our
-// authserv-id (forged upstream; RFC 8601 §5) and adds ours and the
-// verdict header at the top.
+// authserv-id (forged upstream; RFC 8601 §5) and any incoming verdict
+// header, and adds ours at the top.
 func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 	id := s.rt.cfg.Milter.AuthservID
 	n := 0
@@ -247,7 +247,20 @@ func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 			return err
 		}
 	}
-	if err := m.InsertHeader(0, s.rt.cfg.Milter.VerdictHeader, " "+s.msg.VerdictHeader()); err != nil {
+	// A verdict header from outside is forged too: filters downstream act
+	// on it.
+	vh, nv := s.rt.cfg.Milter.VerdictHeader, 0
+	for _, h := range s.msg.Headers() {
+		if strings.EqualFold(h.Name, vh) {
+			nv++
+		}
+	}
+	for i := nv; i > 0; i-- {
+		if err := m.ChangeHeader(i, vh, ""); err != nil {
+			return err
+		}
+	}
+	if err := m.InsertHeader(0, vh, " "+s.msg.VerdictHeader()); err != nil {
 		return err
 	}
 	return m.InsertHeader(0, "Authentication-Results", " "+milterFolding(s.msg.AuthResults(id)))
