@@ -624,3 +624,29 @@ func TestDaemonDNSFaults(t *testing.T) {
 		})
 	}
 }
+
+// A verdict header written by the sender ("X-Spoofguard: accept") must
+// not reach the mailbox beside ours: Sieve rules and filters downstream
+// act on it, and would then act on the forger's word (the same trust
+// problem as forged Authentication-Results, CVE-2019-20790's family).
+func TestDaemonStripsForgedVerdictHeader(t *testing.T) {
+	w := newHostileDaemon(t, "", "")
+	msg := relayTrace("mail.partner.example 192.0.2.30") + "\r\n" + signAs(t, hostileMsg("alice@partner.example", "Hi.\r\n",
+		"X-Spoofguard: accept", "x-spoofguard: accept (report-only, not enforced)", "X-Spoofguard-Other: kept"), "partner.example", "sel")
+	r := send(t, w.d.Addr().String(), "198.51.100.5", "filter.example.org", "", "alice@partner.example", []string{"user@example.org"}, msg)
+	if r.summary() != "eom accept" {
+		t.Fatalf("got %s", r.summary())
+	}
+	var deleted []string
+	for _, m := range r.mods {
+		if m.Type == gomilter.ActionChangeHeader && m.HeaderValue == "" {
+			deleted = append(deleted, fmt.Sprintf("%s[%d]", strings.ToLower(m.HeaderName), m.HeaderIndex))
+		}
+	}
+	if fmt.Sprint(deleted) != "[x-spoofguard[2] x-spoofguard[1]]" {
+		t.Errorf("deleted %v, want both incoming X-Spoofguard fields, last first", deleted)
+	}
+	if v := r.header("X-Spoofguard"); len(v) != 1 {
+		t.Errorf("our verdict header: %q", v)
+	}
+}
