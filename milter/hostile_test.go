@@ -22,6 +22,7 @@ import (
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/policy"
 )
 
 // Hostile mail through the real daemon. The milters in use today have a
@@ -47,6 +48,8 @@ brokenown.example. IN TXT "v=spf1 ip4:192.0.2.66 ip4:999.1.1.1 -all"
 badkey-ed._domainkey.edge.example. IN TXT "v=DKIM1; k=ed25519; p=AAAA"
 badkey-rsa._domainkey.edge.example. IN TXT "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA!!not-base64!!"
 revoked._domainkey.edge.example. IN TXT "v=DKIM1; k=ed25519; p="
+sampled.example. IN TXT "v=spf1 -all"
+_dmarc.sampled.example. IN TXT "v=DMARC1; p=reject; pct=50"
 `
 
 const hostileDaemonConfig = `
@@ -93,6 +96,12 @@ var hostileRSA *rsa.PrivateKey
 // w.key is partner.example's, as in newDaemonWorld.
 func newHostileDaemon(tb testing.TB, dnsLines, extra string) *daemonWorld {
 	tb.Helper()
+	return newHostileDaemonWith(tb, dnsLines, extra, policy.Options{})
+}
+
+// newHostileDaemonWith is newHostileDaemon whose engines get opts.
+func newHostileDaemonWith(tb testing.TB, dnsLines, extra string, opts policy.Options) *daemonWorld {
+	tb.Helper()
 	w := &daemonWorld{t: tb, dns: dnstest.New(tb, hostileDaemonZone), logs: &syncBuffer{}, key: fixedKey("partner.example")}
 	if hostileRSA == nil {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -116,7 +125,7 @@ func newHostileDaemon(tb testing.TB, dnsLines, extra string) *daemonWorld {
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs})
+	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs, EngineOptions: opts})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -648,5 +657,39 @@ func TestDaemonStripsForgedVerdictHeader(t *testing.T) {
 	}
 	if v := r.header("X-Spoofguard"); len(v) != 1 {
 		t.Errorf("our verdict header: %q", v)
+	}
+}
+
+// A bug that panics on some message must cost that transaction a
+// temporary failure, not the daemon its life: a panic in a session's
+// goroutine would otherwise end the process, and the MTA would tempfail
+// or accept every message until it was restarted. The panic is injected
+// through the engine's pct sampling, which runs at the end of the body
+// for a DMARC failure of a pct=50 domain.
+func TestDaemonSurvivesPanics(t *testing.T) {
+	w := newHostileDaemonWith(t, "", "", policy.Options{Rand: func() int { panic("injected fault") }})
+	addr := w.d.Addr().String()
+	s, err := gomilter.NewClient("tcp", addr, gomilter.WithReadTimeout(10*time.Second)).Session(gomilter.NewMacroBag())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tripping := hostileMsg("x@sampled.example", "Hi.\r\n")
+	normal := hostileMsg("x@spammer.example", "Hi.\r\n")
+	for i := 0; i < 3; i++ {
+		r := sendOn(t, s, "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"}, tripping)
+		if r.stage != "eom" || !isReject(r.act, 451) || !strings.HasPrefix(r.act.SMTPReply, "451 4.3.0 ") {
+			t.Fatalf("message that trips the bug: %s %+v", r.stage, r.act)
+		}
+		// The same connection and a new one go on as usual.
+		if r := sendOn(t, s, "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"}, normal); r.summary() != "eom accept" {
+			t.Errorf("next transaction on the connection: %s", r.summary())
+		}
+		if r := send(t, addr, "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"}, normal); r.summary() != "eom accept" {
+			t.Errorf("new connection: %s", r.summary())
+		}
+	}
+	if logs := w.logs.String(); strings.Count(logs, "injected fault") != 3 || !strings.Contains(logs, "internal error") {
+		t.Errorf("panics not logged once each:\n%s", logs)
 	}
 }
