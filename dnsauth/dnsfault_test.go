@@ -231,3 +231,21 @@ func TestDNSFaultTruncationDoesNotLeak(t *testing.T) {
 		t.Errorf("leak: fds %d → %d, goroutines %d → %d", fds0, fds1, g0, g1)
 	}
 }
+
+// AnalyzeSPF names its problems in the same order every time: the huge
+// networks were once listed in the random order of a map, and a relay's
+// status line changed from one refresh to the next.
+func TestAnalyzeSPFProblemsInOrder(t *testing.T) {
+	srv := dnstest.New(t, `wide.example. IN TXT "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/2 ip6:::/0 ip6:8000::/3 ip4:10.0.0.0/8 -all"`)
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[0.0.0.0/1 authorizes a huge part of the address space 128.0.0.0/2 authorizes a huge part of the address space " +
+		"::/0 authorizes a huge part of the address space 8000::/3 authorizes a huge part of the address space]"
+	for i := 0; i < 50; i++ {
+		if got := fmt.Sprint(AnalyzeSPF(context.Background(), r, "wide.example").Problems); got != want {
+			t.Fatalf("run %d: problems %s, want %s", i, got, want)
+		}
+	}
+}
