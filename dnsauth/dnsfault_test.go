@@ -36,27 +36,39 @@ _spf.relay.example. IN TXT "v=spf1 ip6:2001:db8::/32 -all"
 // faultKey is the Ed25519 key of example.org, selector "sel".
 var faultKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 
-// udpOnly is a DNS server that listens on UDP only and sets TC on every
-// answer, so a resolver must fall back to TCP, where nothing listens: the
-// truncation fault with a TCP fallback that fails too.
-func udpOnly(t *testing.T) string {
+// udpOnly is a DNS server that listens on UDP only and answers with
+// answer; nothing listens on its TCP port.
+func udpOnly(t *testing.T, answer dns.HandlerFunc) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
-		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-			m := new(dns.Msg)
-			m.SetReply(req)
-			m.Truncated = true
-			w.WriteMsg(m)
-		})}
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: answer}
 	go srv.ActivateAndServe()
 	<-started
 	t.Cleanup(func() { srv.Shutdown() })
 	return pc.LocalAddr().String()
+}
+
+// truncate sets TC on every answer, so a resolver must fall back to TCP,
+// where nothing listens: the truncation fault with a failing fallback.
+func truncate(w dns.ResponseWriter, req *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Truncated = true
+	w.WriteMsg(m)
+}
+
+// echo sends the query back as it came: same ID, same question, no QR
+// bit. A reflecting middlebox does this, and so does a resolver's own
+// UDP socket when the port of a server that is down was handed to it as
+// its ephemeral port (it then "connects" to itself). Taken for an answer
+// it reads as "no such records", and a DNS outage becomes a DKIM
+// permerror.
+func echo(w dns.ResponseWriter, req *dns.Msg) {
+	w.WriteMsg(req)
 }
 
 // faultCase is one way DNS can fail; setup returns the server address to
@@ -78,7 +90,8 @@ var faultCases = []faultCase{
 	{"REFUSED", served(dnstest.Refused)},
 	{"FORMERR", served(dnstest.FormErr)},
 	{"garbage", served(dnstest.Garbage)},
-	{"truncated, TCP fallback failing", func(t *testing.T, srv *dnstest.Server, _ string) string { return udpOnly(t) }},
+	{"truncated, TCP fallback failing", func(t *testing.T, srv *dnstest.Server, _ string) string { return udpOnly(t, truncate) }},
+	{"query echoed back", func(t *testing.T, srv *dnstest.Server, _ string) string { return udpOnly(t, echo) }},
 }
 
 // served is a fault the test server shows for one name and below.
@@ -206,7 +219,7 @@ func TestDNSFaultIsTemporaryAndNotCached(t *testing.T) {
 // A truncated answer whose TCP retry fails, ten thousand times: the TCP
 // connection attempts must not leave sockets or goroutines behind.
 func TestDNSFaultTruncationDoesNotLeak(t *testing.T) {
-	r, err := NewResolver(ResolverConfig{Servers: []string{udpOnly(t)}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	r, err := NewResolver(ResolverConfig{Servers: []string{udpOnly(t, truncate)}, Timeout: 200 * time.Millisecond, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -389,6 +389,13 @@ func (r *Resolver) exchange(m *dns.Msg, server string) (*dns.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
+	// miekg/dns takes any message with the query's ID as the answer, even
+	// the query itself: a reflecting middlebox, or a UDP socket that was
+	// given a dead server's port as its own and so talks to itself. Read
+	// as "no records", that would turn an outage into a permanent result.
+	if !resp.Response {
+		return nil, errors.New("the message received is not a response")
+	}
 	if len(resp.Question) != 1 || !sameName(resp.Question[0].Name, m.Question[0].Name) ||
 		resp.Question[0].Qtype != m.Question[0].Qtype {
 		return nil, errors.New("answer does not match the question")
