@@ -567,7 +567,7 @@ func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 		})
 		if err != nil || stage != StageBody || m.Verdict().Action != ActionAccept || m.SPF.Result != dnsauth.TempError ||
 			len(m.DKIM) != 1 || m.DKIM[0].Result != dnsauth.TempError || len(m.DMARC) != 1 || m.DMARC[0].Result != dnsauth.TempError {
-			t.Fatalf("message %d: %v %s %+v\n%s", i, err, stage, m.Verdict(), m.outcomeDump())
+			t.Fatalf("message %d: %v %s %+v\nSPF %+v\nDKIM %+v\nDMARC %+v\n%s", i, err, stage, m.Verdict(), m.SPF, m.DKIM, m.DMARC, m.outcomeDump())
 		}
 	}
 	for i := 0; i < 20; i++ {
