@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,9 +87,13 @@ func fixedKey(domain string) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed)
 }
 
-// hostileKeys holds the RSA key the hostile worlds sign with (selector
+// hostileRSA is the RSA key the hostile worlds sign with (selector
 // "rsa"): made once per test binary, 2048-bit keys take a while.
-var hostileRSA *rsa.PrivateKey
+var (
+	hostileRSAOnce sync.Once
+	hostileRSA     *rsa.PrivateKey
+	hostileRSAErr  error
+)
 
 // newHostileDaemon starts a daemon on the hostile zone. dnsLines go into
 // [dns], extra at the end of the file. partner.example and edge.example
@@ -103,12 +108,9 @@ func newHostileDaemon(tb testing.TB, dnsLines, extra string) *daemonWorld {
 func newHostileDaemonWith(tb testing.TB, dnsLines, extra string, opts policy.Options) *daemonWorld {
 	tb.Helper()
 	w := &daemonWorld{t: tb, dns: dnstest.New(tb, hostileDaemonZone), logs: &syncBuffer{}, key: fixedKey("partner.example")}
-	if hostileRSA == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		hostileRSA = k
+	hostileRSAOnce.Do(func() { hostileRSA, hostileRSAErr = rsa.GenerateKey(rand.Reader, 2048) })
+	if hostileRSAErr != nil {
+		tb.Fatal(hostileRSAErr)
 	}
 	der, err := x509.MarshalPKIXPublicKey(&hostileRSA.PublicKey)
 	if err != nil {
