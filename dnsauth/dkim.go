@@ -324,7 +324,7 @@ func (v *DKIMVerifier) endHeader() {
 		return
 	}
 	v.verified = verified
-	v.pipe = newDKIMPipe(v.ctx)
+	v.pipe = dkimNewPipe(v.ctx)
 	v.done = make(chan dkimOutcome, 1)
 	v.phase = dkimInBody
 	go v.run(v.hdr, v.pipe, v.done, len(verified))
@@ -683,9 +683,9 @@ type dkimPipe struct {
 	stop  func() bool
 }
 
-// newDKIMPipe makes a pipe that aborts itself when ctx ends, so a Write
+// dkimNewPipe makes a pipe that aborts itself when ctx ends, so a Write
 // waiting on it never outlives the session.
-func newDKIMPipe(ctx context.Context) *dkimPipe {
+func dkimNewPipe(ctx context.Context) *dkimPipe {
 	p := &dkimPipe{}
 	p.cond.L = &p.mu
 	p.stop = context.AfterFunc(ctx, p.abort)
