@@ -501,9 +501,16 @@ func (v *DKIMVerifier) run(block []byte, pipe *dkimPipe, done chan<- dkimOutcome
 
 // lookupKey is go-msgauth's key lookup hook (it has no context: the
 // verifier's is used). It refuses key records over dkimMaxKeyRecord and
-// notes which keys carry the t=s flag.
-func (v *DKIMVerifier) lookupKey(name string) ([]string, error) {
-	txts, err := v.dns.LookupTXT(v.ctx, name)
+// notes which keys carry the t=s flag. It runs in go-msgauth's own
+// goroutines when there are several signatures, where no recover of ours
+// reaches, so it catches a panic of the resolver itself.
+func (v *DKIMVerifier) lookupKey(name string) (txts []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			txts, err = nil, &net.DNSError{Name: name, Err: "key lookup failed: " + dkimClip(fmt.Sprint(r))}
+		}
+	}()
+	txts, err = v.dns.LookupTXT(v.ctx, name)
 	if err != nil {
 		if _, ok := err.(*net.DNSError); !ok && v.ctx.Err() != nil {
 			return nil, errTemporary(name, "lookup abandoned: "+v.ctx.Err().Error(), true)

@@ -51,7 +51,7 @@ func dkimPinClock(t testing.TB, sec int64) func() time.Time {
 // comment). Long rdata is split into 255-byte strings as on the wire.
 func dkimServer(t testing.TB, records string) *dnstest.Server {
 	t.Helper()
-	srv := dnstest.New(t, "")
+	srv := dkimNewServer(t)
 	for line := range strings.SplitSeq(records, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
@@ -61,6 +61,23 @@ func dkimServer(t testing.TB, records string) *dnstest.Server {
 		dkimAddTXT(srv, owner, strings.TrimSpace(rdata))
 	}
 	return srv
+}
+
+// dkimNewServer starts an empty in-process DNS server. dnstest picks a
+// free UDP port and then binds TCP to the same number, which another
+// process may hold on a busy machine: try again on another port then.
+func dkimNewServer(t testing.TB) *dnstest.Server {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		srv, err := dnstest.Start("127.0.0.1:0", "")
+		if err == nil {
+			t.Cleanup(srv.Stop)
+			return srv
+		}
+		if attempt == 4 {
+			t.Fatalf("dnstest: %v", err)
+		}
+	}
 }
 
 // dkimAddTXT publishes one TXT record.
@@ -283,7 +300,7 @@ type dkimManifest struct {
 // dkimFakeDNS loads Mail::DKIM's FAKE_DNS.dat: "name rdata", or NXDOMAIN,
 // or a timeout or SERVFAIL marker.
 func dkimFakeDNS(t *testing.T, data string) *dnstest.Server {
-	srv := dnstest.New(t, "")
+	srv := dkimNewServer(t)
 	for line := range strings.SplitSeq(data, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
@@ -1134,6 +1151,76 @@ func TestDKIMReadError(t *testing.T) {
 		res := VerifyDKIM(context.Background(), r, msg, DKIMOptions{})
 		if len(res) != 1 || res[0].Result != TempError || !strings.Contains(res[0].Reason, "disk on fire") {
 			t.Errorf("%s: %+v", name, res)
+		}
+	}
+}
+
+// header.b is the first 8 characters of b=, longer where two different
+// signatures start alike (RFC 6008 §2); copies of one signature share it.
+func TestDKIMSignaturePrefixes(t *testing.T) {
+	r := dkimResolver(t, dkimKeyZone(t))
+	sig := func(b string) string {
+		return "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=none; h=from; bh=AAAA; b=" + b + "\r\n"
+	}
+	msg := sig("AAAAAAAAxyzw") + sig("AAAAAAAAqrst") + sig("AAAA\r\n AAAAxyzw") + sig("BBBBBBBBBBBB") + sig("Ab") +
+		"From: a@example.org\r\n\r\n"
+	var got []string
+	for _, x := range dkimVerify(t, r, []byte(msg), DKIMOptions{}) {
+		got = append(got, x.Signature)
+	}
+	if g := strings.Join(got, " "); g != "AAAAAAAAx AAAAAAAAq AAAAAAAAx BBBBBBBB Ab" {
+		t.Errorf("header.b values %s", g)
+	}
+}
+
+// What go-msgauth may hand back besides verdicts: an error for the whole
+// header block, too many signatures, a panic, or fewer verdicts than
+// signatures. Each becomes a result with a reason.
+func TestDKIMOutcomes(t *testing.T) {
+	test := func(name string, out dkimOutcome, want string) {
+		t.Run(name, func(t *testing.T) {
+			v := NewDKIMVerifier(context.Background(), nil, DKIMOptions{})
+			for _, d := range []string{"a.example", "b.example"} {
+				s := &dkimSig{result: DKIMResult{Domain: d}}
+				v.sigs = append(v.sigs, s)
+				v.verified = append(v.verified, s)
+			}
+			v.apply(out)
+			v.finish()
+			var got []string
+			for _, r := range v.results {
+				got = append(got, string(r.Result)+": "+r.Reason)
+			}
+			if g := strings.Join(got, "; "); g != want {
+				t.Errorf("got  %s\nwant %s", g, want)
+			}
+		})
+	}
+	pass := &dkim.Verification{}
+	test("header error", dkimOutcome{err: errors.New("dkim: failed to read header: EOF")},
+		"permerror: header could not be verified: failed to read header: EOF; permerror: header could not be verified: failed to read header: EOF")
+	test("too many", dkimOutcome{verifs: []*dkim.Verification{pass, pass}, err: dkim.ErrTooManySignatures}, "pass: ; pass: ")
+	test("panic", dkimOutcome{panic: "index out of range"},
+		"permerror: verifier failed: index out of range; permerror: verifier failed: index out of range")
+	test("one verdict", dkimOutcome{verifs: []*dkim.Verification{pass}}, "pass: ; permerror: no verdict from the verifier")
+}
+
+// dkimPanicDNS is a resolver with a bug: it panics. It stands for any
+// failure inside the verification goroutines, which must not take the
+// daemon down.
+type dkimPanicDNS struct{ DNS }
+
+func (dkimPanicDNS) LookupTXT(context.Context, string) ([]string, error) { panic("resolver bug") }
+
+func TestDKIMPanicContained(t *testing.T) {
+	k := dkimKeys()
+	msg := dkimHeader + "\r\n" + dkimBody(1<<10)
+	one := dkimSignAs(t, msg, "ed", k.ed, "relaxed", "relaxed")
+	for name, signed := range map[string]string{"one signature": one, "two signatures": dkimSignAs(t, one, "rsa", k.rsa, "simple", "simple")} {
+		for _, res := range dkimVerify(t, dkimPanicDNS{}, []byte(signed), DKIMOptions{}) {
+			if res.Result != PermError || !strings.Contains(res.Reason, "resolver bug") {
+				t.Errorf("%s: %+v", name, res)
+			}
 		}
 	}
 }
