@@ -370,6 +370,17 @@ func TestEngineRelayTrace(t *testing.T) {
 	})
 }
 
+func TestEngineClassifiesLocalSubmission(t *testing.T) {
+	w := newEngineWorld(t)
+	e := w.engine(t, "", "", "", Options{})
+	if c, _, why := e.Classify(netip.Addr{}, ""); c != ClassTrusted {
+		t.Errorf("no client address: %s (%s), want trusted", c, why)
+	}
+	if c, _, _ := e.Classify(netip.MustParseAddr("::ffff:127.0.0.1"), ""); c != ClassTrusted {
+		t.Errorf("IPv4-mapped loopback: %s, want trusted", c)
+	}
+}
+
 func TestEngineRelayFromSPF(t *testing.T) {
 	w := newEngineWorld(t)
 	e := w.engine(t, "", "", "", Options{})
