@@ -361,3 +361,22 @@ func BenchmarkResolverIPAddrCacheHit(b *testing.B) {
 		}
 	}
 }
+
+func TestResolverUnescapesTXTAndOddNames(t *testing.T) {
+	srv := dnstest.New(t, `
+quoted.example.org. IN TXT "say \"hi\" \\ back"
+utf8.example.org. IN TXT "v=spf1 caf\195\169 -all"
+a\032b.example.org. IN TXT "space in the name"
+`)
+	r := resolverFor(t, ResolverConfig{}, srv.Addr)
+	for name, want := range map[string]string{
+		"quoted.example.org": `say "hi" \ back`,
+		"utf8.example.org":   "v=spf1 café -all",
+		"a b.example.org":    "space in the name",
+	} {
+		txt, err := r.LookupTXT(context.Background(), name)
+		if err != nil || len(txt) != 1 || txt[0] != want {
+			t.Errorf("%s: %q %v, want %q", name, txt, err, want)
+		}
+	}
+}

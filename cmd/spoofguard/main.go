@@ -1,0 +1,115 @@
+// Command spoofguard is a milter that stops mail forged as the receiving
+// organisation's own domain and mail that bypassed its inbound filter.
+//
+//	spoofguard serve [-config FILE]          run the milter daemon
+//	spoofguard config check [-config FILE]   validate the configuration
+//	spoofguard version                       print the version
+//
+// See spoofguard(8) and spoofguard.toml(5).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spoofguard/spoofguard/milter"
+	"github.com/spoofguard/spoofguard/policy"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const defaultConfig = "/etc/spoofguard/spoofguard.toml"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprintln(stderr, "usage: spoofguard config check [-config FILE]")
+			return 2
+		}
+		return configCheck(args[2:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "spoofguard", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "spoofguard: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  spoofguard serve [-config FILE]          run the milter daemon
+  spoofguard config check [-config FILE]   validate the configuration
+  spoofguard version                       print the version
+`)
+}
+
+// newFlags makes a flag set with the -config flag every command takes.
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("spoofguard "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	return fs, path
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs, path := newFlags("serve", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	d, err := milter.New(milter.Options{ConfigPath: *path, LogOutput: stderr})
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if err := d.Run(); err != nil {
+		fmt.Fprintln(stderr, "spoofguard:", err)
+		return 1
+	}
+	return 0
+}
+
+func configCheck(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("config check", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := policy.LoadConfig(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d protected domains, %d relays, mode %s)\n", *path, len(cfg.Domains), len(cfg.Relays), cfg.Milter.Mode)
+	return 0
+}
+
+// printConfigError prints every problem of a configuration, one per line.
+func printConfigError(w io.Writer, err error) {
+	var ce *policy.ConfigError
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(w, p.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, "spoofguard:", err)
+}

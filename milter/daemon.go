@@ -1,0 +1,294 @@
+// Package milter is the spoofguard daemon: it speaks the milter protocol
+// (version 6) with Postfix or Sendmail, one session per MTA connection,
+// and at every stage hands the facts to the policy engine and turns its
+// verdict into the reply the MTA gives the SMTP client — reject at MAIL
+// FROM, a refused recipient at RCPT TO, reject at end of headers, or at
+// end of body accept with our Authentication-Results and verdict header,
+// reject, tempfail, or hold in the quarantine.
+//
+// The daemon only asks the MTA for the events its rules need and tells it
+// not to wait for replies to the others (connect, HELO, each header, body
+// chunks), because the protocol's round trips, not the checks, set the
+// ceiling on throughput. A reload (SIGHUP) validates the new file and
+// swaps a whole new engine in; transactions in progress finish with the
+// engine they started with.
+package milter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	gomilter "github.com/d--j/go-milter"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/policy"
+)
+
+// runtime is one loaded configuration with everything built from it.
+type runtime struct {
+	cfg      *policy.Config
+	engine   *policy.Engine
+	resolver *dnsauth.Resolver
+	log      *slog.Logger
+}
+
+// Options set up a daemon.
+type Options struct {
+	ConfigPath string
+	LogOutput  io.Writer    // default os.Stderr
+	Listener   net.Listener // use this instead of milter.listen (tests); systemd's is taken first
+	// EngineOptions are passed to every engine built (tests inject pct randomness).
+	EngineOptions policy.Options
+}
+
+// Daemon is the milter server with its configuration, metrics and
+// listeners.
+type Daemon struct {
+	opts    Options
+	out     io.Writer
+	state   atomic.Pointer[runtime]
+	metrics *Metrics
+	srv     *gomilter.Server
+	ln      net.Listener
+	http    *http.Server
+	reload  sync.Mutex
+	served  chan error
+}
+
+// New loads the configuration and builds the first engine. It fails with
+// the configuration's problems (a *policy.ConfigError) or when the DNS
+// resolver cannot be set up.
+func New(opts Options) (*Daemon, error) {
+	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(), served: make(chan error, 1)}
+	if d.out == nil {
+		d.out = os.Stderr
+	}
+	cfg, err := policy.LoadConfig(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := d.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	d.state.Store(rt)
+	d.metrics.SetResolver(nil, rt.resolver)
+	gomilter.LogWarning = func(format string, v ...any) {
+		d.current().log.Warn("milter protocol: " + fmt.Sprintf(format, v...))
+	}
+	d.srv = gomilter.NewServer(
+		gomilter.WithMilter(func() gomilter.Milter { return &session{d: d} }),
+		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine),
+		gomilter.WithProtocols(wantedProtocol),
+		gomilter.WithNegotiationCallback(negotiate),
+		gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroAuthAuthen}),
+		gomilter.WithMacroRequest(gomilter.StageEOH, []gomilter.MacroName{gomilter.MacroQueueId}),
+		gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
+		gomilter.WithReadTimeout(10*time.Minute),
+	)
+	return d, nil
+}
+
+// wantedProtocol: events we do not need are not sent, and events that
+// never decide get no reply. MAIL FROM, RCPT TO, end of headers and end
+// of body can each decide, so they keep their replies.
+const wantedProtocol = gomilter.OptNoUnknown | gomilter.OptNoData |
+	gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoHeaderReply |
+	gomilter.OptNoBodyReply | gomilter.OptNoUnknownReply | gomilter.OptNoDataReply |
+	gomilter.OptHeaderLeadingSpace
+
+// negotiate takes what both sides offer instead of failing when the MTA
+// lacks an optimisation (go-milter's default): an older MTA simply gets
+// more round trips.
+func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, offered gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
+	version := min(mtaVersion, milterVersion)
+	if version < 2 {
+		return 0, 0, 0, 0, fmt.Errorf("MTA speaks milter protocol version %d, too old", mtaVersion)
+	}
+	return version, milterActions & mtaActions, milterProtocol & mtaProtocol, offered, nil
+}
+
+// current is the runtime new transactions use.
+func (d *Daemon) current() *runtime { return d.state.Load() }
+
+// Metrics returns the daemon's counters.
+func (d *Daemon) Metrics() *Metrics { return d.metrics }
+
+// build turns a configuration into a runtime. The resolver (and its warm
+// cache) is kept when the DNS settings did not change.
+func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
+	log := newLogger(d.out, cfg.Log)
+	res := (*dnsauth.Resolver)(nil)
+	if prev != nil && sameDNS(prev.cfg.DNS, cfg.DNS) {
+		res = prev.resolver
+	} else {
+		var err error
+		res, err = dnsauth.NewResolver(dnsauth.ResolverConfig{
+			Servers:   cfg.DNS.Servers,
+			Timeout:   cfg.DNS.Timeout.Duration,
+			Attempts:  cfg.DNS.Attempts,
+			CacheSize: cfg.DNS.CacheSize,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("DNS resolver: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	engine := policy.NewEngine(ctx, cfg, res, d.opts.EngineOptions)
+	for _, r := range cfg.Relays {
+		nets, status := engine.RelayNetworks(r.Name)
+		log.Info("relay", "name", r.Name, "networks", len(nets), "status", status)
+	}
+	return &runtime{cfg: cfg, engine: engine, resolver: res, log: log}, nil
+}
+
+func sameDNS(a, b policy.DNSConfig) bool {
+	return slices.Equal(a.Servers, b.Servers) && a.Timeout == b.Timeout &&
+		a.Attempts == b.Attempts && a.CacheSize == b.CacheSize
+}
+
+func newLogger(w io.Writer, c policy.LogConfig) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Start opens the listeners and serves in the background.
+func (d *Daemon) Start() error {
+	rt := d.current()
+	ln, how, err := d.listener(rt.cfg)
+	if err != nil {
+		return err
+	}
+	d.ln = ln
+	go func() { d.served <- d.srv.Serve(ln) }()
+	if addr := rt.cfg.Metrics.Listen; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			d.srv.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", d.metrics)
+		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go d.http.Serve(mln)
+		rt.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	rt.log.Info("spoofguard started", "listen", ln.Addr().String(), "via", how,
+		"mode", string(rt.cfg.Milter.Mode), "domains", len(rt.cfg.Domains), "relays", len(rt.cfg.Relays))
+	return nil
+}
+
+// listener picks the socket: one passed by systemd, one given in Options,
+// or the configured address.
+func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
+	if lns, err := activation.Listeners(); err == nil {
+		for _, ln := range lns {
+			if ln != nil {
+				return bufferedListener{ln}, "systemd socket activation", nil
+			}
+		}
+	}
+	if d.opts.Listener != nil {
+		return bufferedListener{d.opts.Listener}, "given listener", nil
+	}
+	ln, err := Listen(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
+	return ln, cfg.Milter.Listen, err
+}
+
+// Addr is the address the milter listens on (after Start).
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Reload loads the configuration file again. A file with problems is
+// refused and the running configuration stays; the error says why.
+func (d *Daemon) Reload() error {
+	d.reload.Lock()
+	defer d.reload.Unlock()
+	old := d.current()
+	cfg, err := policy.LoadConfig(d.opts.ConfigPath)
+	if err == nil {
+		var rt *runtime
+		if rt, err = d.build(cfg, old); err == nil {
+			d.state.Store(rt)
+			d.metrics.SetResolver(old.resolver, rt.resolver)
+			old.engine.Close()
+			if cfg.Milter.Listen != old.cfg.Milter.Listen || cfg.Metrics.Listen != old.cfg.Metrics.Listen {
+				rt.log.Warn("listen addresses changed; they take effect at the next restart")
+			}
+			d.metrics.reload(true)
+			rt.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+			return nil
+		}
+	}
+	d.metrics.reload(false)
+	old.log.Error("configuration reload refused; keeping the running configuration", "file", d.opts.ConfigPath, "err", err.Error())
+	return err
+}
+
+// Shutdown stops accepting connections and lets sessions in progress
+// finish within milter.drain_timeout; then it closes what is left.
+func (d *Daemon) Shutdown() {
+	rt := d.current()
+	drain := rt.cfg.Milter.DrainTimeout.Duration
+	rt.log.Info("shutting down", "drain_timeout", drain.String(), "sessions", d.metrics.sessions.Load())
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+		rt.log.Warn("drain timeout reached; closing the remaining sessions", "sessions", d.metrics.sessions.Load())
+	}
+	if d.http != nil {
+		d.http.Close()
+	}
+	rt.engine.Close()
+	if d.ln != nil && d.ln.Addr().Network() == "unix" {
+		os.Remove(d.ln.Addr().String())
+	}
+	rt.log.Info("stopped")
+}
+
+// Run starts the daemon and serves until SIGTERM or SIGINT, reloading on
+// SIGHUP, and keeps systemd informed (Type=notify).
+func (d *Daemon) Run() error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	if err := d.Start(); err != nil {
+		return err
+	}
+	daemon.SdNotify(false, daemon.SdNotifyReady)
+	for {
+		select {
+		case err := <-d.served:
+			return fmt.Errorf("milter server stopped: %w", err)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				daemon.SdNotify(false, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
+				d.Reload()
+				daemon.SdNotify(false, daemon.SdNotifyReady)
+				continue
+			}
+			daemon.SdNotify(false, daemon.SdNotifyStopping)
+			d.Shutdown()
+			return nil
+		}
+	}
+}

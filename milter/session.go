@@ -1,0 +1,322 @@
+package milter
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	gomilter "github.com/d--j/go-milter"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/policy"
+)
+
+// stageTimeout bounds the work of one stage (DNS included), well inside
+// Postfix's milter_command_timeout (30 s).
+const stageTimeout = 20 * time.Second
+
+// session is one MTA connection: one SMTP session, possibly several
+// transactions. It collects what each milter event tells, hands it to the
+// policy engine, and turns the engine's verdicts into milter responses.
+type session struct {
+	gomilter.NoOpMilter
+	d *Daemon
+
+	client policy.Client
+	msg    *policy.Message
+	rt     *runtime // the configuration the current transaction started with
+	cancel context.CancelFunc
+	ctx    context.Context
+	queue  string
+	logged bool
+}
+
+func (s *session) NewConnection(gomilter.Modifier) error {
+	s.d.metrics.sessions.Add(1)
+	return nil
+}
+
+func (s *session) Connect(host, family string, port uint16, addr string, _ gomilter.Modifier) (*gomilter.Response, error) {
+	s.client = policy.Client{Hostname: host}
+	if family == "tcp4" || family == "tcp6" {
+		if ip, err := netip.ParseAddr(addr); err == nil {
+			s.client.IP = ip.Unmap()
+		}
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Helo(name string, _ gomilter.Modifier) (*gomilter.Response, error) {
+	s.client.Helo = name
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.reset()
+	s.rt = s.d.current()
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.queue = m.Get(gomilter.MacroQueueId)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(s.ctx, stageTimeout)
+	defer cancel()
+	var v policy.Verdict
+	s.msg, v = s.rt.engine.Begin(ctx, s.client, from, m.Get(gomilter.MacroAuthAuthen))
+	s.d.metrics.observe("mail", time.Since(start))
+	return s.respond(v, true), nil
+}
+
+func (s *session) RcptTo(rcpt, _ string, _ gomilter.Modifier) (*gomilter.Response, error) {
+	if s.msg == nil {
+		return gomilter.RespContinue, nil
+	}
+	start := time.Now()
+	v := s.msg.Rcpt(rcpt)
+	s.d.metrics.observe("rcpt", time.Since(start))
+	if v.Rule != "" && v.Action != policy.ActionAccept && v.Action != policy.ActionQuarantine {
+		s.d.metrics.rcpt(string(v.Action), v.Rule, v.ReportOnly)
+		if v.Enforced() {
+			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP, "class", s.msg.Class,
+				"from", s.msg.MailFrom, "rcpt", rcpt, "verdict", v.Action, "rule", v.Rule, "reason", v.Reason)
+		}
+	}
+	if v.Effective() == policy.ActionReject || v.Effective() == policy.ActionTempFail {
+		return response(v), nil
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Header(name, value string, _ gomilter.Modifier) (*gomilter.Response, error) {
+	if s.msg != nil {
+		s.msg.Header(name, value)
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
+	if s.msg == nil {
+		return gomilter.RespContinue, nil
+	}
+	if q := m.Get(gomilter.MacroQueueId); q != "" {
+		s.queue = q
+	}
+	start := time.Now()
+	// DKIM verification started here goes on while the body arrives, so
+	// it gets the transaction's context, not one that ends with this
+	// stage; its lookups are bounded by the resolver's own timeouts.
+	v := s.msg.EndOfHeaders(s.ctx)
+	s.d.metrics.observe("headers", time.Since(start))
+	return s.respond(v, true), nil
+}
+
+func (s *session) BodyChunk(chunk []byte, _ gomilter.Modifier) (*gomilter.Response, error) {
+	if s.msg != nil {
+		s.msg.Body(chunk)
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) {
+	if s.msg == nil {
+		return gomilter.RespAccept, nil
+	}
+	if q := m.Get(gomilter.MacroQueueId); q != "" {
+		s.queue = q
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(s.ctx, stageTimeout)
+	defer cancel()
+	v := s.msg.EndOfBody(ctx)
+	s.d.metrics.observe("body", time.Since(start))
+	if resp := s.respond(v, false); resp != nil {
+		return resp, nil
+	}
+	if err := s.rewriteHeaders(m); err != nil {
+		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
+	}
+	if v.Effective() == policy.ActionQuarantine {
+		if err := m.Quarantine(v.Rule + ": " + v.Text); err != nil {
+			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
+		}
+	}
+	s.finish("")
+	return gomilter.RespAccept, nil
+}
+
+func (s *session) Abort(gomilter.Modifier) error {
+	if s.msg != nil && !s.logged && len(s.msg.Rcpts) > 0 {
+		s.finish("aborted")
+	}
+	s.reset()
+	return nil
+}
+
+func (s *session) Cleanup(gomilter.Modifier) {
+	s.reset()
+	s.d.metrics.sessions.Add(-1)
+}
+
+// reset drops the current transaction and whatever it holds.
+func (s *session) reset() {
+	if s.msg != nil {
+		s.msg.Abort()
+		s.msg = nil
+	}
+	if s.cancel != nil {
+		s.cancel()
+		s.cancel = nil
+	}
+	s.logged = false
+	s.queue = ""
+}
+
+// respond turns a transaction-wide verdict into the milter response for
+// the current stage: a reply that ends the transaction when the verdict
+// is an enforced reject or tempfail; otherwise continue (nil at end of
+// body, where the caller accepts with header changes).
+func (s *session) respond(v policy.Verdict, midway bool) *gomilter.Response {
+	switch v.Effective() {
+	case policy.ActionReject, policy.ActionTempFail:
+		s.finish("")
+		return response(v)
+	}
+	if midway {
+		return gomilter.RespContinue
+	}
+	return nil
+}
+
+// response is the milter reply for a reject or tempfail verdict.
+func response(v policy.Verdict) *gomilter.Response {
+	resp, err := gomilter.RejectWithCodeAndReason(uint16(v.Code), v.Status+" "+sanitizeReply(v.Text))
+	if err != nil {
+		if v.Action == policy.ActionTempFail {
+			return gomilter.RespTempFail
+		}
+		return gomilter.RespReject
+	}
+	return resp
+}
+
+// sanitizeReply keeps an SMTP reply to printable ASCII on one line: the
+// text may quote addresses the sender chose.
+func sanitizeReply(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > 400 {
+		b = append(b[:397], "..."...)
+	}
+	return string(b)
+}
+
+// rewriteHeaders removes Authentication-Results headers that claim our
+// authserv-id (forged upstream; RFC 8601 §5) and adds ours and the
+// verdict header at the top.
+func (s *session) rewriteHeaders(m gomilter.Modifier) error {
+	id := s.rt.cfg.Milter.AuthservID
+	n := 0
+	var forged []int
+	for _, h := range s.msg.Headers() {
+		if !strings.EqualFold(h.Name, "Authentication-Results") {
+			continue
+		}
+		n++
+		if dnsauth.IsOwnAuthResults(h.Value, id) {
+			forged = append(forged, n)
+		}
+	}
+	// Delete from the last so the indexes of the others stay valid.
+	for i := len(forged) - 1; i >= 0; i-- {
+		if err := m.ChangeHeader(forged[i], "Authentication-Results", ""); err != nil {
+			return err
+		}
+	}
+	if err := m.InsertHeader(0, s.rt.cfg.Milter.VerdictHeader, " "+s.msg.VerdictHeader()); err != nil {
+		return err
+	}
+	return m.InsertHeader(0, "Authentication-Results", " "+milterFolding(s.msg.AuthResults(id)))
+}
+
+// milterFolding writes folded header values the way milters hand them to
+// the MTA: line breaks as bare LF, which Postfix and Sendmail store as
+// their own line ends.
+func milterFolding(v string) string {
+	return strings.ReplaceAll(v, "\r\n", "\n")
+}
+
+// finish writes the one log line of the transaction and counts it.
+func (s *session) finish(note string) {
+	if s.logged || s.msg == nil {
+		return
+	}
+	s.logged = true
+	msg := s.msg
+	v, obs := msg.Verdict(), msg.Observed()
+	s.d.metrics.message(string(obs.Action), obs.Rule, obs.ReportOnly)
+	attrs := []any{
+		"queue", s.queue,
+		"client", s.client.IP.String(),
+		"helo", s.client.Helo,
+		"class", string(msg.Class),
+	}
+	if msg.Relay != "" {
+		attrs = append(attrs, "relay", msg.Relay)
+	}
+	if o := msg.Origin; o != nil {
+		if o.Err != "" {
+			attrs = append(attrs, "origin_error", o.Err)
+		} else {
+			attrs = append(attrs, "origin", o.IP.String(), "origin_helo", o.Helo)
+		}
+	}
+	attrs = append(attrs, "from", msg.MailFrom, "rcpt", strings.Join(msg.Rcpts, ","))
+	if len(msg.From.Addresses) > 0 || msg.From.Problem != "" {
+		attrs = append(attrs, "header_from", strings.Join(msg.From.Addresses, ","))
+	}
+	attrs = append(attrs, resultAttrs(msg)...)
+	attrs = append(attrs, "verdict", string(v.Effective()), "rule", obs.Rule)
+	if obs.ReportOnly {
+		attrs = append(attrs, "would", string(obs.Action))
+	}
+	if obs.Reason != "" {
+		attrs = append(attrs, "reason", obs.Reason)
+	}
+	if note != "" {
+		attrs = append(attrs, "note", note)
+	}
+	attrs = append(attrs, "duration", time.Since(msg.Started).Round(time.Microsecond).String())
+	s.rt.log.Info("message", attrs...)
+}
+
+// resultAttrs renders each method's results compactly for the log line.
+func resultAttrs(msg *policy.Message) []any {
+	var out []any
+	if msg.SPF != nil {
+		out = append(out, "spf", string(msg.SPF.Result))
+	}
+	if len(msg.DKIM) > 0 {
+		var b strings.Builder
+		for i, r := range msg.DKIM {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(string(r.Result) + ":" + r.Domain)
+		}
+		out = append(out, "dkim", b.String())
+	}
+	if len(msg.DMARC) > 0 {
+		var b strings.Builder
+		for i, r := range msg.DMARC {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(string(r.Result) + ":" + r.FromDomain)
+		}
+		out = append(out, "dmarc", b.String())
+	}
+	return out
+}

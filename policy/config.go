@@ -1,0 +1,476 @@
+package policy
+
+// The configuration: one TOML file whose keys form a public contract
+// (docs, examples and administrators' files use them; keys may be added,
+// never renamed). Loading is strict and complete: every unknown key, bad
+// value and contradiction is reported at once, each with file, line and
+// the dotted key, so an administrator fixes a file in one pass.
+//
+// The code is split by stage:
+//   config.go       types, defaults, loading, lookups
+//   configdecode.go key positions and the lenient field-by-field decoder
+//   configcheck.go  validation and normalisation of decoded values
+//   configkeys.go   the list of accepted keys and "did you mean" hints
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// Action is what a rule does with a message when it fires.
+type Action string
+
+// The four actions a rule can take. The final verdict of a message is the
+// most severe one: reject > tempfail > quarantine > accept.
+const (
+	ActionAccept     Action = "accept"
+	ActionReject     Action = "reject"
+	ActionQuarantine Action = "quarantine" // Postfix: the hold queue
+	ActionTempFail   Action = "tempfail"
+)
+
+// Mode says whether verdicts are enforced or only logged, counted and
+// written into the verdict header (the way to roll a policy out safely).
+type Mode string
+
+// The two modes, globally (milter.mode) or per protected domain.
+const (
+	ModeEnforce    Mode = "enforce"
+	ModeReportOnly Mode = "report-only"
+)
+
+// Duration is a time.Duration written as a Go duration string ("2s",
+// "500ms") in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %s: want a number with a unit, such as \"2s\" or \"500ms\"", cfgQuote(string(text)))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in the form UnmarshalText reads.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.Duration.String()), nil
+}
+
+// Network is an IP prefix. In the file it is a CIDR ("192.0.2.0/24") or a
+// bare address, which means that single host (/32 or /128).
+type Network struct{ netip.Prefix }
+
+// UnmarshalText parses a CIDR prefix or a bare address. Prefixes with host
+// bits set, zones and IPv4-mapped IPv6 forms are refused: each is more
+// likely a typo than an intent, and the last would never match a client
+// address the MTA reports in IPv4 form.
+func (n *Network) UnmarshalText(text []byte) error {
+	s := string(text)
+	p, err := cfgParseNetwork(s)
+	if err != nil {
+		return fmt.Errorf("invalid network %s: %v", cfgQuote(s), err)
+	}
+	n.Prefix = p
+	return nil
+}
+
+// MarshalText writes the prefix in CIDR form.
+func (n Network) MarshalText() ([]byte, error) {
+	return []byte(n.Prefix.String()), nil
+}
+
+func cfgParseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, errors.New("zones are not allowed")
+	}
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, errors.New("not a CIDR prefix such as 192.0.2.0/24 or 2001:db8::/32")
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, errors.New("not an IP address or CIDR prefix")
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, errors.New("write IPv4 networks in IPv4 form (the MTA reports IPv4 clients that way)")
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("host bits are set; did you mean %s?", m)
+	}
+	return p, nil
+}
+
+// Config is a loaded and validated configuration. Values from ParseConfig
+// are normalised (domain names lower-case A-labels without a trailing dot,
+// DNS servers as ip:port) and every default is filled in.
+type Config struct {
+	File     string         `toml:"-"` // path it was loaded from ("" for defaults)
+	Milter   MilterConfig   `toml:"milter"`
+	Log      LogConfig      `toml:"log"`
+	Metrics  MetricsConfig  `toml:"metrics"`
+	DNS      DNSConfig      `toml:"dns"`
+	Networks NetworksConfig `toml:"networks"`
+	Relays   []RelayConfig  `toml:"relay"`
+	Domains  []DomainConfig `toml:"domain"`
+	DMARC    DMARCConfig    `toml:"dmarc"`
+	SPF      SPFConfig      `toml:"spf"`
+	DKIM     DKIMConfig     `toml:"dkim"`
+	Allow    AllowConfig    `toml:"allow"`
+}
+
+// MilterConfig is the [milter] table: how the MTA reaches the daemon and
+// what the daemon writes into messages.
+type MilterConfig struct {
+	// Listen is "inet:HOST:PORT", "inet6:[ADDR]:PORT" or "unix:/ABS/PATH"
+	// (Postfix milter syntax). Port 0 picks a free port (useful in tests
+	// only, as the MTA cannot know it).
+	Listen        string   `toml:"listen"`
+	AuthservID    string   `toml:"authserv_id"`    // RFC 8601 authserv-id; "" in the file: the host name
+	Mode          Mode     `toml:"mode"`           // enforce or report-only
+	SocketMode    string   `toml:"socket_mode"`    // unix socket permissions, octal string
+	SocketGroup   string   `toml:"socket_group"`   // group to chown the unix socket to; "" leaves it unchanged
+	VerdictHeader string   `toml:"verdict_header"` // header field carrying the verdict and the deciding rule
+	DrainTimeout  Duration `toml:"drain_timeout"`  // on SIGTERM, how long sessions in progress may finish
+}
+
+// ListenAddress splits Listen into the network and address that
+// net.Listen takes: ("tcp", "127.0.0.1:8891"), ("tcp6", "[::1]:8891") or
+// ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
+// value that ParseConfig would refuse.
+func (m MilterConfig) ListenAddress() (network, address string) {
+	l, err := cfgParseListen(m.Listen)
+	if err != nil {
+		return "", ""
+	}
+	return l.network, l.address
+}
+
+// SocketPermissions is SocketMode as file permissions (0660 when unset or
+// invalid).
+func (m MilterConfig) SocketPermissions() fs.FileMode {
+	v, err := strconv.ParseUint(m.SocketMode, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0o660
+	}
+	return fs.FileMode(v)
+}
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn or error
+	Format string `toml:"format"` // text or json
+}
+
+// MetricsConfig is the [metrics] table.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // "" is off; otherwise host:port for the Prometheus endpoint
+}
+
+// DNSConfig is the [dns] table: the one caching resolver shared by SPF,
+// DKIM, DMARC and the audit.
+type DNSConfig struct {
+	// Servers are IP addresses, optionally with a port ("192.0.2.53",
+	// "192.0.2.53:5353", "[2001:db8::53]:53"); ParseConfig normalises them
+	// to ip:port. Empty means the servers of /etc/resolv.conf.
+	Servers     []string `toml:"servers"`
+	Timeout     Duration `toml:"timeout"`      // per attempt
+	Attempts    int      `toml:"attempts"`     // tries per server
+	CacheSize   int      `toml:"cache_size"`   // entries; 0 turns the cache off
+	OnTemperror Action   `toml:"on_temperror"` // never reject: a DNS failure is temporary
+}
+
+// NetworksConfig is the [networks] table: clients known by address.
+type NetworksConfig struct {
+	Trusted  []Network `toml:"trusted"`  // local submission: no sender checks
+	Outbound []Network `toml:"outbound"` // own outbound servers: may send as protected domains
+}
+
+// RelayConfig is one [[relay]]: an inbound filtering relay (the MX of the
+// protected domains). Mail from it is checked against the client found in
+// the Received header(s) it adds.
+type RelayConfig struct {
+	Name     string    `toml:"name"`     // required, unique; domain.via refers to it
+	Networks []Network `toml:"networks"` // the relay's addresses
+	SPF      []string  `toml:"spf"`      // domains whose SPF record lists the relay's IPs
+	Hops     int       `toml:"hops"`     // Received headers the relay adds, 1..10
+	// TraceError is the action when the relay's Received header is missing
+	// or unparseable; accept means: evaluate with SPF none, while the DKIM
+	// and header rules still apply.
+	TraceError Action `toml:"trace_error"`
+}
+
+// DomainConfig is one [[domain]]: a protected (own) domain.
+type DomainConfig struct {
+	Name            string `toml:"name"`             // lower-case A-label, no trailing dot
+	Subdomains      *bool  `toml:"subdomains"`       // nil (absent) means true; see IncludesSubdomains
+	Via             string `toml:"via"`              // relay name; "" for an edge MX
+	Mode            Mode   `toml:"mode"`             // "" inherits milter.mode
+	DirectDelivery  Action `toml:"direct_delivery"`  // inbound mail that did not come through Via
+	EnvelopeForgery Action `toml:"envelope_forgery"` // MAIL FROM (or HELO) in this domain, SPF not pass
+	HeaderForgery   Action `toml:"header_forgery"`   // RFC5322.From in this domain, not DMARC-aligned
+}
+
+// IncludesSubdomains reports whether the protection covers every name
+// under Name too (the default).
+func (d DomainConfig) IncludesSubdomains() bool {
+	return d.Subdomains == nil || *d.Subdomains
+}
+
+// covers reports whether the normalised domain name falls under d.
+func (d *DomainConfig) covers(name string) bool {
+	if name == d.Name {
+		return true
+	}
+	return d.IncludesSubdomains() && strings.HasSuffix(name, "."+d.Name)
+}
+
+// DMARCConfig is the [dmarc] table: local overrides of published policies.
+type DMARCConfig struct {
+	Enabled      *bool  `toml:"enabled"`       // nil (absent) means true; see On
+	OnReject     Action `toml:"on_reject"`     // what a p=reject failure becomes
+	OnQuarantine Action `toml:"on_quarantine"` // what a p=quarantine failure becomes
+}
+
+// On reports whether DMARC is evaluated (the default).
+func (c DMARCConfig) On() bool {
+	return c.Enabled == nil || *c.Enabled
+}
+
+// SPFConfig is the [spf] table.
+type SPFConfig struct {
+	OnFail Action `toml:"on_fail"` // SPF fail for a domain that is not protected
+}
+
+// DKIMConfig is the [dkim] table.
+type DKIMConfig struct {
+	MaxSignatures int `toml:"max_signatures"` // signatures verified per message, 1..64
+}
+
+// AllowConfig is the [allow] table: exemptions from DMARC and SPF outcomes
+// for known forwarders and mailing lists. A domain entry covers its
+// subdomains too. A protected domain can never be listed.
+type AllowConfig struct {
+	Networks      []Network `toml:"networks"`
+	SenderDomains []string  `toml:"sender_domains"`
+	DKIMDomains   []string  `toml:"dkim_domains"`
+}
+
+// Default returns the configuration of an empty file: nothing protected,
+// enforce mode, loopback trusted, DNS from /etc/resolv.conf. Each call
+// returns a fresh value.
+func Default() *Config {
+	return &Config{
+		Milter: MilterConfig{
+			Listen:        "inet:127.0.0.1:8891",
+			AuthservID:    cfgHostname(),
+			Mode:          ModeEnforce,
+			SocketMode:    "0660",
+			VerdictHeader: "X-Spoofguard",
+			DrainTimeout:  Duration{30 * time.Second},
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
+		DNS: DNSConfig{
+			Timeout:     Duration{2 * time.Second},
+			Attempts:    2,
+			CacheSize:   20000,
+			OnTemperror: ActionTempFail,
+		},
+		Networks: NetworksConfig{Trusted: []Network{
+			{netip.MustParsePrefix("127.0.0.0/8")},
+			{netip.MustParsePrefix("::1/128")},
+		}},
+		DMARC: DMARCConfig{Enabled: cfgBool(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
+		SPF:   SPFConfig{OnFail: ActionAccept},
+		DKIM:  DKIMConfig{MaxSignatures: 8},
+	}
+}
+
+// cfgDefaultRelay and cfgDefaultDomain are the starting values of each
+// [[relay]] and [[domain]] before its keys are decoded.
+func cfgDefaultRelay() RelayConfig {
+	return RelayConfig{Hops: 1, TraceError: ActionAccept}
+}
+
+func cfgDefaultDomain() DomainConfig {
+	return DomainConfig{
+		DirectDelivery:  ActionReject,
+		EnvelopeForgery: ActionReject,
+		HeaderForgery:   ActionReject,
+	}
+}
+
+// cfgHostname is the default authserv-id. A host name that is not a valid
+// RFC 8601 token would make every Authentication-Results header invalid,
+// so it falls back to "localhost".
+func cfgHostname() string {
+	h, err := os.Hostname()
+	if err != nil || cfgCheckAuthservID(h) != nil {
+		return "localhost"
+	}
+	return h
+}
+
+func cfgBool(b bool) *bool { return &b }
+
+// cfgMaxFile bounds the file size: a configuration is a few kilobytes, and
+// the bound keeps a stray multi-gigabyte path from being read into memory.
+const cfgMaxFile = 1 << 20
+
+// LoadConfig reads and parses the file at path.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// One byte more than the limit lets ParseConfig tell "too large".
+	data, err := io.ReadAll(io.LimitReader(f, cfgMaxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses and validates a configuration; file names it in
+// errors and in Config.File. The error is a *ConfigError listing every
+// problem found, sorted by line.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	if len(data) > cfgMaxFile {
+		return nil, &ConfigError{Problems: []Problem{{File: file,
+			Msg: fmt.Sprintf("file is larger than %d bytes; this is not a configuration file", cfgMaxFile)}}}
+	}
+	var tree map[string]any
+	if err := toml.Unmarshal(data, &tree); err != nil {
+		return nil, &ConfigError{Problems: []Problem{cfgSyntaxProblem(file, err)}}
+	}
+	d := newCfgDecoder(file, data)
+	c := Default()
+	c.File = file
+	d.decodeStruct("", tree, c)
+	cfgValidate(d, c)
+	if len(d.problems) > 0 {
+		return nil, d.err()
+	}
+	return c, nil
+}
+
+// cfgSyntaxProblem turns a TOML parse error into a Problem. The document
+// is not valid TOML, so nothing after this point can be trusted and this
+// is the only problem reported.
+func cfgSyntaxProblem(file string, err error) Problem {
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return Problem{File: file, Msg: err.Error()}
+	}
+	line, col := de.Position()
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if strings.Contains(msg, "leading zero") {
+		msg += ` (write permissions as a string: socket_mode = "0660")`
+	}
+	// The key go-toml names is relative to the table being parsed, so it
+	// would mislead; the line and column say where.
+	return Problem{File: file, Line: line, Column: col, Msg: "TOML syntax: " + msg}
+}
+
+// Domain returns the protected domain that covers an address domain: the
+// longest configured name that equals it, or is its parent with
+// subdomains on. It returns nil for a domain that is not protected. name
+// may be in any case, with a trailing dot, or a U-label; a name that is
+// not a valid domain is matched by its text, so junk in front of a
+// protected name still counts as protected. The configured names must be
+// normalised (ParseConfig does that).
+func (c *Config) Domain(name string) *DomainConfig {
+	n := cfgLookupName(name)
+	var best *DomainConfig
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		if d.covers(n) && (best == nil || len(d.Name) > len(best.Name)) {
+			best = d
+		}
+	}
+	return best
+}
+
+// Relay returns the relay with this name, or nil.
+func (c *Config) Relay(name string) *RelayConfig {
+	for i := range c.Relays {
+		if c.Relays[i].Name == name {
+			return &c.Relays[i]
+		}
+	}
+	return nil
+}
+
+// ConfigError lists every problem found in a configuration file.
+type ConfigError struct {
+	Problems []Problem
+}
+
+// Error returns one line per problem.
+func (e *ConfigError) Error() string {
+	if len(e.Problems) == 0 {
+		return "invalid configuration"
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap exposes the problems to errors.As and errors.Is.
+func (e *ConfigError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i := range e.Problems {
+		errs[i] = e.Problems[i]
+	}
+	return errs
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File   string
+	Line   int    // 1-based; 0 when the problem concerns the whole file
+	Column int    // 1-based; set for TOML syntax errors only
+	Key    string // dotted key with array indexes, e.g. "domain[1].via"
+	Msg    string
+}
+
+// Error formats the problem as "file:line: key: message", the shape
+// editors and compilers use, so it can be jumped to.
+func (p Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.File == "" {
+		b.WriteString("config")
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	if p.Key != "" {
+		b.WriteString(p.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}

@@ -1,0 +1,286 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+)
+
+// Client is the SMTP client of a session as the MTA reports it.
+type Client struct {
+	IP       netip.Addr
+	Hostname string // the MTA's verified reverse name, "" or "unknown" when none
+	Helo     string
+}
+
+// Header is one header field as the MTA passed it: the value is raw,
+// including the space after the colon and any folding.
+type Header struct {
+	Name, Value string
+}
+
+// Origin is the client that connected to the inbound relay, read from the
+// Received header the relay added.
+type Origin struct {
+	IP       netip.Addr
+	Helo     string
+	Host     string
+	Received string // the header value it was read from
+	Index    int    // position of that header among the Received headers, 0 = top
+	Class    Class  // outbound when the original client is an own server, else internet
+	Err      string // why the original client could not be found
+}
+
+// Outcome is what one rule concluded, for logs and `spoofguard check`.
+type Outcome struct {
+	Rule   string
+	Stage  Stage
+	Result string // "fired", "pass", "not applicable", "allowed", "temperror"
+	Detail string
+	// Verdict is the rule's verdict when it fired (or would have).
+	Verdict *Verdict
+}
+
+// Message is the engine's state for one mail transaction, from MAIL FROM
+// to the end of the body. Methods must be called in SMTP order: Rcpt for
+// each recipient, Header for each header field, EndOfHeaders, Body for
+// each chunk, EndOfBody. A Message is used by one goroutine at a time.
+type Message struct {
+	e *Engine
+
+	Client      Client
+	Class       Class
+	ClassReason string
+	Relay       string // the relay's name when Class is relay
+	AuthUser    string
+	MailFrom    string // envelope sender without <>; "" for the null sender
+	Rcpts       []string
+	Origin      *Origin // relayed mail only
+
+	SPF   *dnsauth.SPFResult // MAIL FROM identity of the evaluated client; nil when not checked
+	From  dnsauth.From
+	DKIM  []dnsauth.DKIMResult
+	DMARC []dnsauth.DMARCResult
+
+	Outcomes []Outcome
+	Started  time.Time
+
+	verdict  Verdict // most severe enforced verdict so far
+	observed Verdict // most severe verdict including report-only ones
+
+	headers       []Header
+	ctx           context.Context
+	dkim          *dnsauth.DKIMVerifier
+	envelopeDone  bool
+	headerDecided bool
+}
+
+// Begin starts a transaction at MAIL FROM: the client is classified (SMTP
+// AUTH is known only now) and, unless it is a relay whose original client
+// is still unknown, the envelope rules run at once.
+func (e *Engine) Begin(ctx context.Context, c Client, mailFrom, authUser string) (*Message, Verdict) {
+	m := &Message{
+		e:        e,
+		Client:   c,
+		AuthUser: authUser,
+		MailFrom: strings.Trim(mailFrom, "<>"),
+		Started:  time.Now(),
+		verdict:  Accept,
+		observed: Accept,
+	}
+	m.Class, m.Relay, m.ClassReason = e.Classify(c.IP, authUser)
+	if m.Class != ClassRelay {
+		m.checkEnvelope(ctx, StageMailFrom)
+	}
+	return m, m.verdict
+}
+
+// Verdict is the most severe enforced verdict so far.
+func (m *Message) Verdict() Verdict { return m.verdict }
+
+// Observed is the most severe verdict so far including report-only ones:
+// what would have been done. It is what the verdict header reports.
+func (m *Message) Observed() Verdict { return m.observed }
+
+// Rcpt runs direct delivery for one recipient. Its verdict concerns that
+// recipient only, except quarantine, which holds the whole message.
+func (m *Message) Rcpt(rcpt string) Verdict {
+	rcpt = strings.Trim(rcpt, "<>")
+	m.Rcpts = append(m.Rcpts, rcpt)
+	return m.directDelivery(rcpt)
+}
+
+// Header records one header field.
+func (m *Message) Header(name, value string) {
+	m.headers = append(m.headers, Header{name, value})
+}
+
+// Headers returns the header fields recorded so far.
+func (m *Message) Headers() []Header { return m.headers }
+
+// EndOfHeaders runs what the header block makes decidable: for relayed
+// mail the original client and the envelope rules on it, the From header,
+// and header forgery when no DKIM signature could rescue the message.
+// DKIM verification starts here and runs while the body arrives.
+func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
+	m.ctx = ctx
+	if m.Class == ClassRelay && !m.envelopeDone {
+		m.findOrigin()
+		m.checkEnvelope(ctx, StageHeaders)
+	}
+	m.From = dnsauth.ParseFrom(m.headerValues("From"))
+	m.checkHeaderForgery(StageHeaders)
+	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
+		m.startDKIM(ctx)
+	}
+	return m.verdict
+}
+
+// Body passes a chunk of the body (CRLF line ends as the MTA sends them)
+// to DKIM verification. The chunk is not retained after the call.
+func (m *Message) Body(chunk []byte) {
+	if m.dkim != nil {
+		m.dkim.Write(chunk)
+	}
+}
+
+// EndOfBody finishes DKIM and runs the rules that need it: header forgery
+// (unless decided earlier) and DMARC. It returns the final verdict.
+func (m *Message) EndOfBody(ctx context.Context) Verdict {
+	if m.dkim != nil {
+		m.DKIM = m.dkim.Close()
+		m.dkim = nil
+	}
+	m.checkHeaderForgery(StageBody)
+	m.checkDMARC(ctx)
+	return m.verdict
+}
+
+// Abort releases what an unfinished transaction holds.
+func (m *Message) Abort() {
+	if m.dkim != nil {
+		m.dkim.Abort()
+		m.dkim = nil
+	}
+}
+
+// decided reports whether the message is already refused, so that no
+// more work is spent on it.
+func (m *Message) decided() bool {
+	return m.verdict.Action == ActionReject || m.verdict.Action == ActionTempFail
+}
+
+// decide records a rule's verdict: the most severe wins, separately for
+// what is enforced and for what is reported.
+func (m *Message) decide(v Verdict) {
+	if v.moreSevere(m.observed) {
+		m.observed = v
+	}
+	if !v.ReportOnly && v.moreSevere(m.verdict) {
+		m.verdict = v
+	}
+}
+
+// outcome records a rule's conclusion; a verdict, if any, is decided on.
+func (m *Message) outcome(rule string, stage Stage, result, detail string, v *Verdict) {
+	m.Outcomes = append(m.Outcomes, Outcome{Rule: rule, Stage: stage, Result: result, Detail: detail, Verdict: v})
+	if v == nil {
+		return
+	}
+	// A recipient refused at RCPT TO is that recipient's fate only; the
+	// message goes on to the others. A hold, or a verdict that is only
+	// reported, concerns the whole message.
+	if stage == StageRcpt && (v.Action == ActionReject || v.Action == ActionTempFail) && !v.ReportOnly {
+		return
+	}
+	m.decide(*v)
+}
+
+// fire records a rule that fired with action a; an accept action is
+// recorded without a verdict.
+func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, domain, text, reason string) {
+	if a == ActionAccept || a == "" {
+		m.outcome(rule, stage, "fired", reason+" (action: accept)", nil)
+		return
+	}
+	v := verdictFor(a, rule, domain, text, reason, stage)
+	v.ReportOnly = m.e.reportOnly(d)
+	m.outcome(rule, stage, "fired", reason, &v)
+}
+
+// temperror records a rule that could not decide because DNS failed. The
+// configured action applies, and it can never be a reject.
+func (m *Message) temperror(rule string, stage Stage, d *DomainConfig, domain, reason string) {
+	a := m.e.cfg.DNS.OnTemperror
+	if a == ActionReject {
+		a = ActionTempFail
+	}
+	if a == ActionAccept || a == "" {
+		m.outcome(rule, stage, "temperror", reason+" (action: accept)", nil)
+		return
+	}
+	v := verdictFor(a, rule, domain, temperrorText, reason, stage)
+	v.ReportOnly = m.e.reportOnly(d)
+	m.outcome(rule, stage, "temperror", reason, &v)
+}
+
+func (m *Message) headerValues(name string) []string {
+	var out []string
+	for _, h := range m.headers {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+func (m *Message) hasHeader(name string) bool {
+	for _, h := range m.headers {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// startDKIM feeds the header block to a streaming verifier; the body
+// follows chunk by chunk, so key lookups overlap the body's arrival.
+func (m *Message) startDKIM(ctx context.Context) {
+	m.dkim = dnsauth.NewDKIMVerifier(ctx, m.e.dns, dnsauth.DKIMOptions{MaxSignatures: m.e.cfg.DKIM.MaxSignatures})
+	var b []byte
+	for _, h := range m.headers {
+		b = appendHeaderCRLF(b[:0], h)
+		m.dkim.Write(b)
+	}
+	m.dkim.Write([]byte("\r\n"))
+}
+
+// appendHeaderCRLF renders a header field as it stood in the message,
+// with CRLF line ends (milters may receive folds as bare LF).
+func appendHeaderCRLF(b []byte, h Header) []byte {
+	b = append(b, h.Name...)
+	b = append(b, ':')
+	for i := 0; i < len(h.Value); i++ {
+		c := h.Value[i]
+		if c == '\n' && (i == 0 || h.Value[i-1] != '\r') {
+			b = append(b, '\r')
+		}
+		b = append(b, c)
+	}
+	return append(b, '\r', '\n')
+}
+
+// evaluated returns the client the sender checks judge: the original
+// client for relayed mail, the connecting one otherwise.
+func (m *Message) evaluated() (ip netip.Addr, helo string, class Class) {
+	if m.Class == ClassRelay {
+		if m.Origin == nil || !m.Origin.IP.IsValid() {
+			return netip.Addr{}, "", ClassInternet
+		}
+		return m.Origin.IP, m.Origin.Helo, m.Origin.Class
+	}
+	return m.Client.IP, m.Client.Helo, m.Class
+}

@@ -1,0 +1,33 @@
+package policy
+
+import (
+	"github.com/spoofguard/spoofguard/dnsauth"
+)
+
+// AuthResults is the value of the Authentication-Results header the
+// message gets (RFC 8601): SPF of the evaluated client, every DKIM
+// signature, DMARC per author domain, SMTP AUTH.
+func (m *Message) AuthResults(authservID string) string {
+	ar := dnsauth.AuthResults{
+		AuthservID: authservID,
+		SPF:        m.SPF,
+		DKIM:       m.DKIM,
+		DMARC:      m.DMARC,
+		AuthUser:   m.AuthUser,
+	}
+	switch {
+	case m.Class == ClassRelay && m.Origin != nil && m.Origin.IP.IsValid():
+		ar.Comment = "via relay " + m.Relay + " from " + m.Origin.IP.String()
+	case m.Class == ClassRelay:
+		ar.Comment = "via relay " + m.Relay + ", original client unknown"
+	default:
+		ar.Comment = string(m.Class) + " client " + m.Client.IP.String()
+	}
+	return dnsauth.FormatAuthResults(ar)
+}
+
+// VerdictHeader is the value of the short verdict header: the verdict
+// that was applied, or in report-only mode the one that would have been.
+func (m *Message) VerdictHeader() string {
+	return m.observed.Summary()
+}

@@ -1,0 +1,374 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/policy/received"
+)
+
+// directDelivery is the rule for mail that bypassed the inbound filter: a
+// recipient domain that takes mail only via a relay, reached by a client
+// that is not that relay. Another domain's relay is a bypass too. ok is
+// false when the rule does not apply to the recipient.
+func (m *Message) directDelivery(rcpt string) Verdict {
+	domain := domainOf(rcpt)
+	d := m.e.protected(domain)
+	if d == nil || d.Via == "" {
+		return Accept
+	}
+	stage := StageRcpt
+	switch {
+	case m.Class.mayUseOwnDomains():
+		m.outcome(RuleDirectDelivery, stage, "pass", rcpt+": client is "+string(m.Class), nil)
+		return Accept
+	case m.Class == ClassRelay && m.Relay == d.Via:
+		m.outcome(RuleDirectDelivery, stage, "pass", rcpt+": came through relay "+quote(d.Via), nil)
+		return Accept
+	}
+	if rs := m.e.byName[d.Via]; rs != nil {
+		if _, certain := rs.contains(m.Client.IP); !certain {
+			m.temperror(RuleDirectDelivery, stage, d, d.Name,
+				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+m.Client.IP.String()+" cannot be judged")
+			return m.lastVerdict()
+		}
+	}
+	how := "directly from " + m.Client.IP.String()
+	if m.Class == ClassRelay {
+		how = "through relay " + quote(m.Relay) + ", which is not " + d.Name + "'s relay " + quote(d.Via)
+	}
+	text := d.Name + " accepts mail only through its MX; direct delivery refused"
+	reason := fmt.Sprintf("recipient %s: %s takes inbound mail only via relay %q, but this message arrived %s", rcpt, d.Name, d.Via, how)
+	m.fire(RuleDirectDelivery, stage, d.DirectDelivery, d, d.Name, text, reason)
+	return m.lastVerdict()
+}
+
+// lastVerdict is the verdict of the outcome just recorded, or Accept.
+func (m *Message) lastVerdict() Verdict {
+	if n := len(m.Outcomes); n > 0 && m.Outcomes[n-1].Verdict != nil {
+		return *m.Outcomes[n-1].Verdict
+	}
+	return Accept
+}
+
+// findOrigin reads the original client of relayed mail from the Received
+// header(s) the relay added (spec: "Two deployments"). Only the relay's
+// own headers are trusted: anything below them was written by whoever
+// connected to the relay and may be forged. The MTA's own header for this
+// hop, when it passes one (Sendmail does, Postfix does not), is skipped.
+func (m *Message) findOrigin() {
+	rc := m.e.byName[m.Relay].cfg
+	var values []string
+	for _, h := range m.headers {
+		if strings.EqualFold(h.Name, "Received") {
+			values = append(values, h.Value)
+		}
+	}
+	skip := 0
+	if len(values) > 0 {
+		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
+			skip = 1
+		}
+	}
+	idx := skip + rc.Hops - 1
+	o := &Origin{Index: idx, Class: ClassInternet}
+	m.Origin = o
+	if idx >= len(values) {
+		o.Err = fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)
+		m.traceError(rc)
+		return
+	}
+	o.Received = values[idx]
+	hop, err := received.Parse(values[idx])
+	if err != nil {
+		o.Err = fmt.Sprintf("relay %q's Received header cannot be read: %v", rc.Name, err)
+		m.traceError(rc)
+		return
+	}
+	o.IP, o.Helo, o.Host = hop.IP.Unmap(), hop.Helo, hop.Host
+	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
+		o.Class = ClassOutbound
+	}
+}
+
+// traceError applies relay.trace_error. With accept, checks go on without
+// an original client: SPF cannot pass, so own-domain mail must still be
+// DKIM-aligned to get through.
+func (m *Message) traceError(rc *RelayConfig) {
+	m.fire(RuleRelayTrace, StageHeaders, rc.TraceError, nil, "",
+		"cannot trace the message through relay "+quote(rc.Name), m.Origin.Err)
+}
+
+// checkEnvelope evaluates SPF for the envelope sender on the evaluated
+// client, then the envelope-forgery and spf rules.
+func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
+	m.envelopeDone = true
+	ip, helo, class := m.evaluated()
+	identity := domainOf(m.MailFrom)
+	if m.MailFrom == "" {
+		identity = strings.ToLower(strings.TrimSuffix(helo, "."))
+	}
+	d := m.e.protected(identity)
+	if class.mayUseOwnDomains() {
+		m.outcome(RuleEnvelopeForgery, stage, "not applicable", "client is "+string(class), nil)
+		return
+	}
+	if ip.IsValid() {
+		r := dnsauth.CheckSPF(ctx, m.e.dns, ip, helo, m.MailFrom)
+		m.SPF = &r
+	} else {
+		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity,
+			Reason: "original client unknown: " + m.Origin.Err}
+	}
+	m.envelopeForgery(stage, d, identity)
+	m.spfRule(stage, d)
+}
+
+func (m *Message) envelopeForgery(stage Stage, d *DomainConfig, identity string) {
+	if d == nil {
+		m.outcome(RuleEnvelopeForgery, stage, "not applicable", "envelope domain "+orNull(identity)+" is not protected", nil)
+		return
+	}
+	switch m.SPF.Result {
+	case dnsauth.Pass:
+		m.outcome(RuleEnvelopeForgery, stage, "pass", "SPF pass for "+identity, nil)
+	case dnsauth.TempError:
+		m.temperror(RuleEnvelopeForgery, stage, d, d.Name, "SPF temperror for protected domain "+identity+": "+m.SPF.Reason)
+	default:
+		what := "sender <" + m.MailFrom + ">"
+		if m.MailFrom == "" {
+			what = "HELO " + identity + " (null sender)"
+		}
+		text := what + " uses protected domain " + d.Name + " from an unauthorised host"
+		reason := fmt.Sprintf("%s is in protected domain %s, the client is %s, and SPF is %s: %s",
+			what, d.Name, m.clientWords(), m.SPF.Result, m.SPF.Reason)
+		m.fire(RuleEnvelopeForgery, stage, d.EnvelopeForgery, d, d.Name, text, reason)
+	}
+}
+
+// spfRule acts on an SPF fail of a domain that is not protected; DMARC
+// usually decides such mail, so its default action is accept.
+func (m *Message) spfRule(stage Stage, d *DomainConfig) {
+	switch {
+	case d != nil:
+		m.outcome(RuleSPF, stage, "not applicable", "protected domain: envelope-forgery decides", nil)
+	case m.SPF.Result != dnsauth.Fail:
+		m.outcome(RuleSPF, stage, "pass", "SPF "+string(m.SPF.Result), nil)
+	case m.allowed(false) != "":
+		m.outcome(RuleSPF, stage, "allowed", m.allowed(false), nil)
+	default:
+		m.fire(RuleSPF, stage, m.e.cfg.SPF.OnFail, nil, m.SPF.Domain,
+			"SPF check failed for "+m.SPF.Domain, "SPF fail: "+m.SPF.Reason)
+	}
+}
+
+// checkHeaderForgery is the rule against forged own-domain From headers,
+// whatever the domain's published DMARC policy says. At the end of the
+// headers it fires only when no DKIM signature could rescue the message;
+// otherwise it waits for the DKIM results.
+func (m *Message) checkHeaderForgery(stage Stage) {
+	if m.headerDecided {
+		return
+	}
+	_, _, class := m.evaluated()
+	var guarded []string
+	for _, dom := range m.From.Domains {
+		if m.e.protected(dom) != nil {
+			guarded = append(guarded, dom)
+		}
+	}
+	switch {
+	case len(guarded) == 0:
+		if stage == StageBody {
+			m.outcome(RuleHeaderForgery, stage, "not applicable", "From "+fromWords(m.From)+" is not a protected domain", nil)
+		}
+		return
+	case class.mayUseOwnDomains():
+		m.headerDecided = true
+		m.outcome(RuleHeaderForgery, stage, "not applicable", "client is "+string(class), nil)
+		return
+	}
+	if stage == StageHeaders && m.mightBeRescued(guarded) {
+		return
+	}
+	m.headerDecided = true
+	for _, dom := range guarded {
+		m.judgeFromDomain(stage, dom)
+	}
+}
+
+// mightBeRescued reports whether some From domain that SPF does not align
+// has a DKIM-Signature whose d= could align with it.
+func (m *Message) mightBeRescued(domains []string) bool {
+	for _, dom := range domains {
+		if m.spfAligned(dom) {
+			continue
+		}
+		rescue := false
+		for _, v := range m.headerValues("DKIM-Signature") {
+			if sig, err := dnsauth.ParseDKIMSignature(v); err == nil && aligned(sig.Domain, dom) {
+				rescue = true
+			}
+		}
+		if !rescue {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Message) spfAligned(dom string) bool {
+	return m.SPF != nil && m.SPF.Result == dnsauth.Pass && aligned(m.SPF.Domain, dom)
+}
+
+// judgeFromDomain decides header forgery for one protected From domain.
+func (m *Message) judgeFromDomain(stage Stage, dom string) {
+	d := m.e.protected(dom)
+	if m.spfAligned(dom) {
+		m.outcome(RuleHeaderForgery, stage, "pass", dom+": SPF pass aligned ("+m.SPF.Domain+")", nil)
+		return
+	}
+	tempfailed := m.SPF != nil && m.SPF.Result == dnsauth.TempError
+	for _, s := range m.DKIM {
+		if !aligned(s.Domain, dom) {
+			continue
+		}
+		switch s.Result {
+		case dnsauth.Pass:
+			m.outcome(RuleHeaderForgery, stage, "pass", dom+": DKIM pass aligned (d="+s.Domain+")", nil)
+			return
+		case dnsauth.TempError:
+			tempfailed = true
+		}
+	}
+	if tempfailed {
+		m.temperror(RuleHeaderForgery, stage, d, d.Name, "From "+dom+": alignment could not be checked (DNS temporary failure)")
+		return
+	}
+	text := "message claims to be from protected domain " + d.Name + " but is not authenticated"
+	reason := fmt.Sprintf("From %s is in protected domain %s; the client is %s; %s; no DKIM signature aligned with %s passed%s",
+		fromWords(m.From), d.Name, m.clientWords(), m.spfWords(), dom, strings.TrimSuffix(" ("+m.From.Problem+")", " ()"))
+	m.fire(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, text, reason)
+}
+
+// checkDMARC runs DMARC for every author domain (RFC 7489 §6.6.1: with
+// several, evaluate each and apply the strictest) and maps a failure to
+// the configured local action.
+func (m *Message) checkDMARC(ctx context.Context) {
+	if !m.e.cfg.DMARC.On() {
+		m.outcome(RuleDMARC, StageBody, "not applicable", "dmarc.enabled = false", nil)
+		return
+	}
+	if len(m.From.Domains) == 0 {
+		m.outcome(RuleDMARC, StageBody, "not applicable", "no author domain: "+m.From.Problem, nil)
+		return
+	}
+	if _, _, class := m.evaluated(); class.mayUseOwnDomains() {
+		m.outcome(RuleDMARC, StageBody, "not applicable", "client is "+string(class), nil)
+		return
+	}
+	for _, dom := range m.From.Domains {
+		r := dnsauth.CheckDMARC(ctx, m.e.dns, dnsauth.DMARCInput{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
+			dnsauth.DMARCOptions{Rand: m.e.rand})
+		m.DMARC = append(m.DMARC, r)
+		m.dmarcRule(r)
+	}
+}
+
+func (m *Message) dmarcRule(r dnsauth.DMARCResult) {
+	d := m.e.protected(r.FromDomain)
+	switch {
+	case r.Result == dnsauth.TempError:
+		m.temperror(RuleDMARC, StageBody, d, r.FromDomain, "DMARC temperror for "+r.FromDomain+": "+r.Reason)
+	case r.Result != dnsauth.Fail:
+		m.outcome(RuleDMARC, StageBody, string(r.Result), r.FromDomain+": "+r.Reason, nil)
+	case m.allowed(true) != "":
+		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.allowed(true), nil)
+	default:
+		a := ActionAccept
+		switch r.Policy {
+		case "reject":
+			a = m.e.cfg.DMARC.OnReject
+		case "quarantine":
+			a = m.e.cfg.DMARC.OnQuarantine
+		}
+		text := "DMARC policy of " + r.FromDomain + " rejects this message"
+		reason := fmt.Sprintf("DMARC fail for %s (policy %s=%s from %s%s): %s",
+			r.FromDomain, r.PolicyTag, r.Policy, r.RecordDomain, sampledWords(r), r.Reason)
+		m.fire(RuleDMARC, StageBody, a, d, r.FromDomain, text, reason)
+	}
+}
+
+// allowed returns why the message is allow-listed for the SPF and DMARC
+// rules (by client network, sender domain, or — for DMARC — a passing DKIM
+// signature's domain), or "" when it is not. Protected domains are never
+// in the allow-lists: the configuration refuses them.
+func (m *Message) allowed(dmarc bool) string {
+	a := m.e.cfg.Allow
+	if ip, _, _ := m.evaluated(); ip.IsValid() && prefixesContain(m.e.allowNet, ip) {
+		return "client " + ip.String() + " is in allow.networks"
+	}
+	senders := []string{domainOf(m.MailFrom)}
+	if dmarc {
+		senders = append(senders, m.From.Domains...)
+	}
+	for _, s := range senders {
+		for _, p := range a.SenderDomains {
+			if s != "" && domainMatches(s, p) {
+				return "sender domain " + s + " is in allow.sender_domains"
+			}
+		}
+	}
+	if !dmarc {
+		return ""
+	}
+	for _, sig := range m.DKIM {
+		for _, p := range a.DKIMDomains {
+			if sig.Result == dnsauth.Pass && domainMatches(sig.Domain, p) {
+				return "DKIM signature of " + sig.Domain + " passed and is in allow.dkim_domains"
+			}
+		}
+	}
+	return ""
+}
+
+func (m *Message) clientWords() string {
+	ip, helo, _ := m.evaluated()
+	switch {
+	case m.Class == ClassRelay && ip.IsValid():
+		return fmt.Sprintf("%s (HELO %s) behind relay %q", ip, orNull(helo), m.Relay)
+	case m.Class == ClassRelay:
+		return "unknown (behind relay " + quote(m.Relay) + ")"
+	}
+	return fmt.Sprintf("%s (HELO %s, %s)", ip, orNull(helo), m.Class)
+}
+
+func (m *Message) spfWords() string {
+	if m.SPF == nil {
+		return "SPF not checked"
+	}
+	return "SPF " + string(m.SPF.Result) + " for " + orNull(m.SPF.Domain)
+}
+
+func fromWords(f dnsauth.From) string {
+	if len(f.Addresses) == 0 {
+		return "(" + orNull(f.Problem) + ")"
+	}
+	return strings.Join(f.Addresses, ", ")
+}
+
+func sampledWords(r dnsauth.DMARCResult) string {
+	if r.Sampled {
+		return ""
+	}
+	return ", pct sampling exempted this message"
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

@@ -1,0 +1,148 @@
+package policy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+)
+
+// Transaction is what one SMTP transaction tells the engine, all at once:
+// `spoofguard check` and the tests build one from a saved message.
+type Transaction struct {
+	Client   Client
+	MailFrom string // without <>; "" is the null sender
+	AuthUser string
+	Rcpts    []string
+	Message  io.Reader // the message as received: header fields, empty line, body
+}
+
+// Run drives a Message through the stages in the order an MTA would, with
+// the same methods the daemon calls, and stops where the daemon's reply
+// would end the transaction: an enforced reject or tempfail, or every
+// recipient refused. The returned stage is where the decision was made
+// (StageBody when the message ran to its end).
+func (e *Engine) Run(ctx context.Context, tx Transaction) (*Message, Stage, error) {
+	m, v := e.Begin(ctx, tx.Client, tx.MailFrom, tx.AuthUser)
+	if ends(v) {
+		return m, StageMailFrom, nil
+	}
+	accepted := 0
+	for _, r := range tx.Rcpts {
+		if v := m.Rcpt(r); !ends(v) {
+			accepted++
+		}
+	}
+	if accepted == 0 && len(tx.Rcpts) > 0 {
+		return m, StageRcpt, nil
+	}
+	br := bufio.NewReaderSize(tx.Message, 64<<10)
+	leftover, err := readHeaders(br, m.Header)
+	if err != nil {
+		m.Abort()
+		return m, 0, err
+	}
+	if v := m.EndOfHeaders(ctx); ends(v) {
+		m.Abort()
+		return m, StageHeaders, nil
+	}
+	if err := feedBody(io.MultiReader(bytes.NewReader(leftover), br), m.Body); err != nil {
+		m.Abort()
+		return m, 0, err
+	}
+	m.EndOfBody(ctx)
+	return m, StageBody, nil
+}
+
+// ends reports whether the MTA would end the transaction on v.
+func ends(v Verdict) bool {
+	a := v.Effective()
+	return a == ActionReject || a == ActionTempFail
+}
+
+// readHeaders splits the header block into fields and hands each to add
+// with its raw value: everything after the colon, folding included, as a
+// milter receives it with leading space preserved. A line that is not a
+// header field ends the header block, as it does for an MTA, and is
+// returned as the start of the body.
+func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte, err error) {
+	var name string
+	var value []byte
+	have := false
+	flush := func() {
+		if have {
+			add(name, string(bytes.TrimRight(value, "\r\n")))
+		}
+		have = false
+	}
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// An absurdly long line: keep it, in pieces.
+			rest, err2 := r.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), err2
+		}
+		if len(line) == 0 && err != nil {
+			flush()
+			if err == io.EOF {
+				return nil, nil
+			}
+			return nil, err
+		}
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			flush()
+			return nil, nil
+		case line[0] == ' ' || line[0] == '\t':
+			if have {
+				value = append(value, line...)
+				continue
+			}
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			// Not a header field: the body starts here without an empty
+			// line.
+			flush()
+			return append([]byte(nil), line...), nil
+		}
+		flush()
+		name, value, have = string(line[:i]), append(value[:0], line[i+1:]...), true
+		if err != nil {
+			flush()
+			return nil, nil
+		}
+	}
+}
+
+// feedBody passes the body on in chunks of at most 64 KB with CRLF line
+// ends (saved messages often have bare LF; DKIM is defined on CRLF).
+func feedBody(r io.Reader, body func([]byte)) error {
+	buf := make([]byte, 0, 64<<10+1)
+	prevCR := false
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(chunk)
+		for _, c := range chunk[:n] {
+			if c == '\n' && !prevCR {
+				buf = append(buf, '\r')
+			}
+			buf = append(buf, c)
+			prevCR = c == '\r'
+		}
+		if len(buf) >= 32<<10 {
+			body(buf)
+			buf = buf[:0]
+		}
+		if err == io.EOF {
+			if len(buf) > 0 {
+				body(buf)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
