@@ -51,7 +51,7 @@ func dkimPinClock(t testing.TB, sec int64) func() time.Time {
 // comment). Long rdata is split into 255-byte strings as on the wire.
 func dkimServer(t testing.TB, records string) *dnstest.Server {
 	t.Helper()
-	srv := dkimNewServer(t)
+	srv := dnstest.New(t, "")
 	for line := range strings.SplitSeq(records, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
@@ -61,23 +61,6 @@ func dkimServer(t testing.TB, records string) *dnstest.Server {
 		dkimAddTXT(srv, owner, strings.TrimSpace(rdata))
 	}
 	return srv
-}
-
-// dkimNewServer starts an empty in-process DNS server. dnstest picks a
-// free UDP port and then binds TCP to the same number, which another
-// process may hold on a busy machine: try again on another port then.
-func dkimNewServer(t testing.TB) *dnstest.Server {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		srv, err := dnstest.Start("127.0.0.1:0", "")
-		if err == nil {
-			t.Cleanup(srv.Stop)
-			return srv
-		}
-		if attempt == 4 {
-			t.Fatalf("dnstest: %v", err)
-		}
-	}
 }
 
 // dkimAddTXT publishes one TXT record.
@@ -300,7 +283,7 @@ type dkimManifest struct {
 // dkimFakeDNS loads Mail::DKIM's FAKE_DNS.dat: "name rdata", or NXDOMAIN,
 // or a timeout or SERVFAIL marker.
 func dkimFakeDNS(t *testing.T, data string) *dnstest.Server {
-	srv := dkimNewServer(t)
+	srv := dnstest.New(t, "")
 	for line := range strings.SplitSeq(data, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
