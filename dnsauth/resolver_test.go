@@ -233,10 +233,13 @@ func TestResolverCoalescesIdenticalQueries(t *testing.T) {
 	}
 }
 
+// deadServer is an address where no DNS server answers and the kernel
+// refuses at once: a stopped test server's port could be taken again by
+// a test running in parallel.
+const deadServer = "127.0.0.1:1"
+
 func TestResolverFailsOverToNextServer(t *testing.T) {
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
+	deadAddr := deadServer
 	srv := dnstest.New(t, resolverZone)
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr, srv.Addr)
 	for i := 0; i < 4; i++ { // the rotation starts at either server
@@ -296,11 +299,8 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 	srv.SetFault("servfail.example.org", dnstest.ServFail)
 	srv.SetFault("garbage.example.org", dnstest.Garbage)
 	srv.SetFault("refused.example.org", dnstest.Refused)
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, srv.Addr)
-	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr)
+	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadServer)
 
 	fds0, g0 := openFDs(t), runtime.NumGoroutine()
 	names := []string{"servfail.example.org", "garbage.example.org", "refused.example.org"}

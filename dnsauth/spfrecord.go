@@ -877,17 +877,18 @@ func (w *spfWalker) finish() {
 	for p := range w.nets {
 		w.a.Networks = append(w.a.Networks, p)
 	}
-	for _, p := range w.a.Networks {
-		if (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 16) {
-			w.problem(p.String() + " authorizes a huge part of the address space")
-		}
-	}
 	slices.SortFunc(w.a.Networks, func(x, y netip.Prefix) int {
 		if c := x.Addr().Compare(y.Addr()); c != 0 {
 			return c
 		}
 		return x.Bits() - y.Bits()
 	})
+	// After sorting, so the problems come in a stable order.
+	for _, p := range w.a.Networks {
+		if (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 16) {
+			w.problem(p.String() + " authorizes a huge part of the address space")
+		}
+	}
 }
 
 // spfWhere prefixes a problem with the domain whose record has it.
