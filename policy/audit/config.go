@@ -138,7 +138,7 @@ func (da *domainAudit) configChecks() {
 		if da.cfg.Name != da.d.Name {
 			how += ", as a subdomain of " + da.cfg.Name
 		}
-		da.add("protected", Pass, "protected, "+how, "")
+		da.add("protected", Pass, "in the configuration: "+how, "")
 	}
 	allow := da.auditor.cfg.Allow
 	for _, l := range []struct {

@@ -11,10 +11,16 @@ import (
 // The words for a weak DMARC policy: the domain's forgeries get through at
 // other receivers, while spoofguard's header-forgery rule refuses them
 // here whatever the published policy says.
-const (
-	deliveredElsewhere = "forgeries of this domain are delivered elsewhere; spoofguard still rejects them here"
-	policyAdvice       = "once the aggregate reports show every legitimate sender aligned, move to p=quarantine, then p=reject"
-)
+const policyAdvice = "once the aggregate reports show every legitimate sender aligned, move to p=quarantine, then p=reject"
+
+// deliveredElsewhere says what a missing or p=none policy means, and
+// whether spoofguard makes up for it here.
+func (da *domainAudit) deliveredElsewhere() string {
+	if da.cfg == nil {
+		return "forgeries of this domain are delivered elsewhere"
+	}
+	return "forgeries of this domain are delivered elsewhere; spoofguard still rejects them here"
+}
 
 // dmarc judges the DMARC record that applies to the domain (RFC 7489,
 // found as receivers find it: at the domain, else at its organizational
@@ -36,7 +42,7 @@ func (da *domainAudit) dmarc() {
 		da.add("dmarc", Fail, "could not be checked: "+err.Error(), "")
 		return
 	case rec == nil:
-		da.add("dmarc.record", Fail, "no DMARC record: "+deliveredElsewhere,
+		da.add("dmarc.record", Fail, "no DMARC record: "+da.deliveredElsewhere(),
 			`publish _dmarc.`+da.d.Name+` TXT "v=DMARC1; p=none; rua=mailto:...", then tighten the policy`)
 		return
 	}
@@ -79,7 +85,7 @@ func (da *domainAudit) judgePolicy(check, tag, policy string) {
 	case "quarantine":
 		da.add(check, Warn, what+": forgeries land in spam folders elsewhere", "move to "+tag+"=reject")
 	default:
-		da.add(check, Fail, what+": "+deliveredElsewhere, policyAdvice)
+		da.add(check, Fail, what+": "+da.deliveredElsewhere(), policyAdvice)
 	}
 }
 

@@ -107,7 +107,7 @@ func (da *domainAudit) spfOutbound(a dnsauth.SPFAnalysis) {
 	var missing []string
 	for _, n := range out {
 		if !covered(a.Networks, n.Prefix) {
-			missing = append(missing, n.Prefix.String())
+			missing = append(missing, prefixWords(n.Prefix))
 		}
 	}
 	if len(missing) == 0 {
@@ -119,6 +119,14 @@ func (da *domainAudit) spfOutbound(a dnsauth.SPFAnalysis) {
 		detail += " (unless " + strings.Join(a.Unexpanded, ", ") + " covers them; those terms cannot be listed)"
 	}
 	da.add("spf.outbound", Fail, detail, "add them to the record with ip4:/ip6: terms")
+}
+
+// prefixWords writes a single-host prefix as its address.
+func prefixWords(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
 }
 
 // covered reports whether every address of p is in one of nets.

@@ -43,9 +43,9 @@ func (t *textWriter) line(format string, args ...any) {
 
 func (t *textWriter) findings(fs []Finding) {
 	for _, f := range fs {
-		t.line("  %s  %-16s %s", f.Status, f.Check, f.Detail)
+		t.line("  %s  %-17s %s", f.Status, f.Check, f.Detail)
 		if f.Advice != "" {
-			t.line("  %-4s  %-16s → %s", "", "", f.Advice)
+			t.line("  %-4s  %-17s → %s", "", "", f.Advice)
 		}
 	}
 }
