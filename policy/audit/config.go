@@ -33,7 +33,7 @@ func isLocal(p netip.Prefix) bool {
 	return false
 }
 
-// internetWide reports whether p is wider than any one organisation's
+// internetWide reports whether p, unless local, is wider than any one organisation's
 // mail servers plausibly are: an IPv4 network shorter than /8 or an IPv6
 // network shorter than /32 (the smallest regular RIR allocation).
 func internetWide(p netip.Prefix) bool {
@@ -73,14 +73,14 @@ func (a *auditor) trustedFindings(add addFunc) {
 	for _, n := range a.cfg.Networks.Trusted {
 		p := n.Prefix
 		switch {
+		case isLocal(p):
+			local = append(local, p.String())
 		case internetWide(p):
 			add("networks.trusted", Fail, p.String()+" covers a large part of the Internet: every client there skips every check",
 				"trust only the hosts that submit mail locally")
-		case !isLocal(p):
+		default:
 			add("networks.trusted", Warn, p.String()+" is a public range: clients there skip every check, so a host there that accepts mail from the Internet is a back door",
 				"put own mail servers in networks.outbound and filters in [[relay]]; keep trusted for local submission")
-		default:
-			local = append(local, p.String())
 		}
 	}
 	if len(local) > 0 || len(a.cfg.Networks.Trusted) == 0 {
@@ -95,7 +95,7 @@ func (a *auditor) wideFindings(add addFunc, key string, nets []policy.Network, c
 	}
 	wide := false
 	for _, n := range nets {
-		if internetWide(n.Prefix) {
+		if internetWide(n.Prefix) && !isLocal(n.Prefix) {
 			wide = true
 			add(key, Fail, n.Prefix.String()+" covers a large part of the Internet: "+consequence, "list the exact networks")
 		}
@@ -111,7 +111,7 @@ func (a *auditor) wideFindings(add addFunc, key string, nets []policy.Network, c
 func (a *auditor) relayFindings(add addFunc, r policy.RelayConfig) {
 	check := "relay " + quote(r.Name)
 	for _, n := range r.Networks {
-		if internetWide(n.Prefix) {
+		if internetWide(n.Prefix) && !isLocal(n.Prefix) {
 			add(check, Fail, n.Prefix.String()+" covers a large part of the Internet: any client there can claim to be the filter and name any original client",
 				"list the relay's exact networks")
 		}

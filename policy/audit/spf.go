@@ -106,7 +106,7 @@ func (da *domainAudit) spfOutbound(a dnsauth.SPFAnalysis) {
 	}
 	var missing []string
 	for _, n := range out {
-		if !covered(a.Networks, n.Prefix) {
+		if a.All != "+all" && !covered(a.Networks, n.Prefix) {
 			missing = append(missing, prefixWords(n.Prefix))
 		}
 	}
