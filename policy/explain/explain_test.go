@@ -3,11 +3,16 @@ package explain
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
@@ -282,3 +287,69 @@ func TestCheckUnreadable(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, fmt.Errorf("disk on fire") }
+
+// TestExplainBrokenSignature: an own-domain message whose DKIM signature
+// broke in transit (a mailing list altered the body) is refused at the
+// end of the body, and the trace shows the failing signature and why.
+func TestExplainBrokenSignature(t *testing.T) {
+	w := &explainWorld{dns: dnstest.New(t, explainZone)}
+	seed := sha256.Sum256([]byte("explain test key example.org"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	w.dns.MustAdd(t, `sel._domainkey.example.org. IN TXT "v=DKIM1; k=ed25519; p=`+
+		base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))+`"`)
+	var signed bytes.Buffer
+	err := dkim.Sign(&signed, strings.NewReader(strings.ReplaceAll(message("Alice <alice@example.org>"), "\n", "\r\n")),
+		&dkim.SignOptions{Domain: "example.org", Selector: "sel", Signer: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := relayed("lists.example.net 192.0.2.40", strings.Replace(signed.String(), "Hello.", "Hello, altered by the list.", 1))
+	e := w.engine(t)
+	helo, from := "filter.example.org", "list-bounces@lists.example.net"
+	r, err := Check(context.Background(), e, strings.NewReader(msg), Options{
+		ClientIP: netip.MustParseAddr("198.51.100.5"), Helo: &helo, MailFrom: &from, Rcpts: []string{"user@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "rule", r.Rule, policy.RuleHeaderForgery)
+	expect(t, "stage", r.Stage, "end-of-body")
+	if len(r.DKIM) != 1 || r.DKIM[0].Result != dnsauth.Fail || r.DKIM[0].Reason == "" {
+		t.Fatalf("dkim %+v", r.DKIM)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	want := "  fail       d=example.org s=sel a=ed25519-sha256: " + r.DKIM[0].Reason + "\n"
+	if !strings.Contains(text.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, text.String())
+	}
+}
+
+// TestExplainOwnClientText: a message from an own outbound server gets no
+// sender checks, and the trace says so instead of showing empty results.
+func TestExplainOwnClientText(t *testing.T) {
+	w := &explainWorld{dns: dnstest.New(t, explainZone)}
+	e := w.engine(t)
+	helo, from := "out.example.org", "alice@example.org"
+	r, err := Check(context.Background(), e, strings.NewReader(message("alice@example.org")), Options{
+		ClientIP: netip.MustParseAddr("203.0.113.10"), Helo: &helo, MailFrom: &from, Rcpts: []string{"bob@partner.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"SPF: not checked: client is outbound, which is not checked",
+		"DKIM: none: the message has no DKIM-Signature header",
+		"DMARC: not evaluated: client is outbound",
+		"  Authentication-Results: backend.example.org (outbound client 203.0.113.10);\n  \tdkim=none\n",
+		"  X-Spoofguard: accept",
+	} {
+		if !strings.Contains(text.String(), line) {
+			t.Errorf("text lacks %q:\n%s", line, text.String())
+		}
+	}
+}
