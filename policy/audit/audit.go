@@ -38,6 +38,8 @@ import (
 	"context"
 	"strings"
 
+	"golang.org/x/net/idna"
+
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -188,8 +190,13 @@ func (a *auditor) domain(name string) Domain {
 	return *da.d
 }
 
-// normalize writes a domain name as the configuration does: lower case,
-// no final dot.
+// normalize writes a domain name as the configuration does and DNS
+// needs it: an A-label (RFC 5891) in lower case, without a final dot. A
+// name IDNA refuses is kept as typed; its lookups then find nothing.
 func normalize(name string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+	n := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+	if a, err := idna.Lookup.ToASCII(n); err == nil {
+		return a
+	}
+	return n
 }

@@ -246,6 +246,13 @@ func TestNetworkJudgements(t *testing.T) {
 			t.Errorf("covered(%s) != %v", s, want)
 		}
 	}
+	for in, want := range map[string]string{
+		"Example.ORG.": "example.org", " bücher.example ": "xn--bcher-kva.example", "a..b": "a..b",
+	} {
+		if got := normalize(in); got != want {
+			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
 	for pair, want := range map[[2]string]bool{
 		{"example.org", "example.org"}: true, {"mail.example.org", "example.org"}: true, {"example.org", "Mail.Example.Org."}: true,
 		{"example.org", "badexample.org"}: false, {"example.org", "example.net"}: false,
