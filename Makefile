@@ -21,6 +21,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# End-to-end suite: the spoofguard binary behind a real Postfix, driven by
+# swaks (root; test/e2e/install.sh installs postfix and swaks if missing).
+# -parallel: the tests mostly wait on Postfix, not on the CPU.
+e2e:
+	bash test/e2e/install.sh
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 20m ./test/e2e/...
+
 run:
 	$(GO) run ./cmd/spoofguard serve -config $(CONFIG)
 

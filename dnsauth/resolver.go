@@ -1,6 +1,7 @@
 package dnsauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -388,7 +389,7 @@ func (r *Resolver) exchange(m *dns.Msg, server string) (*dns.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Question) != 1 || !strings.EqualFold(resp.Question[0].Name, m.Question[0].Name) ||
+	if len(resp.Question) != 1 || !sameName(resp.Question[0].Name, m.Question[0].Name) ||
 		resp.Question[0].Qtype != m.Question[0].Qtype {
 		return nil, errors.New("answer does not match the question")
 	}
@@ -412,7 +413,7 @@ func (r *Resolver) entryFrom(key cacheKey, resp *dns.Msg) *cacheEntry {
 		}
 		switch v := rr.(type) {
 		case *dns.TXT:
-			e.txt = append(e.txt, strings.Join(v.Txt, ""))
+			e.txt = append(e.txt, unescapeTXT(strings.Join(v.Txt, "")))
 		case *dns.MX:
 			e.mx = append(e.mx, &net.MX{Host: v.Mx, Pref: v.Preference})
 		case *dns.A:
@@ -440,3 +441,42 @@ func (r *Resolver) negativeTTL(resp *dns.Msg) time.Duration {
 	}
 	return r.cfg.NegativeTTL
 }
+
+// sameName compares two names in wire form, case-insensitively: the
+// presentation forms may escape the same byte differently.
+func sameName(a, b string) bool {
+	var wa, wb [256]byte
+	na, errA := dns.PackDomainName(a, wa[:], 0, nil, false)
+	nb, errB := dns.PackDomainName(b, wb[:], 0, nil, false)
+	return errA == nil && errB == nil && bytes.EqualFold(wa[:na], wb[:nb])
+}
+
+// unescapeTXT turns miekg/dns's presentation form of TXT data (\" \\
+// and \DDD escapes) back into the bytes on the wire, which is what SPF,
+// DKIM and DMARC parse.
+func unescapeTXT(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
+			if n < 256 {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

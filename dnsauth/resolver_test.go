@@ -233,10 +233,13 @@ func TestResolverCoalescesIdenticalQueries(t *testing.T) {
 	}
 }
 
+// deadServer is an address where no DNS server answers and the kernel
+// refuses at once: a stopped test server's port could be taken again by
+// a test running in parallel.
+const deadServer = "127.0.0.1:1"
+
 func TestResolverFailsOverToNextServer(t *testing.T) {
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
+	deadAddr := deadServer
 	srv := dnstest.New(t, resolverZone)
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr, srv.Addr)
 	for i := 0; i < 4; i++ { // the rotation starts at either server
@@ -296,11 +299,8 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 	srv.SetFault("servfail.example.org", dnstest.ServFail)
 	srv.SetFault("garbage.example.org", dnstest.Garbage)
 	srv.SetFault("refused.example.org", dnstest.Refused)
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, srv.Addr)
-	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr)
+	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadServer)
 
 	fds0, g0 := openFDs(t), runtime.NumGoroutine()
 	names := []string{"servfail.example.org", "garbage.example.org", "refused.example.org"}
@@ -358,6 +358,25 @@ func BenchmarkResolverIPAddrCacheHit(b *testing.B) {
 	for b.Loop() {
 		if _, err := r.LookupIPAddr(ctx, "mx1.example.org"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestResolverUnescapesTXTAndOddNames(t *testing.T) {
+	srv := dnstest.New(t, `
+quoted.example.org. IN TXT "say \"hi\" \\ back"
+utf8.example.org. IN TXT "v=spf1 caf\195\169 -all"
+a\032b.example.org. IN TXT "space in the name"
+`)
+	r := resolverFor(t, ResolverConfig{}, srv.Addr)
+	for name, want := range map[string]string{
+		"quoted.example.org": `say "hi" \ back`,
+		"utf8.example.org":   "v=spf1 café -all",
+		"a b.example.org":    "space in the name",
+	} {
+		txt, err := r.LookupTXT(context.Background(), name)
+		if err != nil || len(txt) != 1 || txt[0] != want {
+			t.Errorf("%s: %q %v, want %q", name, txt, err, want)
 		}
 	}
 }

@@ -8,10 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
@@ -52,11 +55,28 @@ tempinc.example.org.   TXT "v=spf1 include:servfail.example.org -all"
 xn--bcher-kva.example. TXT "v=spf1 ip4:192.0.2.0/24 -all"
 `
 
+// spfNewDNS starts a dnstest server, trying again when the free UDP port
+// it picked is taken for TCP: under heavy connection churn (fuzzing with
+// TCP fallbacks) that happens often enough to kill a fuzz worker.
+func spfNewDNS(tb testing.TB, zone string) *dnstest.Server {
+	tb.Helper()
+	var err error
+	for range 20 {
+		var srv *dnstest.Server
+		if srv, err = dnstest.Start("127.0.0.1:0", zone); err == nil {
+			tb.Cleanup(srv.Stop)
+			return srv
+		}
+	}
+	tb.Fatalf("dnstest: %v", err)
+	return nil
+}
+
 // spfTestDNS serves spfTestZone (plus i1…i11 and the faults) through the
 // caching resolver.
 func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
 	tb.Helper()
-	srv := dnstest.New(tb, spfTestZone)
+	srv := spfNewDNS(tb, spfTestZone)
 	for i := 1; i <= 11; i++ {
 		srv.MustAdd(tb, "i"+strconv.Itoa(i)+".example.org. TXT \"v=spf1 -all\"")
 	}
@@ -258,4 +278,83 @@ func BenchmarkCheckSPF(b *testing.B) {
 			b.Fatalf("%s %s", got.Result, got.Reason)
 		}
 	}
+}
+
+// FuzzSPFMailFrom: any MAIL FROM and HELO give either a checkable identity
+// (an ASCII multi-label domain and a sender with an "@") or a reason.
+func FuzzSPFMailFrom(f *testing.F) {
+	for _, s := range []string{"a@example.org", "<>", "", "@example.org", "a@[192.0.2.1]", "a@bücher.example",
+		`"a@b"@example.org`, "a@a..b", "a@192.0.2.1", "<a@example.org.>", "a@x_y.example"} {
+		f.Add(s, "mx.example.net")
+	}
+	f.Fuzz(func(t *testing.T, mailFrom, helo string) {
+		sender, domain, why := spfMailFrom(helo, mailFrom)
+		if why != "" {
+			return
+		}
+		if reason := spfDomainSyntax(domain); reason != "" || !spfASCII(domain) {
+			t.Fatalf("spfMailFrom(%q, %q) accepted domain %q: %s", helo, mailFrom, domain, reason)
+		}
+		if at := strings.IndexByte(sender, '@'); at < 0 || !strings.EqualFold(sender[at+1:], domain) {
+			t.Fatalf("spfMailFrom(%q, %q): sender %q does not end in @%s", helo, mailFrom, sender, domain)
+		}
+	})
+}
+
+// FuzzSPFCheck serves a fuzzed record and checks it: the result is always
+// one of the RFC's, and a record that breaks the grammar is a permerror.
+func FuzzSPFCheck(f *testing.F) {
+	for _, s := range []string{"v=spf1 -all", "v=spf1 ip4:192.0.2.0/24 -all", "v=spf1 include:_spf.example.net ~all",
+		"v=spf1 a mx/24 ptr exists:%{i}.x.example redirect=example.org", "v=spf1 ip4:192.0.2.1 ip4:1.2.3.4/99",
+		"v=spf1 a:%{l}.%{d2}.example -all", "v=spf1 redirect=fuzz.example"} {
+		f.Add(s)
+	}
+	srv, r := spfTestDNS(f)
+	n := 0
+	f.Fuzz(func(t *testing.T, txt string) {
+		n++
+		name := "r" + strconv.Itoa(n) + ".fuzz.example"
+		srv.AddRR(spfFuzzTXT(name, txt))
+		defer srv.Remove(name)
+		// A hang must show up as a crash with its input, not as a stalled worker.
+		watchdog := time.AfterFunc(20*time.Second, func() {
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			panic("CheckSPF hangs on " + strconv.Quote(txt))
+		})
+		defer watchdog.Stop()
+		got := CheckSPF(context.Background(), r, netip.MustParseAddr("192.0.2.1"), "mx.example.net", "a@"+name)
+		switch got.Result {
+		case None, Neutral, Pass, Fail, SoftFail, TempError, PermError:
+		default:
+			t.Fatalf("%q: result %q", txt, got.Result)
+		}
+		// The resolver hands TXT data back in presentation form, so the
+		// grammar property holds only for records it passes on unchanged.
+		if IsSPFRecord(txt) && spfPrintable(txt) && spfCheckRecord(txt) != nil && got.Result != PermError {
+			t.Fatalf("%q breaks the grammar (%v) but gives %s: %s", txt, spfCheckRecord(txt), got.Result, got.Reason)
+		}
+	})
+}
+
+func spfFuzzTXT(name, txt string) dns.RR {
+	var parts []string
+	for len(txt) > 255 {
+		parts, txt = append(parts, txt[:255]), txt[255:]
+	}
+	parts = append(parts, txt)
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(p, `\`, `\\`)
+	}
+	return &dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: parts}
+}
+
+// spfPrintable: only printable ASCII, and neither of the two characters
+// the resolver escapes.
+func spfPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\' {
+			return false
+		}
+	}
+	return true
 }

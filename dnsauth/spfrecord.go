@@ -883,6 +883,12 @@ func (w *spfWalker) finish() {
 		}
 		return x.Bits() - y.Bits()
 	})
+	// After sorting, so the problems come in a stable order.
+	for _, p := range w.a.Networks {
+		if (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 16) {
+			w.problem(p.String() + " authorizes a huge part of the address space")
+		}
+	}
 }
 
 // spfWhere prefixes a problem with the domain whose record has it.

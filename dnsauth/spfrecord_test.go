@@ -3,6 +3,7 @@ package dnsauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -207,13 +208,14 @@ syntax.example.       TXT  "v=spf1 ip4:192.0.2.1 ipv4:192.0.2.2 -all"
 other.example.        TXT  "not spf"
 temp.example.         TXT  "v=spf1 ip4:192.0.2.1 include:servfail.example -all"
 open.example.         TXT  "v=spf1 +all"
+wide.example.         TXT  "v=spf1 ip4:0.0.0.0/1 ip6:::/0 ip4:10.0.0.0/8 -all"
 after.example.        TXT  "v=spf1 -all ip4:192.0.2.1"
 macro.example.        TXT  "v=spf1 a:%{l}.macro.example ip4:192.0.2.5 -all"
 `
 
 func spfAnalyzeDNS(t *testing.T) *Resolver {
 	t.Helper()
-	srv := dnstest.New(t, spfAnalyzeZone)
+	srv := spfNewDNS(t, spfAnalyzeZone)
 	// twelve.example: 12 includes, each of a record with nothing to fetch.
 	var incs []string
 	for i := 1; i <= 12; i++ {
@@ -317,6 +319,8 @@ func TestAnalyzeSPF(t *testing.T) {
 	test("macro.example", want{lookups: 1, all: "-all", networks: "192.0.2.5/32",
 		unexpanded: "a:%{l}.macro.example", problems: []string{"uses macros"}})
 	test("open.example", want{all: "+all", problems: []string{"+all: every address"}})
+	test("wide.example", want{all: "-all", networks: "0.0.0.0/1 10.0.0.0/8 ::/0", problems: []string{
+		"0.0.0.0/1 authorizes a huge part", "::/0 authorizes a huge part"}})
 	test("after.example", want{all: "-all", problems: []string{`terms after "all" are never evaluated`}})
 	test("temp.example", want{lookups: 1, all: "-all", networks: "192.0.2.1/32", tempError: true,
 		problems: []string{"include:servfail.example: DNS error"}})
@@ -398,4 +402,26 @@ func FuzzParseSPFRecord(f *testing.F) {
 			t.Fatalf("round trip of %q:\n%+v\n%+v", txt, rec.Terms, again.Terms)
 		}
 	})
+}
+
+func ExampleParseSPFRecord() {
+	rec, err := ParseSPFRecord("v=spf1 ip4:192.0.2.0/24 a:mail.example.org/28 include:_spf.example.net ~all")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, t := range rec.Terms {
+		fmt.Printf("%c %-7s %-18s /%d //%d\n", t.Qualifier, t.Mechanism, t.Value, t.Prefix4, t.Prefix6)
+	}
+	fmt.Println("all:", rec.All)
+
+	_, err = ParseSPFRecord("v=spf1 ip4:192.0.2.0/33 -all")
+	fmt.Println(err)
+	// Output:
+	// + ip4     192.0.2.0          /24 //128
+	// + a       mail.example.org   /28 //128
+	// + include _spf.example.net   /32 //128
+	// ~ all                        /32 //128
+	// all: ~all
+	// invalid SPF record: term 1 "ip4:192.0.2.0/33": bad CIDR length "33" (0-32)
 }

@@ -204,15 +204,12 @@ func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
 	if lns, err := activation.Listeners(); err == nil {
 		for _, ln := range lns {
 			if ln != nil {
-				if _, ok := ln.(*net.TCPListener); ok {
-					return quickAckListener{ln}, "systemd socket activation", nil
-				}
-				return ln, "systemd socket activation", nil
+				return bufferedListener{ln}, "systemd socket activation", nil
 			}
 		}
 	}
 	if d.opts.Listener != nil {
-		return d.opts.Listener, "given listener", nil
+		return bufferedListener{d.opts.Listener}, "given listener", nil
 	}
 	ln, err := Listen(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
 	return ln, cfg.Milter.Listen, err

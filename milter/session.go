@@ -101,12 +101,11 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 		s.queue = q
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(s.ctx, stageTimeout)
-	defer cancel()
-	v := s.msg.EndOfHeaders(ctx)
+	// DKIM verification started here goes on while the body arrives, so
+	// it gets the transaction's context, not one that ends with this
+	// stage; its lookups are bounded by the resolver's own timeouts.
+	v := s.msg.EndOfHeaders(s.ctx)
 	s.d.metrics.observe("headers", time.Since(start))
-	// DKIM verification started by EndOfHeaders keeps using s.ctx, which
-	// lives until the transaction ends.
 	return s.respond(v, true), nil
 }
 
@@ -239,7 +238,14 @@ func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 	if err := m.InsertHeader(0, s.rt.cfg.Milter.VerdictHeader, " "+s.msg.VerdictHeader()); err != nil {
 		return err
 	}
-	return m.InsertHeader(0, "Authentication-Results", " "+s.msg.AuthResults(id))
+	return m.InsertHeader(0, "Authentication-Results", " "+milterFolding(s.msg.AuthResults(id)))
+}
+
+// milterFolding writes folded header values the way milters hand them to
+// the MTA: line breaks as bare LF, which Postfix and Sendmail store as
+// their own line ends.
+func milterFolding(v string) string {
+	return strings.ReplaceAll(v, "\r\n", "\n")
 }
 
 // finish writes the one log line of the transaction and counts it.

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 )
@@ -53,6 +54,7 @@ type Engine struct {
 	allowNet []netip.Prefix
 	rand     func() int
 	refresh  *refresher
+	closing  sync.Once
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -96,9 +98,11 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 
 // Close stops the background refresh of relay networks.
 func (e *Engine) Close() {
-	if e.refresh != nil {
-		e.refresh.close()
-	}
+	e.closing.Do(func() {
+		if e.refresh != nil {
+			e.refresh.close()
+		}
+	})
 }
 
 // Config returns the configuration the engine was built from.
@@ -122,6 +126,10 @@ func (e *Engine) RelayNetworks(name string) ([]netip.Prefix, string) {
 func (e *Engine) Classify(ip netip.Addr, authUser string) (class Class, relay string, reason string) {
 	ip = ip.Unmap()
 	switch {
+	case !ip.IsValid():
+		// Only the MTA's own local submission (Postfix non_smtpd_milters,
+		// Sendmail's queue runs) comes without a network address.
+		return ClassTrusted, "", "local submission: the MTA reported no client address"
 	case prefixesContain(e.trusted, ip):
 		return ClassTrusted, "", ip.String() + " is in networks.trusted"
 	case authUser != "":

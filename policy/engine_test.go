@@ -237,14 +237,17 @@ func TestEngineSituations(t *testing.T) {
 			msg: ownForged, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "partner mail sent straight to the back end", ip: "192.0.2.30", mailFrom: "alice@partner.example",
 			msg: w.message(t, "alice@partner.example", "partner.example", ""), action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
+		{name: "one recipient bypassed, the other's domain has no relay", ip: "192.0.2.66", mailFrom: "x@spammer.example",
+			rcpts: []string{"user@example.org", "user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
+			action: ActionAccept, stage: StageBody},
 		{name: "another domain's relay is a bypass too", ip: "198.51.101.9", mailFrom: "alice@partner.example",
-			msg: w.message(t, "alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
+			msg:    w.message(t, "alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
 			action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "forged own From through the filter", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
+			msg:    viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
 			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "forged own envelope through the filter", ip: "198.51.100.5", mailFrom: "ceo@example.org",
-			msg: viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
+			msg:    viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
 			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "own user authenticated", ip: "192.0.2.99", auth: "alice", mailFrom: "alice@example.org",
 			msg: w.message(t, "alice@example.org", "", ""), action: ActionAccept, stage: StageBody},
@@ -253,21 +256,21 @@ func TestEngineSituations(t *testing.T) {
 		{name: "trusted network", ip: "127.0.0.1", mailFrom: "root@example.org",
 			msg: w.message(t, "root@example.org", "", ""), action: ActionAccept, stage: StageBody},
 		{name: "mailing list re-sends own-domain mail with own DKIM", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"),
+			msg:    viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"),
 			action: ActionAccept, stage: StageBody},
 		{name: "own domain SaaS sender aligned by SPF", ip: "198.51.100.5", mailFrom: "news@example.org",
 			msg: viaFilter("news@example.org", "", "saas.example 192.0.2.77"), action: ActionAccept, stage: StageBody},
 		{name: "own DKIM signature broken in transit", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: strings.Replace(viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"), "Hello.", "Hello, altered.", 1),
+			msg:    strings.Replace(viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"), "Hello.", "Hello, altered.", 1),
 			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "partner with p=quarantine failing", ip: "198.51.100.5", mailFrom: "alice@partner.example",
-			msg: viaFilter("alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
+			msg:    viaFilter("alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
 			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "partner signed through the filter", ip: "198.51.100.5", mailFrom: "alice@partner.example",
-			msg: viaFilter("alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
+			msg:    viaFilter("alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
 			action: ActionAccept, stage: StageBody},
 		{name: "bounce through the filter", ip: "198.51.100.5", helo: "filter.example.org", mailFrom: "",
-			msg: viaFilter("MAILER-DAEMON@mx.remote.example", "", "mx.remote.example 192.0.2.50"),
+			msg:    viaFilter("MAILER-DAEMON@mx.remote.example", "", "mx.remote.example 192.0.2.50"),
 			action: ActionAccept, stage: StageBody},
 		{name: "bounce straight to the back end", ip: "192.0.2.50", helo: "mx.remote.example", mailFrom: "",
 			msg: w.message(t, "MAILER-DAEMON@mx.remote.example", "", ""), action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
@@ -365,6 +368,17 @@ func TestEngineRelayTrace(t *testing.T) {
 				w.message(t, "alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
 			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 	})
+}
+
+func TestEngineClassifiesLocalSubmission(t *testing.T) {
+	w := newEngineWorld(t)
+	e := w.engine(t, "", "", "", Options{})
+	if c, _, why := e.Classify(netip.Addr{}, ""); c != ClassTrusted {
+		t.Errorf("no client address: %s (%s), want trusted", c, why)
+	}
+	if c, _, _ := e.Classify(netip.MustParseAddr("::ffff:127.0.0.1"), ""); c != ClassTrusted {
+		t.Errorf("IPv4-mapped loopback: %s, want trusted", c)
+	}
 }
 
 func TestEngineRelayFromSPF(t *testing.T) {

@@ -110,16 +110,7 @@ func (m *Message) Observed() Verdict { return m.observed }
 func (m *Message) Rcpt(rcpt string) Verdict {
 	rcpt = strings.Trim(rcpt, "<>")
 	m.Rcpts = append(m.Rcpts, rcpt)
-	v, ok := m.directDelivery(rcpt)
-	if !ok {
-		return Accept
-	}
-	if v.Action == ActionQuarantine || v.ReportOnly {
-		m.decide(v)
-	} else if v.moreSevere(m.observed) {
-		m.observed = v
-	}
-	return v
+	return m.directDelivery(rcpt)
 }
 
 // Header records one header field.
@@ -149,7 +140,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 }
 
 // Body passes a chunk of the body (CRLF line ends as the MTA sends them)
-// to DKIM verification. Nothing of it is kept.
+// to DKIM verification. The chunk is not retained after the call.
 func (m *Message) Body(chunk []byte) {
 	if m.dkim != nil {
 		m.dkim.Write(chunk)
@@ -196,9 +187,16 @@ func (m *Message) decide(v Verdict) {
 // outcome records a rule's conclusion; a verdict, if any, is decided on.
 func (m *Message) outcome(rule string, stage Stage, result, detail string, v *Verdict) {
 	m.Outcomes = append(m.Outcomes, Outcome{Rule: rule, Stage: stage, Result: result, Detail: detail, Verdict: v})
-	if v != nil {
-		m.decide(*v)
+	if v == nil {
+		return
 	}
+	// A recipient refused at RCPT TO is that recipient's fate only; the
+	// message goes on to the others. A hold, or a verdict that is only
+	// reported, concerns the whole message.
+	if stage == StageRcpt && (v.Action == ActionReject || v.Action == ActionTempFail) && !v.ReportOnly {
+		return
+	}
+	m.decide(*v)
 }
 
 // fire records a rule that fired with action a; an accept action is

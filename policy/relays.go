@@ -27,10 +27,10 @@ type relaySet struct {
 }
 
 // How often the SPF-published relay networks are fetched again. The
-// resolver does not expose TTLs; an hour is the usual TTL of such records,
-// and a failed fetch is retried much sooner while the old set stays.
+// resolver does not expose TTLs, so the SPF analysis' fixed refresh
+// applies; a failed fetch is retried sooner while the old set stays.
 const (
-	relayRefresh      = time.Hour
+	relayRefresh      = dnsauth.SPFRefresh
 	relayRetry        = time.Minute
 	relayFetchTimeout = 15 * time.Second
 )
@@ -78,7 +78,7 @@ func (rs *relaySet) fetch(ctx context.Context, dns dnsauth.DNS) bool {
 		nets = append(nets, a.Networks...)
 		problems = append(problems, a.Problems...)
 	}
-	msg := "loaded " + strconv.Itoa(len(nets)) + " networks from " + strings.Join(rs.cfg.SPF, ", ")
+	msg := "loaded " + strconv.Itoa(len(nets)) + " network(s) from " + strings.Join(rs.cfg.SPF, ", ")
 	if len(problems) > 0 {
 		msg += " (" + strings.Join(problems, "; ") + ")"
 	}

@@ -13,26 +13,26 @@ import (
 // recipient domain that takes mail only via a relay, reached by a client
 // that is not that relay. Another domain's relay is a bypass too. ok is
 // false when the rule does not apply to the recipient.
-func (m *Message) directDelivery(rcpt string) (v Verdict, ok bool) {
+func (m *Message) directDelivery(rcpt string) Verdict {
 	domain := domainOf(rcpt)
 	d := m.e.protected(domain)
 	if d == nil || d.Via == "" {
-		return Accept, false
+		return Accept
 	}
 	stage := StageRcpt
 	switch {
 	case m.Class.mayUseOwnDomains():
 		m.outcome(RuleDirectDelivery, stage, "pass", rcpt+": client is "+string(m.Class), nil)
-		return Accept, false
+		return Accept
 	case m.Class == ClassRelay && m.Relay == d.Via:
 		m.outcome(RuleDirectDelivery, stage, "pass", rcpt+": came through relay "+quote(d.Via), nil)
-		return Accept, false
+		return Accept
 	}
 	if rs := m.e.byName[d.Via]; rs != nil {
 		if _, certain := rs.contains(m.Client.IP); !certain {
 			m.temperror(RuleDirectDelivery, stage, d, d.Name,
 				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+m.Client.IP.String()+" cannot be judged")
-			return m.lastVerdict(), true
+			return m.lastVerdict()
 		}
 	}
 	how := "directly from " + m.Client.IP.String()
@@ -42,7 +42,7 @@ func (m *Message) directDelivery(rcpt string) (v Verdict, ok bool) {
 	text := d.Name + " accepts mail only through its MX; direct delivery refused"
 	reason := fmt.Sprintf("recipient %s: %s takes inbound mail only via relay %q, but this message arrived %s", rcpt, d.Name, d.Via, how)
 	m.fire(RuleDirectDelivery, stage, d.DirectDelivery, d, d.Name, text, reason)
-	return m.lastVerdict(), true
+	return m.lastVerdict()
 }
 
 // lastVerdict is the verdict of the outcome just recorded, or Accept.

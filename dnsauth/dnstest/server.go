@@ -74,16 +74,11 @@ func Start(addr, zone string) (*Server, error) {
 }
 
 func (s *Server) listen(addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, ln, err := listenBoth(addr)
 	if err != nil {
 		return err
 	}
 	s.Addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		pc.Close()
-		return err
-	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	h := dns.HandlerFunc(s.serve)
@@ -95,6 +90,27 @@ func (s *Server) listen(addr string) error {
 	wg.Wait()
 	s.running = true
 	return nil
+}
+
+// listenBoth opens UDP and TCP on the same port. With port 0 the UDP port
+// is picked first, and it may be taken for TCP by someone else: then try
+// another.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for tries := 0; ; tries++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || tries == 20 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Stop shuts the server down. The port is released; Restart binds it again.
@@ -157,7 +173,10 @@ func (s *Server) AddRR(rrs ...dns.RR) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rr := range rrs {
-		name := strings.ToLower(dns.Fqdn(rr.Header().Name))
+		// A copy: answers in flight may still be packing the caller's
+		// records, and the name is rewritten below.
+		rr = dns.Copy(rr)
+		name := canonical(rr.Header().Name)
 		rr.Header().Name = name
 		s.rrs[name] = append(s.rrs[name], rr)
 	}
@@ -167,7 +186,22 @@ func (s *Server) AddRR(rrs ...dns.RR) {
 func (s *Server) Remove(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.rrs, strings.ToLower(dns.Fqdn(name)))
+	delete(s.rrs, canonical(name))
+}
+
+// canonical is a name as the server sees it in a query: lower case, fully
+// qualified, escapes written the way miekg/dns unpacks them from the wire.
+func canonical(name string) string {
+	name = strings.ToLower(dns.Fqdn(name))
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return name
+	}
+	if out, _, err := dns.UnpackDomainName(buf[:n], 0); err == nil {
+		return out
+	}
+	return name
 }
 
 // SetFault attaches a fault to name and every name below it; NoFault

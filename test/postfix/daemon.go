@@ -1,0 +1,163 @@
+package postfix
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the spoofguard command of the repository that holds the
+// working directory into dir and returns the binary's path. The suite
+// tests the binary an administrator would run, not code linked into the
+// test.
+func Build(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "spoofguard")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/spoofguard")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/spoofguard: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// RepoRoot walks up from the working directory to the folder with go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Daemon is a running "spoofguard serve".
+type Daemon struct {
+	// Listen is the milter address from the configuration, Postfix syntax.
+	Listen string
+
+	cmd  *exec.Cmd
+	out  lockedBuffer
+	done chan struct{}
+	err  error // the exit status, valid once done is closed
+}
+
+// StartDaemon runs "bin serve -config config" and waits until it accepts
+// milter connections at listen. It is stopped with SIGTERM when the test
+// ends; its log (stderr and stdout) goes to the test log if the test failed.
+func StartDaemon(t testing.TB, bin, config, listen string) *Daemon {
+	t.Helper()
+	d := &Daemon{Listen: listen, done: make(chan struct{})}
+	d.cmd = exec.Command(bin, "serve", "-config", config)
+	d.cmd.Stdout = &d.out
+	d.cmd.Stderr = &d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("spoofguard serve: %v", err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("spoofguard serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("spoofguard serve log:\n%s", d.Log())
+		}
+	})
+	if err := d.waitReady(10 * time.Second); err != nil {
+		t.Fatalf("spoofguard serve: %v\nlog:\n%s", err, d.Log())
+	}
+	return d
+}
+
+// waitReady waits until the daemon listens, or fails early if it exits.
+func (d *Daemon) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-d.done:
+			return fmt.Errorf("exited before listening: %v", d.err)
+		default:
+		}
+		if WaitListening(d.Listen, 100*time.Millisecond) == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening at %s after %v", d.Listen, timeout)
+		}
+	}
+}
+
+// Log is what the daemon has written so far.
+func (d *Daemon) Log() string { return d.out.String() }
+
+// Running reports whether the process is still alive.
+func (d *Daemon) Running() bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop sends SIGTERM (a graceful stop) and waits for the exit, which must
+// be clean; after 10 seconds it kills the process and reports that.
+func (d *Daemon) Stop() error {
+	if !d.Running() {
+		return nil
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		if d.err != nil {
+			return fmt.Errorf("after SIGTERM: %v (a graceful stop exits 0)", d.err)
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+		return errors.New("did not stop within 10s of SIGTERM; killed")
+	}
+}
+
+// Signal sends sig to the daemon (e.g. SIGHUP to reload).
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
