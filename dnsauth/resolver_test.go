@@ -380,3 +380,16 @@ a\032b.example.org. IN TXT "space in the name"
 		}
 	}
 }
+
+func TestResolverWithoutCache(t *testing.T) {
+	srv := dnstest.New(t, resolverZone)
+	r := resolverFor(t, ResolverConfig{CacheSize: -1}, srv.Addr)
+	for i := 0; i < 3; i++ {
+		if txt, err := r.LookupTXT(context.Background(), "example.org"); err != nil || len(txt) != 1 {
+			t.Fatalf("lookup: %q %v", txt, err)
+		}
+	}
+	if q := srv.Queries(); q != 3 || r.CacheLen() != 0 {
+		t.Errorf("queries %d, cache %d entries; want 3 and 0 with the cache off", q, r.CacheLen())
+	}
+}
