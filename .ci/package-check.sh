@@ -32,7 +32,7 @@ step() { echo "== $*"; }
 
 # The spoofguard user may exist from an earlier run (it is kept on purge);
 # an installed package may not.
-if dpkg-query -W -f='${Status}' spoofguard 2>/dev/null | grep -q installed; then
+if grep -q installed <<<"$(dpkg-query -W -f='${Status}' spoofguard 2>/dev/null)"; then
 	fail "spoofguard is already installed; purge it first"
 fi
 
@@ -91,7 +91,7 @@ for f in /usr/sbin/spoofguard /etc/spoofguard/spoofguard.toml \
 	/usr/share/doc/spoofguard/copyright /usr/share/doc/spoofguard/examples/postfix/main.cf; do
 	grep -qx "$f" /tmp/pkgcheck.deb.files || fail "$f is not in the packages"
 done
-dpkg-deb -f "$deb" Version | grep -qx "$version" || fail "deb version is not $version"
+grep -qx "$version" <<<"$(dpkg-deb -f "$deb" Version)" || fail "deb version is not $version"
 dpkg-deb -e "$deb" /tmp/pkgcheck.control
 grep -qx /etc/spoofguard/spoofguard.toml /tmp/pkgcheck.control/conffiles || fail "the deb does not mark the configuration as a conffile"
 rm -rf /tmp/pkgcheck.control
@@ -106,12 +106,11 @@ done
 rm -rf "$man"
 
 step "rpm metadata"
-rpm -qpl "$rpm" | grep -qx /usr/sbin/spoofguard || fail "rpm -qpl lacks /usr/sbin/spoofguard"
-rpm -qpc "$rpm" | grep -qx /etc/spoofguard/spoofguard.toml || fail "rpm -qpc lacks the configuration"
+grep -qx /usr/sbin/spoofguard <<<"$(rpm -qpl "$rpm")" || fail "rpm -qpl lacks /usr/sbin/spoofguard"
+grep -qx /etc/spoofguard/spoofguard.toml <<<"$(rpm -qpc "$rpm")" || fail "rpm -qpc lacks the configuration"
 flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm" | awk '$1 == "/etc/spoofguard/spoofguard.toml" {print $2}')
 [ "$flags" = cn ] || fail "configuration FILEFLAGS are '$flags', want cn (%config(noreplace))"
-rpm -qp --qf '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME}\n]' "$rpm" |
-	grep -qx '/etc/spoofguard/spoofguard.toml -rw-r----- root:spoofguard' || fail "rpm: configuration is not 0640 root:spoofguard"
+grep -qx '/etc/spoofguard/spoofguard.toml -rw-r----- root:spoofguard' <<<"$(rpm -qp --qf '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME}\n]' "$rpm")" || fail "rpm: configuration is not 0640 root:spoofguard"
 scripts=$(rpm -qp --scripts "$rpm")
 for s in preinstall postinstall preuninstall postuninstall; do
 	grep -q "^$s scriptlet" <<<"$scripts" || fail "rpm has no $s scriptlet"
@@ -123,7 +122,7 @@ out=$(spoofguard version)
 [[ $out =~ ^spoofguard\ ([^[:space:]]+)$ ]] || fail "spoofguard version says '$out'"
 [ "$(packaging/version.sh "${BASH_REMATCH[1]}")" = "$version" ] ||
 	fail "binary version ${BASH_REMATCH[1]} does not match package version $version"
-spoofguard config check | grep -q '^/etc/spoofguard/spoofguard.toml: OK (0 protected domains, 0 relays, mode enforce)$' ||
+grep -q '^/etc/spoofguard/spoofguard.toml: OK (0 protected domains, 0 relays, mode enforce)$' <<<"$(spoofguard config check)" ||
 	fail "config check of the installed configuration"
 # The service runs as spoofguard: it must be able to read its file.
 runuser -u spoofguard -- /usr/sbin/spoofguard config check -config /etc/spoofguard/spoofguard.toml >/dev/null ||
@@ -154,8 +153,8 @@ chmod 0600 /etc/spoofguard/spoofguard.toml
 make package PKG_VERSION="$version.1" >/dev/null
 mv "dist/spoofguard_${version}.1_amd64.deb" "dist/spoofguard-${version}.1-1.x86_64.rpm" "$work"/
 dpkg -i --force-confold "$work/spoofguard_${version}.1_amd64.deb" >/dev/null
-dpkg-query -W -f='${Version}' spoofguard | grep -qx "$version.1" || fail "upgrade did not happen"
-tail -n1 /etc/spoofguard/spoofguard.toml | grep -q 'edited by the administrator' || fail "upgrade overwrote the configuration"
+grep -qx "$version.1" <<<"$(dpkg-query -W -f='${Version}' spoofguard)" || fail "upgrade did not happen"
+grep -q 'edited by the administrator' <<<"$(tail -n1 /etc/spoofguard/spoofguard.toml)" || fail "upgrade overwrote the configuration"
 expect_stat /etc/spoofguard/spoofguard.toml 600 root:spoofguard
 chmod 0640 /etc/spoofguard/spoofguard.toml
 
@@ -182,7 +181,7 @@ expect_stat /var/lib/spoofguard 750 spoofguard:spoofguard
 runuser -u spoofguard -- /usr/sbin/spoofguard config check >/dev/null || fail "rpm install: the user cannot read the configuration"
 echo '# edited by the administrator' >>/etc/spoofguard/spoofguard.toml
 rpm -U "${rpmopts[@]}" "$work/spoofguard-${version}.1-1.x86_64.rpm"
-tail -n1 /etc/spoofguard/spoofguard.toml | grep -q 'edited by the administrator' || fail "rpm upgrade overwrote the configuration"
+grep -q 'edited by the administrator' <<<"$(tail -n1 /etc/spoofguard/spoofguard.toml)" || fail "rpm upgrade overwrote the configuration"
 rpm -e "${rpmopts[@]}" spoofguard
 for p in /usr/sbin/spoofguard /usr/lib/systemd/system/spoofguard.service /var/lib/spoofguard "$wants"; do
 	[ ! -e "$p" ] && [ ! -L "$p" ] || fail "$p is still there after rpm -e"
