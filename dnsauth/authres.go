@@ -22,6 +22,7 @@ type AuthResults struct {
 	SPF        *SPFResult    // the MAIL FROM identity; nil: omitted
 	HELO       *SPFResult    // the HELO identity; nil: omitted
 	DKIM       []DKIMResult  // one per signature; empty: dkim=none
+	NoDKIM     bool          // DKIM was not evaluated: omit it rather than claim dkim=none
 	DMARC      []DMARCResult // one per From domain; empty: omitted
 	AuthUser   string        // SMTP AUTH user: auth=pass smtp.auth=<user>; "": omitted
 	Comment    string        // a note after the authserv-id, as a comment; "": none
@@ -91,11 +92,14 @@ func arResinfos(ar AuthResults) [][]arWord {
 	for _, d := range ar.DKIM {
 		out = append(out, arDKIM(d))
 	}
-	if len(ar.DKIM) == 0 {
+	if len(ar.DKIM) == 0 && !ar.NoDKIM {
 		out = append(out, []arWord{arPlain("dkim=none")})
 	}
 	for _, d := range ar.DMARC {
 		out = append(out, arDMARC(d))
+	}
+	if len(out) == 0 {
+		out = append(out, []arWord{arPlain("none")}) // RFC 8601 §2.2: no-result
 	}
 	return out
 }
