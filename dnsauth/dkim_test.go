@@ -79,7 +79,7 @@ func dkimAddTXT(srv *dnstest.Server, owner, rdata string) {
 // dkimResolver is the real caching resolver pointed at srv.
 func dkimResolver(t testing.TB, srv *dnstest.Server) *Resolver {
 	t.Helper()
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 300 * time.Millisecond, Attempts: 1})
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -877,13 +877,14 @@ func (w *spfWalker) finish() {
 	for p := range w.nets {
 		w.a.Networks = append(w.a.Networks, p)
 	}
+	// Sorted before the problems are named, so they come in the same
+	// order every time (the set is a map).
 	slices.SortFunc(w.a.Networks, func(x, y netip.Prefix) int {
 		if c := x.Addr().Compare(y.Addr()); c != 0 {
 			return c
 		}
 		return x.Bits() - y.Bits()
 	})
-	// After sorting, so the problems come in a stable order.
 	for _, p := range w.a.Networks {
 		if (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 16) {
 			w.problem(p.String() + " authorizes a huge part of the address space")

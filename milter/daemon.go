@@ -92,7 +92,7 @@ func New(opts Options) (*Daemon, error) {
 		d.current().log.Warn("milter protocol: " + fmt.Sprintf(format, v...))
 	}
 	d.srv = gomilter.NewServer(
-		gomilter.WithMilter(func() gomilter.Milter { return &session{d: d} }),
+		gomilter.WithMilter(func() gomilter.Milter { return &guarded{s: &session{d: d}} }),
 		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine),
 		gomilter.WithProtocols(wantedProtocol),
 		gomilter.WithNegotiationCallback(negotiate),

@@ -30,10 +30,19 @@ type session struct {
 	ctx    context.Context
 	queue  string
 	logged bool
+	open   bool // counted in spoofguard_sessions_open
 }
 
+// NewConnection starts an SMTP session. The MTA may reuse one milter
+// connection for the next SMTP session (SMFIC_QUIT_NC): the connection is
+// counted once, and what the last session left behind is dropped.
 func (s *session) NewConnection(gomilter.Modifier) error {
-	s.d.metrics.sessions.Add(1)
+	s.reset()
+	s.client = policy.Client{}
+	if !s.open {
+		s.open = true
+		s.d.metrics.sessions.Add(1)
+	}
 	return nil
 }
 
@@ -156,7 +165,10 @@ func (s *session) Abort(gomilter.Modifier) error {
 
 func (s *session) Cleanup(gomilter.Modifier) {
 	s.reset()
-	s.d.metrics.sessions.Add(-1)
+	if s.open {
+		s.open = false
+		s.d.metrics.sessions.Add(-1)
+	}
 }
 
 // reset drops the current transaction and whatever it holds.
@@ -217,8 +229,8 @@ func sanitizeReply(s string) string {
 }
 
 // rewriteHeaders removes Authentication-Results headers that claim our
-// authserv-id (forged upstream; RFC 8601 §5) and adds ours and the
-// verdict header at the top.
+// authserv-id (forged upstream; RFC 8601 §5) and any incoming verdict
+// header, and adds ours at the top.
 func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 	id := s.rt.cfg.Milter.AuthservID
 	n := 0
@@ -238,7 +250,20 @@ func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 			return err
 		}
 	}
-	if err := m.InsertHeader(0, s.rt.cfg.Milter.VerdictHeader, " "+s.msg.VerdictHeader()); err != nil {
+	// A verdict header from outside is forged too: filters downstream act
+	// on it.
+	vh, nv := s.rt.cfg.Milter.VerdictHeader, 0
+	for _, h := range s.msg.Headers() {
+		if strings.EqualFold(h.Name, vh) {
+			nv++
+		}
+	}
+	for i := nv; i > 0; i-- {
+		if err := m.ChangeHeader(i, vh, ""); err != nil {
+			return err
+		}
+	}
+	if err := m.InsertHeader(0, vh, " "+s.msg.VerdictHeader()); err != nil {
 		return err
 	}
 	return m.InsertHeader(0, "Authentication-Results", " "+milterFolding(s.msg.AuthResults(id)))

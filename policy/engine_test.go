@@ -51,7 +51,7 @@ authserv_id = "mx.example.org"
 %s
 [dns]
 servers = ["%s"]
-timeout = "300ms"
+timeout = "1s"
 attempts = 1
 %s
 [networks]

@@ -79,9 +79,12 @@ func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// An absurdly long line: keep it, in pieces.
+			// An absurdly long line: keep it, in pieces. The first piece
+			// lives in the reader's buffer, which the next read reuses,
+			// so it is copied first.
+			head := append([]byte(nil), line...)
 			rest, err2 := r.ReadBytes('\n')
-			line, err = append(append([]byte(nil), line...), rest...), err2
+			line, err = append(head, rest...), err2
 		}
 		if len(line) == 0 && err != nil {
 			flush()
