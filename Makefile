@@ -32,5 +32,22 @@ e2e:
 run:
 	$(GO) run ./cmd/spoofguard serve -config $(CONFIG)
 
+# Packages: dist/spoofguard_$(PKG_VERSION)_amd64.deb and
+# dist/spoofguard-$(PKG_VERSION)-1.x86_64.rpm, built by nfpm (run from its
+# own module so that its dependencies stay out of go.mod; v2.46+ does not
+# build from our proxy). VERSION=1.2.0 makes a release package.
+PKG_VERSION ?= $(shell packaging/version.sh $(VERSION))
+NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+MANPAGES    := dist/man/spoofguard.8.gz dist/man/spoofguard.toml.5.gz
+
+package: build $(MANPAGES)
+	rm -f dist/spoofguard_*.deb dist/spoofguard-*.rpm
+	PKG_VERSION=$(PKG_VERSION) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target dist/spoofguard_$(PKG_VERSION)_amd64.deb
+	PKG_VERSION=$(PKG_VERSION) $(NFPM) package --config packaging/nfpm.yaml --packager rpm --target dist/spoofguard-$(PKG_VERSION)-1.x86_64.rpm
+
+dist/man/%.gz: packaging/man/%
+	@mkdir -p dist/man
+	gzip -9 -n -c $< > $@
+
 clean:
 	rm -rf dist

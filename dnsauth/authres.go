@@ -22,6 +22,7 @@ type AuthResults struct {
 	SPF        *SPFResult    // the MAIL FROM identity; nil: omitted
 	HELO       *SPFResult    // the HELO identity; nil: omitted
 	DKIM       []DKIMResult  // one per signature; empty: dkim=none
+	NoDKIM     bool          // DKIM was not evaluated: omit it rather than claim dkim=none
 	DMARC      []DMARCResult // one per From domain; empty: omitted
 	AuthUser   string        // SMTP AUTH user: auth=pass smtp.auth=<user>; "": omitted
 	Comment    string        // a note after the authserv-id, as a comment; "": none
@@ -39,15 +40,18 @@ const (
 // FormatAuthResults returns the value of an Authentication-Results field
 // (without the field name) in RFC 8601 syntax, for example
 //
-//	mx.example.org; spf=pass smtp.mailfrom=example.net;
-//		dkim=pass header.d=example.net header.s=sel header.a=rsa-sha256 header.b=AbCdEfGh;
+//	mx.example.org;
+//		spf=pass smtp.mailfrom=example.net;
+//		dkim=pass header.d=example.net header.s=sel header.a=rsa-sha256
+//		header.b=AbCdEfGh;
 //		dmarc=pass header.from=example.net policy.dmarc=reject
 //
-// A value that fits on the field's first line stays on it; otherwise each
-// method starts a line of its own and long ones are folded, with CRLF and a
-// TAB, to stay within 78 columns where the words allow.
+// A value that fits on the field's first line stays on it ("mx.example.org;
+// dkim=none"); otherwise each method starts a line of its own and long
+// ones are folded, with CRLF and a TAB, to stay within 78 columns where the
+// words allow. Non-pass results carry their reason, quoted.
 func FormatAuthResults(ar AuthResults) string {
-	head := []arWord{arPlain(arValue(ar.AuthservID))}
+	head := []arWord{arSplit("", arValue(ar.AuthservID))}
 	if c := arComment(ar.Comment); c != nil {
 		head = append(head, c)
 	}
@@ -64,12 +68,20 @@ type arWord []string
 
 func arPlain(s string) arWord { return arWord{s} }
 
+// arSplit is prefix and a formatted value as a word: a quoted value with
+// spaces may be folded at them.
+func arSplit(prefix, value string) arWord {
+	w := arWord(strings.Split(value, " "))
+	w[0] = prefix + w[0]
+	return w
+}
+
 // arResinfos builds the results in their order: auth, spf (MAIL FROM,
 // then HELO), each dkim, each dmarc.
 func arResinfos(ar AuthResults) [][]arWord {
 	var out [][]arWord
 	if ar.AuthUser != "" {
-		out = append(out, []arWord{arPlain("auth=pass"), arPlain("smtp.auth=" + arPvalue(ar.AuthUser))})
+		out = append(out, []arWord{arPlain("auth=pass"), arSplit("smtp.auth=", arPvalue(ar.AuthUser))})
 	}
 	if ar.SPF != nil {
 		out = append(out, arSPF(ar.SPF, "smtp.mailfrom"))
@@ -80,11 +92,14 @@ func arResinfos(ar AuthResults) [][]arWord {
 	for _, d := range ar.DKIM {
 		out = append(out, arDKIM(d))
 	}
-	if len(ar.DKIM) == 0 {
+	if len(ar.DKIM) == 0 && !ar.NoDKIM {
 		out = append(out, []arWord{arPlain("dkim=none")})
 	}
 	for _, d := range ar.DMARC {
 		out = append(out, arDMARC(d))
+	}
+	if len(out) == 0 {
+		out = append(out, []arWord{arPlain("none")}) // RFC 8601 §2.2: no-result
 	}
 	return out
 }
@@ -109,7 +124,8 @@ func arDKIM(r DKIMResult) []arWord {
 }
 
 // arDMARC is "dmarc=<result> [reason] header.from=<domain>
-// policy.dmarc=<policy>" (RFC 7489 §11.2).
+// policy.dmarc=<policy>": the method and header.from are RFC 7489 §11.2,
+// policy.dmarc tells the policy applied to this message.
 func arDMARC(r DMARCResult) []arWord {
 	words := arMethod("dmarc", r.Result, r.Reason)
 	return arProps(words, "header.from", r.FromDomain, "policy.dmarc", r.Policy)
@@ -138,7 +154,7 @@ func arMethod(method string, r Result, reason string) []arWord {
 func arProps(words []arWord, pairs ...string) []arWord {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] != "" {
-			words = append(words, arPlain(pairs[i]+"="+arPvalue(pairs[i+1])))
+			words = append(words, arSplit(pairs[i]+"=", arPvalue(pairs[i+1])))
 		}
 	}
 	return words
@@ -207,7 +223,7 @@ func (f *arFolder) word(w arWord, first bool) {
 		fits := f.col+1+len(piece) <= arFoldAt
 		switch {
 		case i == 0 && first:
-		case i == 0 && (fits || f.col <= 1):
+		case i == 0 && fits:
 			f.b.WriteByte(' ')
 			f.col++
 		case i == 0:

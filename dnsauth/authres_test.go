@@ -399,3 +399,16 @@ func FuzzAuthResultsFormat(f *testing.F) {
 		}
 	})
 }
+
+func TestAuthResultsWithoutDKIMEvaluation(t *testing.T) {
+	got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org", AuthUser: "alice", NoDKIM: true})
+	if got != "mx.example.org; auth=pass smtp.auth=alice" {
+		t.Errorf("got %q", got)
+	}
+	if got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org", NoDKIM: true}); got != "mx.example.org; none" {
+		t.Errorf("no results: got %q", got)
+	}
+	if got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org"}); got != "mx.example.org; dkim=none" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -324,11 +324,11 @@ func (v *DKIMVerifier) endHeader() {
 		return
 	}
 	v.verified = verified
-	v.pipe = newDKIMPipe(v.ctx)
+	v.pipe = dkimNewPipe(v.ctx, v.hdr) // go-msgauth owns the header block now
+	v.hdr = nil
 	v.done = make(chan dkimOutcome, 1)
 	v.phase = dkimInBody
-	go v.run(v.hdr, v.pipe, v.done, len(verified))
-	v.hdr = nil // go-msgauth owns it now
+	go v.run(v.pipe, v.done, len(verified))
 }
 
 // collectSignatures finds the DKIM-Signature fields of block the way
@@ -484,9 +484,9 @@ func (s *dkimSig) with(r Result, reason string) DKIMResult {
 }
 
 // run is the verification goroutine: go-msgauth reads the header block,
-// looks up the keys, then hashes the body from the pipe. A panic inside it
-// becomes a permerror, never a crashed daemon.
-func (v *DKIMVerifier) run(block []byte, pipe *dkimPipe, done chan<- dkimOutcome, n int) {
+// looks up the keys, then hashes the body, all from the pipe. A panic
+// inside it becomes a permerror, never a crashed daemon.
+func (v *DKIMVerifier) run(pipe *dkimPipe, done chan<- dkimOutcome, n int) {
 	var out dkimOutcome
 	defer func() {
 		if r := recover(); r != nil {
@@ -495,20 +495,24 @@ func (v *DKIMVerifier) run(block []byte, pipe *dkimPipe, done chan<- dkimOutcome
 		pipe.closeRead() // later writes are dropped, never blocked
 		done <- out
 	}()
-	// onlyReader hides MultiReader's WriteTo: go-msgauth copies the body
-	// out of a bufio.Reader, which would hand the copy to WriteTo, and that
-	// allocates a 32 KiB buffer for every message.
-	msg := onlyReader{io.MultiReader(bytes.NewReader(block), pipe)}
-	out.verifs, out.err = dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
+	// The pipe serves the header block itself and writes the body
+	// straight out of its buffer (WriterTo), so go-msgauth's bufio.Reader
+	// needs no 32 KiB copy buffer per message.
+	out.verifs, out.err = dkim.VerifyWithOptions(pipe, &dkim.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
 }
-
-type onlyReader struct{ io.Reader }
 
 // lookupKey is go-msgauth's key lookup hook (it has no context: the
 // verifier's is used). It refuses key records over dkimMaxKeyRecord and
-// notes which keys carry the t=s flag.
-func (v *DKIMVerifier) lookupKey(name string) ([]string, error) {
-	txts, err := v.dns.LookupTXT(v.ctx, name)
+// notes which keys carry the t=s flag. It runs in go-msgauth's own
+// goroutines when there are several signatures, where no recover of ours
+// reaches, so it catches a panic of the resolver itself.
+func (v *DKIMVerifier) lookupKey(name string) (txts []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			txts, err = nil, &net.DNSError{Name: name, Err: "key lookup failed: " + dkimClip(fmt.Sprint(r))}
+		}
+	}()
+	txts, err = v.dns.LookupTXT(v.ctx, name)
 	if err != nil {
 		if _, ok := err.(*net.DNSError); !ok && v.ctx.Err() != nil {
 			return nil, errTemporary(name, "lookup abandoned: "+v.ctx.Err().Error(), true)
@@ -675,23 +679,27 @@ func (v *DKIMVerifier) writeBody(p []byte) {
 
 var dkimCRLF = []byte("\r\n")
 
-// dkimPipe carries the body from Write to go-msgauth. Unlike io.Pipe it
-// buffers up to dkimPipeSize, so Write returns while the keys are still
-// being looked up; beyond that Write waits, and the memory stays bounded.
+// dkimPipe carries the message to go-msgauth: the header block, then the
+// body as Write gives it. Unlike io.Pipe it buffers up to dkimPipeSize, so
+// Write returns while the keys are still being looked up; beyond that
+// Write waits, and the memory stays bounded.
 type dkimPipe struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	buf   []byte
-	off   int  // buf[off:] is still to be read
-	wdone bool // no more data: the reader gets EOF after buf
-	rdone bool // the reader is gone: writes are dropped
-	stop  func() bool
+	head    []byte // the header block, read first
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	off     int  // buf[off:] is still to be read
+	wdone   bool // no more data: the reader gets EOF after buf
+	rdone   bool // the reader is gone: writes are dropped
+	aborted bool // buf was dropped
+	lent    bool // WriteTo is writing buf[off:] out: do not move it
+	stop    func() bool
 }
 
-// newDKIMPipe makes a pipe that aborts itself when ctx ends, so a Write
+// dkimNewPipe makes a pipe that aborts itself when ctx ends, so a Write
 // waiting on it never outlives the session.
-func newDKIMPipe(ctx context.Context) *dkimPipe {
-	p := &dkimPipe{}
+func dkimNewPipe(ctx context.Context, head []byte) *dkimPipe {
+	p := &dkimPipe{head: head}
 	p.cond.L = &p.mu
 	p.stop = context.AfterFunc(ctx, p.abort)
 	return p
@@ -699,6 +707,13 @@ func newDKIMPipe(ctx context.Context) *dkimPipe {
 
 // Read is go-msgauth's side of the pipe.
 func (p *dkimPipe) Read(b []byte) (int, error) {
+	if len(p.head) > 0 { // only the reader touches head: no lock
+		n := copy(b, p.head)
+		if p.head = p.head[n:]; len(p.head) == 0 {
+			p.head = nil // let the block go
+		}
+		return n, nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.off == len(p.buf) && !p.wdone {
@@ -714,6 +729,46 @@ func (p *dkimPipe) Read(b []byte) (int, error) {
 	}
 	p.cond.Broadcast()
 	return n, nil
+}
+
+// WriteTo hands the body to w straight from the pipe's buffer, sparing
+// go-msgauth the 32 KiB copy buffer io.Copy would make per message.
+func (p *dkimPipe) WriteTo(w io.Writer) (int64, error) {
+	total, err := int64(len(p.head)), error(nil)
+	if len(p.head) > 0 {
+		_, err = w.Write(p.head)
+		p.head = nil
+	}
+	if err != nil {
+		return total, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for p.off == len(p.buf) && !p.wdone {
+			p.cond.Wait()
+		}
+		if p.off == len(p.buf) || p.aborted {
+			return total, nil
+		}
+		chunk := p.buf[p.off:len(p.buf):len(p.buf)]
+		p.lent = true
+		p.mu.Unlock()
+		n, err := w.Write(chunk)
+		p.mu.Lock()
+		p.lent = false
+		total += int64(n)
+		if err != nil || p.aborted {
+			return total, err
+		}
+		// reserve may have moved the data to a new buffer meanwhile, but
+		// it still starts with chunk.
+		p.off += n
+		if p.off == len(p.buf) {
+			p.buf, p.off = p.buf[:0], 0
+		}
+		p.cond.Broadcast()
+	}
 }
 
 // write queues b, waiting while the pipe is full.
@@ -736,12 +791,13 @@ func (p *dkimPipe) write(b []byte) {
 }
 
 // reserve makes room for n more bytes, moving the unread ones to the
-// front or growing the buffer, never beyond dkimPipeSize.
+// front (unless WriteTo has them out) or to a larger buffer, never beyond
+// dkimPipeSize.
 func (p *dkimPipe) reserve(n int) {
 	pending := len(p.buf) - p.off
 	switch {
 	case len(p.buf)+n <= cap(p.buf):
-	case pending+n <= cap(p.buf):
+	case pending+n <= cap(p.buf) && !p.lent:
 		copy(p.buf, p.buf[p.off:])
 		p.buf, p.off = p.buf[:pending], 0
 	default:
@@ -763,7 +819,7 @@ func (p *dkimPipe) closeWrite() {
 func (p *dkimPipe) abort() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wdone = true
+	p.wdone, p.aborted = true, true
 	p.buf, p.off = nil, 0
 	p.cond.Broadcast()
 }
@@ -773,7 +829,7 @@ func (p *dkimPipe) closeRead() {
 	p.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rdone = true
+	p.rdone, p.aborted = true, true
 	p.buf, p.off = nil, 0
 	p.cond.Broadcast()
 }

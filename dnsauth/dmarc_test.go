@@ -28,7 +28,7 @@ import (
 func dmarcTestDNS(tb testing.TB, zone string) (*Resolver, *dnstest.Server) {
 	tb.Helper()
 	srv := dnstest.New(tb, zone)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}

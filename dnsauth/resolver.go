@@ -23,7 +23,7 @@ type ResolverConfig struct {
 	MinTTL      time.Duration // floor for cached answers; default 5s
 	MaxTTL      time.Duration // ceiling for cached answers; default 1h
 	NegativeTTL time.Duration // NXDOMAIN/NODATA without an SOA; default 60s
-	CacheSize   int           // entries; default 20000
+	CacheSize   int           // entries; 0 means the default 20000, negative means no cache
 	UDPSize     uint16        // EDNS0 buffer size advertised; default 1232
 }
 
@@ -109,7 +109,7 @@ func resolverDefaults(cfg ResolverConfig) ResolverConfig {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 2
 	}
-	if cfg.CacheSize <= 0 {
+	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 20000
 	}
 	if cfg.UDPSize == 0 {
@@ -324,6 +324,9 @@ func (r *Resolver) resolve(key cacheKey, call *flightCall) {
 // first, then arbitrary ones (map order is random, which is fair enough
 // for a cache whose entries all expire within MaxTTL anyway).
 func (r *Resolver) store(key cacheKey, e *cacheEntry) {
+	if r.cfg.CacheSize < 0 {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.cache) >= r.cfg.CacheSize {

@@ -233,10 +233,13 @@ func TestResolverCoalescesIdenticalQueries(t *testing.T) {
 	}
 }
 
+// deadServer is an address where no DNS server answers and the kernel
+// refuses at once: a stopped test server's port could be taken again by
+// a test running in parallel.
+const deadServer = "127.0.0.1:1"
+
 func TestResolverFailsOverToNextServer(t *testing.T) {
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
+	deadAddr := deadServer
 	srv := dnstest.New(t, resolverZone)
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr, srv.Addr)
 	for i := 0; i < 4; i++ { // the rotation starts at either server
@@ -296,11 +299,8 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 	srv.SetFault("servfail.example.org", dnstest.ServFail)
 	srv.SetFault("garbage.example.org", dnstest.Garbage)
 	srv.SetFault("refused.example.org", dnstest.Refused)
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, srv.Addr)
-	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr)
+	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadServer)
 
 	fds0, g0 := openFDs(t), runtime.NumGoroutine()
 	names := []string{"servfail.example.org", "garbage.example.org", "refused.example.org"}
@@ -378,5 +378,18 @@ a\032b.example.org. IN TXT "space in the name"
 		if err != nil || len(txt) != 1 || txt[0] != want {
 			t.Errorf("%s: %q %v, want %q", name, txt, err, want)
 		}
+	}
+}
+
+func TestResolverWithoutCache(t *testing.T) {
+	srv := dnstest.New(t, resolverZone)
+	r := resolverFor(t, ResolverConfig{CacheSize: -1}, srv.Addr)
+	for i := 0; i < 3; i++ {
+		if txt, err := r.LookupTXT(context.Background(), "example.org"); err != nil || len(txt) != 1 {
+			t.Fatalf("lookup: %q %v", txt, err)
+		}
+	}
+	if q := srv.Queries(); q != 3 || r.CacheLen() != 0 {
+		t.Errorf("queries %d, cache %d entries; want 3 and 0 with the cache off", q, r.CacheLen())
 	}
 }

@@ -58,15 +58,16 @@ type Options struct {
 // Daemon is the milter server with its configuration, metrics and
 // listeners.
 type Daemon struct {
-	opts    Options
-	out     io.Writer
-	state   atomic.Pointer[runtime]
-	metrics *Metrics
-	srv     *gomilter.Server
-	ln      net.Listener
-	http    *http.Server
-	reload  sync.Mutex
-	served  chan error
+	opts      Options
+	out       io.Writer
+	state     atomic.Pointer[runtime]
+	metrics   *Metrics
+	srv       *gomilter.Server
+	ln        net.Listener
+	activated bool // ln came from systemd
+	http      *http.Server
+	reload    sync.Mutex
+	served    chan error
 }
 
 // New loads the configuration and builds the first engine. It fails with
@@ -96,6 +97,9 @@ func New(opts Options) (*Daemon, error) {
 		gomilter.WithProtocols(wantedProtocol),
 		gomilter.WithNegotiationCallback(negotiate),
 		gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroAuthAuthen}),
+		// Postfix assigns the queue id only once a recipient is accepted
+		// (smtpd_delay_open_until_valid_rcpt), so ask again at RCPT TO.
+		gomilter.WithMacroRequest(gomilter.StageRcpt, []gomilter.MacroName{gomilter.MacroQueueId}),
 		gomilter.WithMacroRequest(gomilter.StageEOH, []gomilter.MacroName{gomilter.MacroQueueId}),
 		gomilter.WithMacroRequest(gomilter.StageEOM, []gomilter.MacroName{gomilter.MacroQueueId}),
 		gomilter.WithReadTimeout(10*time.Minute),
@@ -141,7 +145,7 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 			Servers:   cfg.DNS.Servers,
 			Timeout:   cfg.DNS.Timeout.Duration,
 			Attempts:  cfg.DNS.Attempts,
-			CacheSize: cfg.DNS.CacheSize,
+			CacheSize: resolverCacheSize(cfg.DNS.CacheSize),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("DNS resolver: %w", err)
@@ -155,6 +159,15 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 		log.Info("relay", "name", r.Name, "networks", len(nets), "status", status)
 	}
 	return &runtime{cfg: cfg, engine: engine, resolver: res, log: log}, nil
+}
+
+// resolverCacheSize maps dns.cache_size (0: no cache) to the resolver's
+// setting (negative: no cache).
+func resolverCacheSize(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func sameDNS(a, b policy.DNSConfig) bool {
@@ -179,7 +192,7 @@ func (d *Daemon) Start() error {
 	if err != nil {
 		return err
 	}
-	d.ln = ln
+	d.ln, d.activated = ln, how == viaSystemd
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if addr := rt.cfg.Metrics.Listen; addr != "" {
 		mln, err := net.Listen("tcp", addr)
@@ -198,13 +211,15 @@ func (d *Daemon) Start() error {
 	return nil
 }
 
+const viaSystemd = "systemd socket activation"
+
 // listener picks the socket: one passed by systemd, one given in Options,
 // or the configured address.
 func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
 	if lns, err := activation.Listeners(); err == nil {
 		for _, ln := range lns {
 			if ln != nil {
-				return bufferedListener{ln}, "systemd socket activation", nil
+				return bufferedListener{ln}, viaSystemd, nil
 			}
 		}
 	}
@@ -259,7 +274,9 @@ func (d *Daemon) Shutdown() {
 		d.http.Close()
 	}
 	rt.engine.Close()
-	if d.ln != nil && d.ln.Addr().Network() == "unix" {
+	// A socket systemd handed over belongs to systemd and stays for the
+	// next start; our own we clean up.
+	if d.ln != nil && d.ln.Addr().Network() == "unix" && !d.activated {
 		os.Remove(d.ln.Addr().String())
 	}
 	rt.log.Info("stopped")

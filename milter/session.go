@@ -75,9 +75,12 @@ func (s *session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Respo
 	return s.respond(v, true), nil
 }
 
-func (s *session) RcptTo(rcpt, _ string, _ gomilter.Modifier) (*gomilter.Response, error) {
+func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
 	if s.msg == nil {
 		return gomilter.RespContinue, nil
+	}
+	if q := m.Get(gomilter.MacroQueueId); q != "" {
+		s.queue = q
 	}
 	start := time.Now()
 	v := s.msg.Rcpt(rcpt)

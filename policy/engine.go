@@ -126,6 +126,10 @@ func (e *Engine) RelayNetworks(name string) ([]netip.Prefix, string) {
 func (e *Engine) Classify(ip netip.Addr, authUser string) (class Class, relay string, reason string) {
 	ip = ip.Unmap()
 	switch {
+	case !ip.IsValid():
+		// Only the MTA's own local submission (Postfix non_smtpd_milters,
+		// Sendmail's queue runs) comes without a network address.
+		return ClassTrusted, "", "local submission: the MTA reported no client address"
 	case prefixesContain(e.trusted, ip):
 		return ClassTrusted, "", ip.String() + " is in networks.trusted"
 	case authUser != "":

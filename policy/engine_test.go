@@ -51,7 +51,7 @@ authserv_id = "mx.example.org"
 %s
 [dns]
 servers = ["%s"]
-timeout = "300ms"
+timeout = "1s"
 attempts = 1
 %s
 [networks]
@@ -368,6 +368,17 @@ func TestEngineRelayTrace(t *testing.T) {
 				w.message(t, "alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
 			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 	})
+}
+
+func TestEngineClassifiesLocalSubmission(t *testing.T) {
+	w := newEngineWorld(t)
+	e := w.engine(t, "", "", "", Options{})
+	if c, _, why := e.Classify(netip.Addr{}, ""); c != ClassTrusted {
+		t.Errorf("no client address: %s (%s), want trusted", c, why)
+	}
+	if c, _, _ := e.Classify(netip.MustParseAddr("::ffff:127.0.0.1"), ""); c != ClassTrusted {
+		t.Errorf("IPv4-mapped loopback: %s, want trusted", c)
+	}
 }
 
 func TestEngineRelayFromSPF(t *testing.T) {

@@ -431,6 +431,7 @@ func TestEngineDNSFaults(t *testing.T) {
 			for _, a := range actions {
 				name := fmt.Sprintf("%s/%s/%s", f.name, c.name, a.action)
 				t.Run(name, func(t *testing.T) {
+					t.Parallel() // the timeouts are waiting, not work
 					w := newHostileWorld(t)
 					e := w.engineAt(t, f.apply(t, w, c.failing), a.dns)
 					m, stage, err := e.Run(context.Background(), Transaction{

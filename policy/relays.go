@@ -78,7 +78,7 @@ func (rs *relaySet) fetch(ctx context.Context, dns dnsauth.DNS) bool {
 		nets = append(nets, a.Networks...)
 		problems = append(problems, a.Problems...)
 	}
-	msg := "loaded " + strconv.Itoa(len(nets)) + " networks from " + strings.Join(rs.cfg.SPF, ", ")
+	msg := "loaded " + strconv.Itoa(len(nets)) + " network(s) from " + strings.Join(rs.cfg.SPF, ", ")
 	if len(problems) > 0 {
 		msg += " (" + strings.Join(problems, "; ") + ")"
 	}

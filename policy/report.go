@@ -15,6 +15,11 @@ func (m *Message) AuthResults(authservID string) string {
 		DMARC:      m.DMARC,
 		AuthUser:   m.AuthUser,
 	}
+	// Own senders are not checked: say nothing about DKIM rather than a
+	// "none" that may be untrue.
+	if _, _, class := m.evaluated(); class.mayUseOwnDomains() {
+		ar.NoDKIM = true
+	}
 	switch {
 	case m.Class == ClassRelay && m.Origin != nil && m.Origin.IP.IsValid():
 		ar.Comment = "via relay " + m.Relay + " from " + m.Origin.IP.String()

@@ -3,6 +3,9 @@
 //
 //	spoofguard serve [-config FILE]          run the milter daemon
 //	spoofguard config check [-config FILE]   validate the configuration
+//	spoofguard check [flags] message.eml     explain the verdict for a saved message
+//	spoofguard audit [-config FILE] [domain...]
+//	                                         check the DNS posture of the protected domains
 //	spoofguard version                       print the version
 //
 // See spoofguard(8) and spoofguard.toml(5).
@@ -43,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return configCheck(args[2:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "spoofguard", version)
 		return 0
@@ -59,6 +66,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   spoofguard serve [-config FILE]          run the milter daemon
   spoofguard config check [-config FILE]   validate the configuration
+  spoofguard check [-config FILE] [--client-ip IP --helo NAME --mail-from ADDR --rcpt ADDR...] [--json] message.eml
+                                           explain the verdict for a saved message
+  spoofguard audit [-config FILE] [--json] [domain...]
+                                           check the DNS posture of the protected domains
   spoofguard version                       print the version
 `)
 }

@@ -1,0 +1,41 @@
+package explain
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// FuzzGather feeds arbitrary messages to the header reader and the fact
+// gathering: whatever the input, they must end with facts or an error,
+// keep the bytes they read intact for the engine, and never panic.
+func FuzzGather(f *testing.F) {
+	f.Add([]byte("Return-Path: <a@b.example>\nX-Original-To: u@example.org\n" + postfixTop + "From: x@y\n\nbody\n"))
+	f.Add([]byte("Received: from x ([192.0.2.1] helo=y) by z with esmtpsa (Exim 4.96) id 1\r\nReturn-Path: <>\r\nTo: a@b, c@d\r\n\r\n"))
+	f.Add([]byte("Received: from EXCH01.corp.example (10.0.0.5) by EXCH02 (10.0.0.6) with Microsoft SMTP Server id 15.1.2507.39\nReturn-Path:\nDelivered-To: <>\nCc: \"q@\" <a@b>\n"))
+	f.Add([]byte(" stray\n:\nX\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(msg), 16)
+		block, err := readHeaderBlock(br)
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(msg, block) {
+			t.Fatalf("block %q is not the start of the message", block)
+		}
+		fields := parseFields(block)
+		for _, fl := range fields {
+			if fl.name == "" || strings.ContainsAny(fl.name, ": \t\r\n") {
+				t.Fatalf("bad field name %q", fl.name)
+			}
+		}
+		tx, in, err := gather(fields, Options{})
+		if err != nil {
+			return
+		}
+		if !tx.Client.IP.IsValid() || len(tx.Rcpts) == 0 || len(in.Rcpts) != len(tx.Rcpts) {
+			t.Fatalf("facts without a client or recipient: %+v", tx)
+		}
+	})
+}
