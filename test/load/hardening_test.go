@@ -37,9 +37,9 @@ type class struct {
 }
 
 // run sends n more messages of the class and adds up what smtp-source saw.
-func (c *class) run(mta *postfix.Instance, file string, n, sessions int) error {
+func (c *class) run(mta *postfix.Instance, shim, file string, n, sessions int) error {
 	r, err := mta.RunSource(context.Background(), postfix.Source{Sessions: sessions, Messages: n,
-		File: file, From: c.from, To: c.rcpt, Helo: clientHelo})
+		File: file, From: c.from, To: c.rcpt, Helo: clientHelo, Client: clientIP, Shim: shim})
 	c.sent += n
 	if err != nil {
 		c.err = err
@@ -106,6 +106,7 @@ func TestHardening(t *testing.T) {
 	// The traffic: the legitimate class in one smtp-source run, the
 	// others in small batches paced to keep up with it, so that every
 	// class meets the reloads and the outages.
+	shim := bindShim(t)
 	var decided atomic.Int64 // messages the daemon has decided, while it runs
 	var traffic sync.WaitGroup
 	for i, c := range classes {
@@ -114,14 +115,14 @@ func TestHardening(t *testing.T) {
 		go func() {
 			defer traffic.Done()
 			if i == 0 {
-				c.run(mta, file, c.quota, c.sessions)
+				c.run(mta, shim, file, c.quota, c.sessions)
 				return
 			}
 			for c.sent < c.quota {
 				for float64(c.sent)/float64(c.quota) > float64(decided.Load())/float64(total) && d.Running() {
 					time.Sleep(50 * time.Millisecond)
 				}
-				if c.run(mta, file, min(25, c.quota-c.sent), c.sessions) != nil {
+				if c.run(mta, shim, file, min(25, c.quota-c.sent), c.sessions) != nil {
 					return
 				}
 			}

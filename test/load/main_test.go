@@ -23,6 +23,7 @@ var (
 	flagReps      = flag.Int("load.reps", 3, "repetitions of each throughput run (the median is reported)")
 	flagLatency   = flag.Int("load.latency", 1000, "messages per configuration in the end-of-data latency run")
 	flagHardening = flag.Int("load.hardening", 20000, "messages in the hardening run")
+	flagNull      = flag.Bool("load.null", true, "TestThroughput: also measure Postfix with the null milter, an accept-all yardstick")
 	flagTargets   = flag.Bool("load.targets", true, "fail when a performance target is missed (false: report only)")
 )
 
@@ -46,9 +47,9 @@ func prerequisites() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root (private Postfix instances); use make loadtest")
 	}
-	for _, tool := range []string{"postfix", "postconf", "postqueue", "smtp-source"} {
+	for _, tool := range []string{"postfix", "postconf", "postqueue", "smtp-source", "cc"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found; run test/e2e/install.sh", tool)
+			return fmt.Errorf("%s not found; run test/e2e/install.sh (cc: install a C compiler, e.g. gcc)", tool)
 		}
 	}
 	if _, err := parseSessions(); err != nil {
@@ -73,23 +74,38 @@ var (
 	buildOnce sync.Once
 	binDir    string
 	binPath   string
+	shimPath  string
 	binErr    error
 )
 
-// spoofguardBinary builds ./cmd/spoofguard once for the whole run: the
-// suite measures the binary an administrator runs.
-func spoofguardBinary(t *testing.T) string {
+// build compiles ./cmd/spoofguard and the source-address shim once for
+// the whole run: the suite measures the binary an administrator runs.
+func build(t *testing.T) {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "spoofguard-load-bin-")
 		if binErr == nil {
 			binPath, binErr = postfix.Build(binDir)
 		}
+		if binErr == nil {
+			shimPath, binErr = postfix.BuildBindShim(binDir)
+		}
+		os.Chmod(binDir, 0o755)
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
+}
+
+func spoofguardBinary(t *testing.T) string {
+	build(t)
 	return binPath
+}
+
+// bindShim is the library that makes smtp-source connect from clientIP.
+func bindShim(t *testing.T) string {
+	build(t)
+	return shimPath
 }
 
 // target checks a performance target: a miss fails the test unless

@@ -42,7 +42,8 @@ func TestMemory(t *testing.T) {
 			}
 		}()
 		res, err := mta.RunSource(context.Background(), postfix.Source{Sessions: sessions, Messages: n,
-			File: file, From: "news@partner.example", To: rcpt, Helo: clientHelo, KeepOpen: true, Pause: time.Second})
+			File: file, From: "news@partner.example", To: rcpt, Helo: clientHelo, KeepOpen: true, Pause: time.Second,
+			Client: clientIP, Shim: bindShim(t)})
 		cancel()
 		wg.Wait()
 		if err != nil {

@@ -17,7 +17,10 @@ import (
 type setup struct {
 	name   string
 	mta    *postfix.Instance
-	daemon *daemon // nil without milter
+	daemon *daemon // the spoofguard daemon, if attached
+	// milterCPU reads the CPU time the milter has used so far; nil
+	// without milter.
+	milterCPU func() (time.Duration, error)
 }
 
 // newSetups starts the three setups side by side on one world, each with
@@ -28,9 +31,19 @@ func newSetups(t *testing.T, w *world) []*setup {
 	unix := w.startDaemon(t, "unix", daemonOptions{unix: true})
 	return []*setup{
 		{name: "no milter", mta: startPostfix(t, "")},
-		{name: "inet", mta: startPostfix(t, inet.Listen()), daemon: inet},
-		{name: "unix", mta: startPostfix(t, unix.Listen()), daemon: unix},
+		{name: "inet", mta: startPostfix(t, inet.Listen()), daemon: inet, milterCPU: daemonCPU(inet)},
+		{name: "unix", mta: startPostfix(t, unix.Listen()), daemon: unix, milterCPU: daemonCPU(unix)},
 	}
+}
+
+func daemonCPU(d *daemon) func() (time.Duration, error) {
+	return func() (time.Duration, error) { return postfix.ProcCPU(d.PID()) }
+}
+
+// nullSetup is Postfix with the null milter attached over inet:.
+func nullSetup(t *testing.T) *setup {
+	return &setup{name: "null milter", mta: startPostfix(t, startNullMilter(t)),
+		milterCPU: func() (time.Duration, error) { return processCPU(), nil }}
 }
 
 // run is one smtp-source run and what it cost.
@@ -65,15 +78,15 @@ func (s *setup) measure(t *testing.T, file string, sessions, n int) run {
 		t.Fatal(err)
 	}
 	var sgCPU time.Duration
-	if s.daemon != nil {
-		if sgCPU, err = postfix.ProcCPU(s.daemon.PID()); err != nil {
+	if s.milterCPU != nil {
+		if sgCPU, err = s.milterCPU(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	res, err := s.mta.RunSource(ctx, postfix.Source{Sessions: sessions, Messages: n, File: file,
-		From: "news@partner.example", To: rcpt, Helo: clientHelo})
+		From: "news@partner.example", To: rcpt, Helo: clientHelo, Client: clientIP, Shim: bindShim(t)})
 	if err != nil {
 		t.Fatalf("%s: %v", s.name, err)
 	}
@@ -96,8 +109,8 @@ func (s *setup) measure(t *testing.T, file string, sessions, n int) run {
 		t.Fatal(err)
 	}
 	r.postfixCPU -= pfCPU
-	if s.daemon != nil {
-		cpu, err := postfix.ProcCPU(s.daemon.PID())
+	if s.milterCPU != nil {
+		cpu, err := s.milterCPU()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +127,9 @@ func (s *setup) measure(t *testing.T, file string, sessions, n int) run {
 }
 
 // TestThroughput compares Postfix's throughput with spoofguard attached
-// (inet: and unix:) to Postfix alone, at each -load.sessions, repeating
+// (inet: and unix:) to Postfix alone — and, unless -load.null=false, with
+// the null milter, which shows what any milter of this protocol shape
+// costs Postfix — at each -load.sessions, repeating
 // each run -load.reps times and reporting the median. Runs of the three
 // setups alternate, so a change in the machine's other load hits all of
 // them alike. Throughput is messages accepted per second of smtp-source's
@@ -123,6 +138,9 @@ func TestThroughput(t *testing.T) {
 	w := newWorld(t, 300)
 	file := w.sourceFile(t, "partner-4k.eml", w.partnerMessage(t, 4<<10))
 	setups := newSetups(t, w)
+	if *flagNull {
+		setups = append(setups, nullSetup(t))
+	}
 	sessions, _ := parseSessions()
 
 	// Warm up: DNS cache, smtpd and cleanup processes, page cache.
@@ -141,14 +159,16 @@ func TestThroughput(t *testing.T) {
 			for _, s := range setups {
 				r := s.measure(t, file, c, *flagMessages)
 				results[s.name][c] = append(results[s.name][c], r)
-				t.Logf("%-9s %3d sessions rep %d: %7.1f msgs/s  cpu/msg: postfix %6.0f µs, spoofguard %5.0f µs, smtp-source %4.0f µs  load %.2f",
+				t.Logf("%-9s %3d sessions rep %d: %7.1f msgs/s  cpu/msg: postfix %6.0f µs, milter %5.0f µs, smtp-source %4.0f µs  load %.2f",
 					s.name, c, rep+1, r.rate(), perMsg(r.postfixCPU, r.sent), perMsg(r.daemonCPU, r.sent), perMsg(r.sourceCPU, r.sent), r.load)
 			}
 		}
 	}
 	report(t, setups, sessions, results)
-	for _, s := range setups[1:] {
-		checkChecksRan(t, s)
+	for _, s := range setups {
+		if s.daemon != nil {
+			checkChecksRan(t, s)
+		}
 	}
 }
 
@@ -157,7 +177,7 @@ func TestThroughput(t *testing.T) {
 func report(t *testing.T, setups []*setup, sessions []int, results map[string]map[int][]run) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| setup | sessions | msgs/s (median of %d) | ratio to no milter | Postfix CPU µs/msg | spoofguard CPU µs/msg | load avg |\n", *flagReps)
+	fmt.Fprintf(&b, "\n| setup | sessions | msgs/s (median of %d) | ratio to no milter | Postfix CPU µs/msg | milter CPU µs/msg | load avg |\n", *flagReps)
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range sessions {
 		base := medianRate(results["no milter"][c])
@@ -173,7 +193,10 @@ func report(t *testing.T, setups []*setup, sessions []int, results map[string]ma
 	t.Log(b.String())
 	for _, c := range sessions {
 		base := medianRate(results["no milter"][c])
-		for _, s := range setups[1:] {
+		for _, s := range setups {
+			if s.daemon == nil {
+				continue
+			}
 			ratio := medianRate(results[s.name][c]) / base
 			target(t, ratio >= 0.95, "%s at %d sessions keeps %.3f of Postfix's throughput (target ≥ 0.95)", s.name, c, ratio)
 		}
@@ -201,7 +224,7 @@ func checkChecksRan(t *testing.T, s *setup) {
 	}
 	total := sum(m, "spoofguard_messages_total")
 	accepted := sum(m, "spoofguard_messages_total", `action="accept"`)
-	logged := s.daemon.countLog(t, "msg=message", "spf=pass", "dkim=pass:partner.example", "dmarc=pass:partner.example", "verdict=accept")
+	logged := s.daemon.countLog(t, "msg=message", "client="+clientIP+" ", "class=internet", "spf=pass", "dkim=pass:partner.example", "dmarc=pass:partner.example", "verdict=accept")
 	t.Logf("%s: spoofguard_messages_total %.0f (accept %.0f), log lines with spf, dkim and dmarc pass: %d, DNS lookups %.0f (cache hits %.0f)",
 		s.name, total, accepted, logged, sum(m, "spoofguard_dns_lookups_total"), sum(m, "spoofguard_dns_cache_hits_total"))
 	sessions, _ := parseSessions()

@@ -22,11 +22,12 @@ import (
 	"github.com/spoofguard/spoofguard/test/postfix"
 )
 
-// The cast, all on loopback. The load generator can only connect from
-// 127.0.0.1, so that address plays the partner's mail server: Postfix
-// does not trust it and neither does spoofguard.
+// The cast, all on loopback. 127.0.0.1 is trusted by Postfix
+// (mynetworks) and by spoofguard; the load comes from 127.0.0.30, the
+// partner's mail server, which neither trusts. smtp-source is made to
+// connect from it by the shim of postfix.BuildBindShim.
 const (
-	clientIP   = "127.0.0.1"
+	clientIP   = "127.0.0.30"
 	clientHelo = "mail.partner.example"
 	rcpt       = "user@example.org"
 	authservID = "mx.example.org"
@@ -42,8 +43,8 @@ _dmarc.example.org.      {{.TTL}} IN TXT "v=DMARC1; p=reject"
 
 partner.example.         {{.TTL}} IN SOA ns.partner.example. hostmaster.partner.example. 1 3600 600 86400 {{.TTL}}
 partner.example.         {{.TTL}} IN MX  10 mail.partner.example.
-mail.partner.example.    {{.TTL}} IN A   127.0.0.1
-partner.example.         {{.TTL}} IN TXT "v=spf1 ip4:127.0.0.1 -all"
+mail.partner.example.    {{.TTL}} IN A   127.0.0.30
+partner.example.         {{.TTL}} IN TXT "v=spf1 ip4:127.0.0.30 -all"
 _dmarc.partner.example.  {{.TTL}} IN TXT "v=DMARC1; p=reject"
 
 bank.example.            {{.TTL}} IN SOA ns.bank.example. hostmaster.bank.example. 1 3600 600 86400 {{.TTL}}
@@ -51,14 +52,15 @@ bank.example.            {{.TTL}} IN TXT "v=spf1 ip4:127.0.0.31 -all"
 _dmarc.bank.example.     {{.TTL}} IN TXT "v=DMARC1; p=quarantine"
 
 spammer.example.         {{.TTL}} IN SOA ns.spammer.example. hostmaster.spammer.example. 1 3600 600 86400 {{.TTL}}
-spammer.example.         {{.TTL}} IN TXT "v=spf1 ip4:127.0.0.1 -all"
+spammer.example.         {{.TTL}} IN TXT "v=spf1 ip4:127.0.0.30 -all"
 `
 
-// postfixExtra makes a private Postfix fit for load: 127.0.0.1 becomes an
-// Internet client (mynetworks names an address nobody uses), one client
-// may open hundreds of sessions, and big messages fit.
+// postfixExtra makes a private Postfix fit for load: one client may open
+// hundreds of sessions, and big messages fit. None of these settings is
+// in the harness's main.cf already: an overridden entry makes every
+// Postfix process log a warning as it starts, and postlogd, which logs
+// its own warnings to itself, can deadlock on a full log socket.
 var postfixExtra = []string{
-	"mynetworks = 127.0.0.254/32",
 	"smtpd_client_connection_count_limit = 0",
 	"default_process_limit = 400",
 	"message_size_limit = 104857600",

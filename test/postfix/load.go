@@ -37,6 +37,11 @@ type Source struct {
 	// (smtp-source -d); otherwise every message has its own connection,
 	// as most Internet mail does.
 	KeepOpen bool
+	// Client is the loopback address to connect from (127.0.0.X), bound
+	// through the shim of BuildBindShim, which must then be given as Shim:
+	// smtp-source cannot bind a source address itself. Empty: the system
+	// chooses (127.0.0.1).
+	Client, Shim string
 	// Pause is how long each session waits between its messages
 	// (smtp-source -w, whole seconds); with KeepOpen, it holds sessions
 	// open so that all of them are open at once.
@@ -77,6 +82,12 @@ func (p *Instance) RunSource(ctx context.Context, s Source) (SourceResult, error
 	}
 	args = append(args, "inet:"+p.Addr)
 	cmd := exec.CommandContext(ctx, "smtp-source", args...)
+	if s.Client != "" {
+		if s.Shim == "" {
+			return SourceResult{}, errors.New("smtp-source: a client address needs the shim of BuildBindShim")
+		}
+		cmd.Env = append(os.Environ(), "LD_PRELOAD="+s.Shim, "BIND_SOURCE="+s.Client)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -112,6 +123,48 @@ func (p *Instance) RunSource(ctx context.Context, s Source) (SourceResult, error
 		return r, fmt.Errorf("smtp-source: unexpected output:\n%s", clip(strings.Join(unknown, "\n"), 4000))
 	}
 	return r, nil
+}
+
+// bindShim is an LD_PRELOAD library that binds every IPv4 socket to the
+// address in $BIND_SOURCE just before it connects, so that a program
+// without such an option (smtp-source) connects from a chosen loopback
+// address. A failed bind is left for connect to report.
+const bindShim = `#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+	static int (*next)(int, const struct sockaddr *, socklen_t);
+	const char *src = getenv("BIND_SOURCE");
+	if (next == NULL)
+		next = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+	if (src != NULL && addr != NULL && addr->sa_family == AF_INET) {
+		struct sockaddr_in sin;
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		if (inet_pton(AF_INET, src, &sin.sin_addr) == 1)
+			bind(fd, (struct sockaddr *)&sin, sizeof sin);
+	}
+	return next(fd, addr, len);
+}
+`
+
+// BuildBindShim compiles the source-address shim for Source.Client into
+// dir with the system's C compiler and returns the library's path.
+func BuildBindShim(dir string) (string, error) {
+	src := filepath.Join(dir, "bindsource.c")
+	lib := filepath.Join(dir, "bindsource.so")
+	if err := os.WriteFile(src, []byte(bindShim), 0o644); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-O2", "-o", lib, src, "-ldl").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cc bindsource.c: %v\n%s", err, out)
+	}
+	return lib, nil
 }
 
 func clip(s string, n int) string {
