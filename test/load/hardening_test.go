@@ -60,12 +60,12 @@ func hardeningClasses() []*class {
 	return []*class{
 		{name: "legit", share: 80, sessions: 16, from: "news@partner.example", rcpt: "legit@example.org",
 			message: func(t *testing.T, w *world) []byte { return w.partnerMessage(t, 4<<10) }, delivered: true},
-		{name: "forged", share: 10, sessions: 1, from: "ceo@example.org", rcpt: "forged@example.org",
+		{name: "forged", share: 10, sessions: 2, from: "ceo@example.org", rcpt: "forged@example.org",
 			message: func(t *testing.T, w *world) []byte {
 				return postfix.Message{From: "CEO <ceo@example.org>", To: "forged@example.org", Subject: "wire transfer",
 					MessageID: postfix.NewMessageID("example.org"), Body: "Please pay the attached invoice today.\n"}.Bytes()
 			}, rejected: true},
-		{name: "quarantine", share: 10, sessions: 1, from: "bounce@spammer.example", rcpt: "quarantine@example.org",
+		{name: "quarantine", share: 10, sessions: 2, from: "bounce@spammer.example", rcpt: "quarantine@example.org",
 			message: func(t *testing.T, w *world) []byte {
 				return postfix.Message{From: "Bank <alerts@bank.example>", To: "quarantine@example.org", Subject: "verify your account",
 					MessageID: postfix.NewMessageID("spammer.example"), Body: "Click here.\n"}.Bytes()
@@ -122,7 +122,7 @@ func TestHardening(t *testing.T) {
 				for float64(c.sent)/float64(c.quota) > float64(decided.Load())/float64(total) && d.Running() {
 					time.Sleep(50 * time.Millisecond)
 				}
-				if c.run(mta, shim, file, min(25, c.quota-c.sent), c.sessions) != nil {
+				if c.run(mta, shim, file, min(50, c.quota-c.sent), c.sessions) != nil {
 					return
 				}
 			}
