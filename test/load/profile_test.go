@@ -5,15 +5,11 @@ package load
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +24,6 @@ var (
 	flagProfileN   = flag.Int("load.profile-messages", 5000, "TestProfile: messages to send")
 	flagProfileC   = flag.Int("load.profile-sessions", 20, "TestProfile: parallel sessions")
 	flagProfileKA  = flag.Bool("load.profile-keepalive", false, "TestProfile: send every session's messages over one connection")
-	flagPerfStat   = flag.Bool("load.perfstat", false, "TestProfile: count system calls and context switches per message with perf stat")
 )
 
 // TestProfile runs the daemon inside the test process — the same package
@@ -75,7 +70,6 @@ func TestProfile(t *testing.T) {
 	if *flagProfileMem != "" {
 		runtime.MemProfileRate = 1
 	}
-	stopPerf := startPerfStat(t)
 	start, cpu0 := time.Now(), processCPU()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -85,7 +79,6 @@ func TestProfile(t *testing.T) {
 	if *flagProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	stopPerf(*flagProfileN)
 	if *flagProfileMem != "" {
 		f, err := os.Create(*flagProfileMem)
 		if err != nil {
@@ -113,42 +106,4 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// startPerfStat attaches perf stat to this process when -load.perfstat is
-// given; the returned function stops it and logs the counts per message.
-// Unlike CPU time, these counts hardly depend on what else the machine
-// is running.
-func startPerfStat(t *testing.T) func(messages int) {
-	if !*flagPerfStat {
-		return func(int) {}
-	}
-	out := filepath.Join(t.TempDir(), "perfstat.csv")
-	cmd := exec.Command("perf", "stat", "-x", ",", "-o", out,
-		"-e", "raw_syscalls:sys_enter,context-switches,task-clock", "-p", strconv.Itoa(os.Getpid()))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("perf stat: %v", err)
-	}
-	time.Sleep(300 * time.Millisecond) // perf attaches
-	return func(messages int) {
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var parts []string
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Split(line, ",")
-			if len(f) < 3 || line[0] == '#' {
-				continue
-			}
-			v, err := strconv.ParseFloat(f[0], 64)
-			if err != nil {
-				continue
-			}
-			parts = append(parts, fmt.Sprintf("%s %.1f", f[2], v/float64(messages)))
-		}
-		t.Logf("perf stat per message: %s", strings.Join(parts, ", "))
-	}
 }

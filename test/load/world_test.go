@@ -332,6 +332,26 @@ func loadAvg() float64 {
 	return v
 }
 
+// machineBusy is the CPU time all processors have spent busy since boot
+// (/proc/stat: everything but idle and iowait).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 {
+			continue // idle, iowait; guest time is already in user
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
 // median of a non-empty list.
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
