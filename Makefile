@@ -4,7 +4,7 @@ CONFIG  ?= examples/spoofguard.toml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test bench lint fuzz run e2e loadtest package clean
+.PHONY: all build test bench lint fuzz run e2e loadtest loadtest-hardening package clean
 
 all: lint test
 
@@ -28,6 +28,21 @@ e2e:
 	bash test/e2e/install.sh
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 20m ./test/e2e/...
+
+# Load suite: throughput against Postfix with no milter (inet: and unix:),
+# end-of-data latency, memory, and the hardening run (reloads, DNS
+# outages, SIGTERM under load) with 20,000 messages; about 15 minutes.
+# Root, like e2e. Method and figures: docs/PERFORMANCE.md. Not part of CI.
+LOADFLAGS ?=
+loadtest:
+	bash test/e2e/install.sh
+	$(GO) vet -tags load ./test/load/...
+	$(GO) test -tags load -count=1 -v -timeout 90m ./test/load/... $(if $(LOADFLAGS),-args $(LOADFLAGS))
+
+# The hardening run alone, at its full size of 100,000 messages.
+loadtest-hardening:
+	bash test/e2e/install.sh
+	$(GO) test -tags load -count=1 -v -timeout 90m -run TestHardening ./test/load/... -args -load.hardening 100000
 
 run:
 	$(GO) run ./cmd/spoofguard serve -config $(CONFIG)

@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -266,17 +267,14 @@ func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 	if err := m.InsertHeader(0, vh, " "+s.msg.VerdictHeader()); err != nil {
 		return err
 	}
-	return m.InsertHeader(0, "Authentication-Results", " "+milterFolding(s.msg.AuthResults(id)))
+	// Folded with CRLF; go-milter hands header values to the MTA with bare
+	// LF line ends, which Postfix and Sendmail store as their own.
+	return m.InsertHeader(0, "Authentication-Results", " "+s.msg.AuthResults(id))
 }
 
-// milterFolding writes folded header values the way milters hand them to
-// the MTA: line breaks as bare LF, which Postfix and Sendmail store as
-// their own line ends.
-func milterFolding(v string) string {
-	return strings.ReplaceAll(v, "\r\n", "\n")
-}
-
-// finish writes the one log line of the transaction and counts it.
+// finish writes the one log line of the transaction and counts it. The
+// line is built from slog.Attr values (LogAttrs), which, unlike key-value
+// pairs passed as ...any, do not allocate for every string.
 func (s *session) finish(note string) {
 	if s.logged || s.msg == nil {
 		return
@@ -285,46 +283,51 @@ func (s *session) finish(note string) {
 	msg := s.msg
 	v, obs := msg.Verdict(), msg.Observed()
 	s.d.metrics.message(string(obs.Action), obs.Rule, obs.ReportOnly)
-	attrs := []any{
-		"queue", s.queue,
-		"client", s.client.IP.String(),
-		"helo", s.client.Helo,
-		"class", string(msg.Class),
+	log := s.rt.log
+	if !log.Enabled(context.Background(), slog.LevelInfo) {
+		return
 	}
+	attrs := make([]slog.Attr, 0, 24)
+	attrs = append(attrs,
+		slog.String("queue", s.queue),
+		slog.String("client", s.client.IP.String()),
+		slog.String("helo", s.client.Helo),
+		slog.String("class", string(msg.Class)),
+	)
 	if msg.Relay != "" {
-		attrs = append(attrs, "relay", msg.Relay)
+		attrs = append(attrs, slog.String("relay", msg.Relay))
 	}
 	if o := msg.Origin; o != nil {
 		if o.Err != "" {
-			attrs = append(attrs, "origin_error", o.Err)
+			attrs = append(attrs, slog.String("origin_error", o.Err))
 		} else {
-			attrs = append(attrs, "origin", o.IP.String(), "origin_helo", o.Helo)
+			attrs = append(attrs, slog.String("origin", o.IP.String()), slog.String("origin_helo", o.Helo))
 		}
 	}
-	attrs = append(attrs, "from", msg.MailFrom, "rcpt", strings.Join(msg.Rcpts, ","))
+	attrs = append(attrs, slog.String("from", msg.MailFrom), slog.String("rcpt", strings.Join(msg.Rcpts, ",")))
 	if len(msg.From.Addresses) > 0 || msg.From.Problem != "" {
-		attrs = append(attrs, "header_from", strings.Join(msg.From.Addresses, ","))
+		attrs = append(attrs, slog.String("header_from", strings.Join(msg.From.Addresses, ",")))
 	}
-	attrs = append(attrs, resultAttrs(msg)...)
-	attrs = append(attrs, "verdict", string(v.Effective()), "rule", obs.Rule)
+	attrs = appendResultAttrs(attrs, msg)
+	attrs = append(attrs, slog.String("verdict", string(v.Effective())), slog.String("rule", obs.Rule))
 	if obs.ReportOnly {
-		attrs = append(attrs, "would", string(obs.Action))
+		attrs = append(attrs, slog.String("would", string(obs.Action)))
 	}
 	if obs.Reason != "" {
-		attrs = append(attrs, "reason", obs.Reason)
+		attrs = append(attrs, slog.String("reason", obs.Reason))
 	}
 	if note != "" {
-		attrs = append(attrs, "note", note)
+		attrs = append(attrs, slog.String("note", note))
 	}
-	attrs = append(attrs, "duration", time.Since(msg.Started).Round(time.Microsecond).String())
-	s.rt.log.Info("message", attrs...)
+	attrs = append(attrs, slog.String("duration", time.Since(msg.Started).Round(time.Microsecond).String()))
+	log.LogAttrs(context.Background(), slog.LevelInfo, "message", attrs...)
 }
 
-// resultAttrs renders each method's results compactly for the log line.
-func resultAttrs(msg *policy.Message) []any {
-	var out []any
+// appendResultAttrs renders each method's results compactly for the log
+// line.
+func appendResultAttrs(attrs []slog.Attr, msg *policy.Message) []slog.Attr {
 	if msg.SPF != nil {
-		out = append(out, "spf", string(msg.SPF.Result))
+		attrs = append(attrs, slog.String("spf", string(msg.SPF.Result)))
 	}
 	if len(msg.DKIM) > 0 {
 		var b strings.Builder
@@ -332,9 +335,11 @@ func resultAttrs(msg *policy.Message) []any {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(string(r.Result) + ":" + r.Domain)
+			b.WriteString(string(r.Result))
+			b.WriteByte(':')
+			b.WriteString(r.Domain)
 		}
-		out = append(out, "dkim", b.String())
+		attrs = append(attrs, slog.String("dkim", b.String()))
 	}
 	if len(msg.DMARC) > 0 {
 		var b strings.Builder
@@ -342,9 +347,11 @@ func resultAttrs(msg *policy.Message) []any {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(string(r.Result) + ":" + r.FromDomain)
+			b.WriteString(string(r.Result))
+			b.WriteByte(':')
+			b.WriteString(r.FromDomain)
 		}
-		out = append(out, "dmarc", b.String())
+		attrs = append(attrs, slog.String("dmarc", b.String()))
 	}
-	return out
+	return attrs
 }

@@ -38,6 +38,7 @@ type Origin struct {
 type Outcome struct {
 	Rule   string
 	Stage  Stage
+	Rcpt   string // the recipient, for outcomes at RCPT TO
 	Result string // "fired", "pass", "not applicable", "allowed", "temperror"
 	Detail string
 	// Verdict is the rule's verdict when it fired (or would have).
@@ -110,7 +111,12 @@ func (m *Message) Observed() Verdict { return m.observed }
 func (m *Message) Rcpt(rcpt string) Verdict {
 	rcpt = strings.Trim(rcpt, "<>")
 	m.Rcpts = append(m.Rcpts, rcpt)
-	return m.directDelivery(rcpt)
+	n := len(m.Outcomes)
+	v := m.directDelivery(rcpt)
+	for i := n; i < len(m.Outcomes); i++ {
+		m.Outcomes[i].Rcpt = rcpt
+	}
+	return v
 }
 
 // Header records one header field.

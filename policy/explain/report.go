@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -165,7 +166,7 @@ func newReport(cfg *policy.Config, m *policy.Message, ended policy.Stage, in Inp
 	r.decide(m, ended)
 	r.Client = Client{IP: m.Client.IP.String(), Helo: m.Client.Helo, Class: m.Class, Reason: m.ClassReason, Relay: m.Relay}
 	r.Path = newPath(cfg, m, in)
-	r.Recipients = recipients(cfg, m, in)
+	r.Recipients = recipients(m, in)
 	r.From = From{Addresses: nonNil(m.From.Addresses), Domains: nonNil(m.From.Domains), Problem: m.From.Problem}
 	r.SPF = spfOf(m.SPF)
 	r.DKIM = make([]DKIM, 0, len(m.DKIM))
@@ -329,28 +330,24 @@ func viaWords(p *Path, m *policy.Message, d *policy.DomainConfig, say func(...st
 	}
 }
 
-// recipients tells what became of each envelope recipient. The engine's
-// direct-delivery rule leaves exactly one outcome at RCPT TO for each
-// recipient whose domain takes mail through a relay, in recipient order,
-// and none for the others; that is how outcomes are matched to
-// recipients.
-func recipients(cfg *policy.Config, m *policy.Message, in Inputs) []Recipient {
+// recipients tells what became of each envelope recipient, from the
+// engine's outcomes at RCPT TO, which name their recipient.
+func recipients(m *policy.Message, in Inputs) []Recipient {
 	var rcptOutcomes []policy.Outcome
 	for _, o := range m.Outcomes {
-		if o.Stage == policy.StageRcpt && o.Rule == policy.RuleDirectDelivery {
+		if o.Stage == policy.StageRcpt && o.Rcpt != "" {
 			rcptOutcomes = append(rcptOutcomes, o)
 		}
 	}
 	out := make([]Recipient, 0, len(in.Rcpts))
 	for i, rc := range in.Rcpts {
 		r := Recipient{Address: rc.Value, Status: "accepted", Reply: "250 accepted"}
-		switch {
-		case i >= len(m.Rcpts):
+		if i >= len(m.Rcpts) {
 			r.Status, r.Reply = "not reached", ""
 			r.Detail = "the transaction ended at MAIL FROM"
-		case usesRelay(cfg, rc.Value) && len(rcptOutcomes) > 0:
-			o := rcptOutcomes[0]
-			rcptOutcomes = rcptOutcomes[1:]
+		} else if j := slices.IndexFunc(rcptOutcomes, func(o policy.Outcome) bool { return o.Rcpt == m.Rcpts[i] }); j >= 0 {
+			o := rcptOutcomes[j]
+			rcptOutcomes = slices.Delete(rcptOutcomes, j, j+1)
 			r.Detail = o.Detail
 			if v := o.Verdict; v != nil {
 				r.Rule = v.Rule
@@ -362,11 +359,6 @@ func recipients(cfg *policy.Config, m *policy.Message, in Inputs) []Recipient {
 		out = append(out, r)
 	}
 	return out
-}
-
-func usesRelay(cfg *policy.Config, addr string) bool {
-	d := cfg.Domain(domainOf(addr))
-	return d != nil && d.Via != ""
 }
 
 func spfOf(s *dnsauth.SPFResult) *SPF {
