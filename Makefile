@@ -4,7 +4,7 @@ CONFIG  ?= examples/spoofguard.toml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test bench lint fuzz run e2e loadtest loadtest-hardening package clean
+.PHONY: all build test race bench lint fuzz run e2e loadtest loadtest-hardening package clean
 
 all: lint test
 
@@ -13,6 +13,10 @@ build:
 
 test:
 	$(GO) test -count=1 ./...
+
+# The race detector over every test (needs cgo: gcc).
+race:
+	$(GO) test -race -count=1 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
