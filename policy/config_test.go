@@ -15,6 +15,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 // cfgUpdate rewrites golden files: go test ./policy -run Golden -update.
@@ -360,23 +362,14 @@ func TestConfigKeys(t *testing.T) {
 	}
 }
 
-// cfgRepoRoot walks up from the package directory to the module root.
+// cfgRepoRoot is the module root.
 func cfgRepoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := dnstest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 func TestExamplesLoad(t *testing.T) {

@@ -15,7 +15,7 @@ func SharedTestdata(tb testing.TB, elem ...string) string {
 	tb.Helper()
 	base := os.Getenv("SPOOFGUARD_TESTDATA")
 	if base == "" {
-		root, err := repoRoot()
+		root, err := RepoRoot()
 		if err != nil {
 			tb.Fatalf("dnstest: %v", err)
 		}
@@ -28,8 +28,9 @@ func SharedTestdata(tb testing.TB, elem ...string) string {
 	return p
 }
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot() (string, error) {
+// RepoRoot walks up from the working directory (a test's package folder)
+// to the folder holding go.mod: the repository root.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 // Build compiles the spoofguard command of the repository that holds the
@@ -18,7 +21,7 @@ import (
 // tests the binary an administrator would run, not code linked into the
 // test.
 func Build(dir string) (string, error) {
-	root, err := RepoRoot()
+	root, err := dnstest.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -29,24 +32,6 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/spoofguard: %v\n%s", err, out)
 	}
 	return bin, nil
-}
-
-// RepoRoot walks up from the working directory to the folder with go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Daemon is a running "spoofguard serve".
@@ -66,9 +51,26 @@ type Daemon struct {
 func StartDaemon(t testing.TB, bin, config, listen string) *Daemon {
 	t.Helper()
 	d := &Daemon{Listen: listen, done: make(chan struct{})}
+	// Cleanups run last first: the log is shown after the daemon stopped.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("spoofguard serve log:\n%s", d.Log())
+		}
+	})
+	d.start(t, bin, config, &d.out)
+	if err := d.waitReady(10 * time.Second); err != nil {
+		t.Fatalf("spoofguard serve: %v\nlog:\n%s", err, d.Log())
+	}
+	return d
+}
+
+// start runs "bin serve -config config" with its output going to out,
+// and stops it with SIGTERM when the test ends.
+func (d *Daemon) start(t testing.TB, bin, config string, out io.Writer) {
+	t.Helper()
 	d.cmd = exec.Command(bin, "serve", "-config", config)
-	d.cmd.Stdout = &d.out
-	d.cmd.Stderr = &d.out
+	d.cmd.Stdout = out
+	d.cmd.Stderr = out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("spoofguard serve: %v", err)
 	}
@@ -80,14 +82,7 @@ func StartDaemon(t testing.TB, bin, config, listen string) *Daemon {
 		if err := d.Stop(); err != nil {
 			t.Errorf("spoofguard serve: %v", err)
 		}
-		if t.Failed() {
-			t.Logf("spoofguard serve log:\n%s", d.Log())
-		}
 	})
-	if err := d.waitReady(10 * time.Second); err != nil {
-		t.Fatalf("spoofguard serve: %v\nlog:\n%s", err, d.Log())
-	}
-	return d
 }
 
 // waitReady waits until the daemon listens, or fails early if it exits.

@@ -357,21 +357,7 @@ func ProcMemory(pid int) (peak, current int64, err error) {
 func StartDaemonOutput(t testing.TB, bin, config, listen string, out io.Writer) *Daemon {
 	t.Helper()
 	d := &Daemon{Listen: listen, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, "serve", "-config", config)
-	d.cmd.Stdout = out
-	d.cmd.Stderr = out
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("spoofguard serve: %v", err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("spoofguard serve: %v", err)
-		}
-	})
+	d.start(t, bin, config, out)
 	if err := d.waitReady(10 * time.Second); err != nil {
 		t.Fatalf("spoofguard serve: %v", err)
 	}
