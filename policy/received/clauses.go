@@ -148,8 +148,29 @@ func (p *parser) forValue(t token) error {
 func oneSpaced(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] != ' ' && isSpace(s[i]) || s[i] == ' ' && i+1 < len(s) && s[i+1] == ' ' {
-			return strings.Join(strings.Fields(s), " ")
+			return foldSpaces(s)
 		}
 	}
 	return s
+}
+
+// foldSpaces is oneSpaced's slow path. White space is what the scanner
+// splits words at (isSpace), never the Unicode spaces strings.Fields
+// knows: a U+0085 or U+00A0 inside a protocol name stays, folded or not.
+func foldSpaces(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	gap := false
+	for i := 0; i < len(s); i++ {
+		if isSpace(s[i]) {
+			gap = b.Len() > 0
+			continue
+		}
+		if gap {
+			b.WriteByte(' ')
+			gap = false
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

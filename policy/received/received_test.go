@@ -355,3 +355,27 @@ func TestHopString(t *testing.T) {
 		`ip=192.0.2.1 helo=h host=host.example by=mx with="Microsoft SMTP Server" id=1 for="\"john doe\"@example.org" date=2024-09-03T10:00:00+02:00 auth=yes`)
 	test(Hop{IP: ip("192.0.2.1"), Helo: "a=b"}, `ip=192.0.2.1 helo="a=b"`)
 }
+
+// Folding a header must not change its protocol name. A Unicode space
+// (U+0085, U+00A0) is part of a word to the scanner, so it stays part
+// of With whether or not the value has folds to undo (a fuzz find: the
+// folded value once lost it to strings.Fields).
+func TestOneSpaced(t *testing.T) {
+	for in, want := range map[string]string{
+		"ESMTPS":                       "ESMTPS",
+		"Microsoft SMTP Server":        "Microsoft SMTP Server",
+		"Microsoft\r\n SMTP  Server":   "Microsoft SMTP Server",
+		"\u0085 0":                     "\u0085 0",
+		"\u0085\r\n 0":                 "\u0085 0",
+		"ESMTP\u00a0A\t\tx":            "ESMTP\u00a0A x",
+		"  leading\r\n\r\n trailing  ": "leading trailing",
+	} {
+		if got := oneSpaced(in); got != want {
+			t.Errorf("oneSpaced(%q) = %q, want %q", in, got, want)
+		}
+	}
+	h, err := Parse("from ([0.1.0.0]) by x with \u0085\r\n 0")
+	if err != nil || h.With != "\u0085 0" {
+		t.Errorf("folded With: %q, %v", h.With, err)
+	}
+}
