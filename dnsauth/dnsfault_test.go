@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -232,17 +231,12 @@ func TestDNSFaultTruncationDoesNotLeak(t *testing.T) {
 		lookup(i)
 	}
 	time.Sleep(50 * time.Millisecond)
-	fds0, g0 := openFDs(t), runtime.NumGoroutine()
+	before := dnstest.CountResources(t)
 	const n = 10000
 	for i := 0; i < n; i++ {
 		lookup(i)
 	}
-	time.Sleep(50 * time.Millisecond)
-	fds1, g1 := openFDs(t), runtime.NumGoroutine()
-	t.Logf("%d truncated lookups with TCP refused: fds %d → %d, goroutines %d → %d", n, fds0, fds1, g0, g1)
-	if fds1 > fds0+2 || g1 > g0+2 {
-		t.Errorf("leak: fds %d → %d, goroutines %d → %d", fds0, fds1, g0, g1)
-	}
+	dnstest.ExpectNoLeak(t, before, 2, 3*time.Second, fmt.Sprintf("%d truncated lookups with TCP refused", n))
 }
 
 // AnalyzeSPF names its problems in the same order every time: the huge

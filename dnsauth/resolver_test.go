@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -302,7 +301,7 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, srv.Addr)
 	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadServer)
 
-	fds0, g0 := openFDs(t), runtime.NumGoroutine()
+	before := dnstest.CountResources(t)
 	names := []string{"servfail.example.org", "garbage.example.org", "refused.example.org"}
 	const n = 10000
 	for i := 0; i < n; i++ {
@@ -316,20 +315,7 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 			t.Fatalf("lookup %d: %v", i, err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	fds1, g1 := openFDs(t), runtime.NumGoroutine()
-	t.Logf("%d failing lookups: fds %d → %d, goroutines %d → %d", n, fds0, fds1, g0, g1)
-	if fds1 > fds0+2 || g1 > g0+2 {
-		t.Errorf("leak after %d failing lookups: fds %d → %d, goroutines %d → %d", n, fds0, fds1, g0, g1)
-	}
-}
-
-func openFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	dnstest.ExpectNoLeak(t, before, 2, 3*time.Second, fmt.Sprintf("%d failing lookups", n))
 }
 
 func BenchmarkResolverCacheHit(b *testing.B) {

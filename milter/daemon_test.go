@@ -20,6 +20,7 @@ import (
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/policy"
 )
 
 // The world the daemon tests run in: example.org is protected behind the
@@ -76,19 +77,25 @@ func newDaemonWorld(t testing.TB, milterLines string) *daemonWorld {
 	w.dns.MustAdd(t, `sel._domainkey.partner.example. IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
 	w.cfgPath = filepath.Join(t.TempDir(), "spoofguard.toml")
 	w.writeConfig(milterLines)
-	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs})
+	w.start(policy.Options{})
+	return w
+}
+
+// start runs the daemon on w.cfgPath until the test ends.
+func (w *daemonWorld) start(opts policy.Options) {
+	w.t.Helper()
+	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs, EngineOptions: opts})
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	if err := d.Start(); err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	w.d = d
-	t.Cleanup(func() {
+	w.t.Cleanup(func() {
 		d.srv.Close()
 		d.current().engine.Close()
 	})
-	return w
 }
 
 func (w *daemonWorld) writeConfig(milterLines string) {
@@ -153,82 +160,15 @@ func (r mtaResult) quarantined() bool {
 // Postfix would, on a new milter connection.
 func send(t testing.TB, addr string, ip, helo, auth, from string, rcpts []string, msg string) mtaResult {
 	t.Helper()
-	s, err := gomilter.NewClient("tcp", addr, gomilter.WithReadTimeout(10*time.Second)).Session(gomilter.NewMacroBag())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	return sendOn(t, s, ip, helo, auth, from, rcpts, msg)
+	fields, body := mtaSplit([]byte(msg))
+	return sendFields(t, addr, ip, helo, auth, from, rcpts, fields, body)
 }
 
+// sendOn is send on a milter connection the test holds.
 func sendOn(t testing.TB, s *gomilter.ClientSession, ip, helo, auth, from string, rcpts []string, msg string) mtaResult {
 	t.Helper()
-	macros := gomilter.NewMacroBag()
-	must := func(a *gomilter.Action, err error) *gomilter.Action {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	if err := s.Reset(macros); err != nil {
-		t.Fatal(err)
-	}
-	must(s.Conn(helo, gomilter.FamilyInet, 40000, ip))
-	must(s.Helo(helo))
-	macros.Set(gomilter.MacroQueueId, "4QUEUEID")
-	if auth != "" {
-		macros.Set(gomilter.MacroAuthAuthen, auth)
-	}
-	if a := must(s.Mail(from, "")); a.StopProcessing() {
-		return mtaResult{stage: "mail", act: a}
-	}
-	var res mtaResult
-	accepted := 0
-	for _, r := range rcpts {
-		a := must(s.Rcpt(r, ""))
-		res.rcpts = append(res.rcpts, a)
-		if a.Type == gomilter.ActionContinue || a.Type == gomilter.ActionAccept {
-			accepted++
-		}
-	}
-	if accepted == 0 {
-		res.stage = "rcpt"
-		s.Abort(nil)
-		return res
-	}
-	must(s.DataStart())
-	head, body, _ := strings.Cut(msg, "\r\n\r\n")
-	for _, f := range splitFields(head) {
-		name, value, _ := strings.Cut(f, ":")
-		if !s.ProtocolOption(gomilter.OptHeaderLeadingSpace) {
-			value = strings.TrimPrefix(value, " ")
-		}
-		must(s.HeaderField(name, value, nil))
-	}
-	if a := must(s.HeaderEnd()); a.StopProcessing() {
-		res.stage, res.act = "eoh", a
-		return res
-	}
-	mods, a, err := s.BodyReadFrom(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.stage, res.act, res.mods = "eom", a, mods
-	return res
-}
-
-// splitFields splits a CRLF header block into fields, folding kept.
-func splitFields(head string) []string {
-	var out []string
-	for _, line := range strings.Split(head, "\r\n") {
-		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(out) > 0 {
-			out[len(out)-1] += "\r\n" + line
-			continue
-		}
-		out = append(out, line)
-	}
-	return out
+	fields, body := mtaSplit([]byte(msg))
+	return sendParts(t, s, ip, helo, auth, from, rcpts, fields, body)
 }
 
 func isReject(a *gomilter.Action, code uint16) bool {
@@ -441,13 +381,12 @@ func TestDaemonShutdownDrainsSessions(t *testing.T) {
 	}
 	// The transaction in progress completes normally.
 	s.DataStart()
-	head, body, _ := strings.Cut(msg, "\r\n\r\n")
-	for _, f := range splitFields(head) {
-		name, value, _ := strings.Cut(f, ":")
-		s.HeaderField(name, value, nil)
+	fields, body := mtaSplit([]byte(msg))
+	for _, f := range fields {
+		s.HeaderField(f.name, f.value, nil)
 	}
 	s.HeaderEnd()
-	_, act, err := s.BodyReadFrom(strings.NewReader(body))
+	_, act, err := s.BodyReadFrom(bytes.NewReader(body))
 	if err != nil || act.Type != gomilter.ActionAccept {
 		t.Fatalf("message during shutdown: %v %v", act, err)
 	}

@@ -170,7 +170,7 @@ func sendParts(t testing.TB, s *gomilter.ClientSession, ip, helo, auth, from str
 	}
 	must(s.Conn(helo, family, 40000, ip))
 	must(s.Helo(helo))
-	macros.Set(gomilter.MacroQueueId, "4FUZZ")
+	macros.Set(gomilter.MacroQueueId, "4QUEUEID")
 	if auth != "" {
 		macros.Set(gomilter.MacroAuthAuthen, auth)
 	}

@@ -119,38 +119,16 @@ func newHostileDaemonWith(tb testing.TB, dnsLines, extra string, opts policy.Opt
 	for _, d := range []string{"partner.example", "edge.example"} {
 		pub := fixedKey(d).Public().(ed25519.PublicKey)
 		w.dns.MustAdd(tb, `sel._domainkey.`+d+`. IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
-		w.dns.MustAdd(tb, `rsa._domainkey.`+d+`. IN TXT "v=DKIM1; k=rsa; p=`+txtChunks(base64.StdEncoding.EncodeToString(der))+`"`)
-		w.dns.MustAdd(tb, `huge._domainkey.`+d+`. IN TXT "v=DKIM1; k=rsa; p=`+txtChunks(strings.Repeat("QUFB", 4000))+`"`)
+		w.dns.MustAdd(tb, `rsa._domainkey.`+d+`. IN TXT "v=DKIM1; k=rsa; p=`+dnstest.TXTStrings(base64.StdEncoding.EncodeToString(der))+`"`)
+		w.dns.MustAdd(tb, `huge._domainkey.`+d+`. IN TXT "v=DKIM1; k=rsa; p=`+dnstest.TXTStrings(strings.Repeat("QUFB", 4000))+`"`)
 	}
 	w.cfgPath = filepath.Join(tb.TempDir(), "spoofguard.toml")
 	cfg := fmt.Sprintf(hostileDaemonConfig, w.dns.Addr, dnsLines, extra)
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs, EngineOptions: opts})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	w.d = d
-	tb.Cleanup(func() {
-		d.srv.Close()
-		d.current().engine.Close()
-	})
+	w.start(opts)
 	return w
-}
-
-// txtChunks writes a long TXT value as quoted strings of at most 255
-// bytes, the limit of one character-string.
-func txtChunks(s string) string {
-	var parts []string
-	for len(s) > 255 {
-		parts = append(parts, s[:255])
-		s = s[255:]
-	}
-	return strings.Join(append(parts, s), `" "`)
 }
 
 // hostileMsg builds a CRLF message with the extra header lines on top,
@@ -539,9 +517,10 @@ func TestDaemonAbandonedSessions(t *testing.T) {
 	for _, way := range ways {
 		way.abandon()
 	}
-	g0 := settle(1 << 30)
+	settle(1 << 30)
 	time.Sleep(100 * time.Millisecond)
-	fds0, g0 := openFDs(t), goruntime.NumGoroutine()
+	before := dnstest.CountResources(t)
+	fds0, g0 := before.FDs, before.Goroutines
 	const rounds = 200 // × 6 ways = 1,200 abandoned sessions
 	for i := 0; i < rounds; i++ {
 		for _, way := range ways {
@@ -549,7 +528,7 @@ func TestDaemonAbandonedSessions(t *testing.T) {
 		}
 	}
 	g1 := settle(g0)
-	fds1 := openFDs(t)
+	fds1 := dnstest.CountResources(t).FDs
 	open := w.d.metrics.sessions.Load()
 	t.Logf("%d abandoned sessions: fds %d → %d, goroutines %d → %d, sessions open %d", rounds*len(ways), fds0, fds1, g0, g1, open)
 	if open != 0 {
@@ -574,14 +553,6 @@ func TestDaemonAbandonedSessions(t *testing.T) {
 type connDialer struct{ c net.Conn }
 
 func (d connDialer) Dial(string, string) (net.Conn, error) { return d.c, nil }
-
-func openFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // DNS faults through the daemon: the MTA gets 451 4.7.1 where a check
 // could not be made (or what dns.on_temperror says instead), never a 550,

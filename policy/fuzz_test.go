@@ -85,10 +85,10 @@ func newHostileWorld(tb testing.TB) *hostileWorld {
 		tb.Fatal(err)
 	}
 	for _, d := range []string{"example.org", "partner.example"} {
-		w.dns.MustAdd(tb, fmt.Sprintf(`rsa._domainkey.%s. IN TXT "v=DKIM1; k=rsa; p=%s"`, d, txtChunks(base64.StdEncoding.EncodeToString(der))))
+		w.dns.MustAdd(tb, fmt.Sprintf(`rsa._domainkey.%s. IN TXT "v=DKIM1; k=rsa; p=%s"`, d, dnstest.TXTStrings(base64.StdEncoding.EncodeToString(der))))
 		// A key record far over any real key's size (RFC 6376 §3.6.2.2
 		// lets it be split into strings; the whole is what counts).
-		w.dns.MustAdd(tb, fmt.Sprintf(`huge._domainkey.%s. IN TXT "v=DKIM1; k=rsa; p=%s"`, d, txtChunks(strings.Repeat("QUFB", 4000))))
+		w.dns.MustAdd(tb, fmt.Sprintf(`huge._domainkey.%s. IN TXT "v=DKIM1; k=rsa; p=%s"`, d, dnstest.TXTStrings(strings.Repeat("QUFB", 4000))))
 	}
 	w.dns.MustAdd(tb, hostileZone)
 	w.dns.MustAdd(tb, `
@@ -98,17 +98,6 @@ garbage.example. IN TXT "v=spf1 -all"
 	w.dns.SetFault("servfail.example", dnstest.ServFail)
 	w.dns.SetFault("garbage.example", dnstest.Garbage)
 	return w
-}
-
-// txtChunks writes a long TXT value as several quoted strings of at most
-// 255 bytes, the limit of one character-string.
-func txtChunks(s string) string {
-	var parts []string
-	for len(s) > 255 {
-		parts = append(parts, s[:255])
-		s = s[255:]
-	}
-	return strings.Join(append(parts, s), `" "`)
 }
 
 // sign DKIM-signs msg as domain with the key of selector ("sel": Ed25519,

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -575,28 +573,10 @@ func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 		run(i) // warm up
 	}
 	time.Sleep(50 * time.Millisecond)
-	fds0, g0 := openFDs(t), runtime.NumGoroutine()
+	before := dnstest.CountResources(t)
 	const n = 10000
 	for i := 0; i < n; i++ {
 		run(i)
 	}
-	var fds1, g1 int
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		fds1, g1 = openFDs(t), runtime.NumGoroutine()
-		if (fds1 <= fds0+2 && g1 <= g0+2) || time.Now().After(deadline) {
-			break
-		}
-	}
-	t.Logf("%d messages with failing lookups: fds %d → %d, goroutines %d → %d", n, fds0, fds1, g0, g1)
-	if fds1 > fds0+2 || g1 > g0+2 {
-		t.Errorf("leak: fds %d → %d, goroutines %d → %d", fds0, fds1, g0, g1)
-	}
-}
-
-func openFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	dnstest.ExpectNoLeak(t, before, 2, 3*time.Second, fmt.Sprintf("%d messages with failing lookups", n))
 }
