@@ -141,12 +141,7 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 		res = prev.resolver
 	} else {
 		var err error
-		res, err = dnsauth.NewResolver(dnsauth.ResolverConfig{
-			Servers:   cfg.DNS.Servers,
-			Timeout:   cfg.DNS.Timeout.Duration,
-			Attempts:  cfg.DNS.Attempts,
-			CacheSize: resolverCacheSize(cfg.DNS.CacheSize),
-		})
+		res, err = dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 		if err != nil {
 			return nil, fmt.Errorf("DNS resolver: %w", err)
 		}
@@ -159,15 +154,6 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 		log.Info("relay", "name", r.Name, "networks", len(nets), "status", status)
 	}
 	return &runtime{cfg: cfg, engine: engine, resolver: res, log: log}, nil
-}
-
-// resolverCacheSize maps dns.cache_size (0: no cache) to the resolver's
-// setting (negative: no cache).
-func resolverCacheSize(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 func sameDNS(a, b policy.DNSConfig) bool {

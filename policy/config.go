@@ -24,6 +24,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
 )
 
 // Action is what a rule does with a message when it fires.
@@ -193,6 +195,17 @@ type DNSConfig struct {
 	Attempts    int      `toml:"attempts"`     // tries per server
 	CacheSize   int      `toml:"cache_size"`   // entries; 0 turns the cache off
 	OnTemperror Action   `toml:"on_temperror"` // never reject: a DNS failure is temporary
+}
+
+// ResolverConfig is the resolver these settings describe, for the daemon
+// and the command-line tools alike. dns.cache_size 0 turns the cache off,
+// which the resolver spells as a negative size (its 0 means "default").
+func (c DNSConfig) ResolverConfig() dnsauth.ResolverConfig {
+	size := c.CacheSize
+	if size == 0 {
+		size = -1
+	}
+	return dnsauth.ResolverConfig{Servers: c.Servers, Timeout: c.Timeout.Duration, Attempts: c.Attempts, CacheSize: size}
 }
 
 // NetworksConfig is the [networks] table: clients known by address.

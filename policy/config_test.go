@@ -704,3 +704,17 @@ mode = "report-only"
 	// a.lists.example.org: protected as example.org (mode "")
 	// example.net: not protected
 }
+
+// dns.cache_size 0 turns the cache off; the resolver's own 0 means its
+// default size, so the daemon and the command-line tools must both go
+// through DNSConfig.ResolverConfig.
+func TestDNSResolverConfig(t *testing.T) {
+	c := DNSConfig{Servers: []string{"192.0.2.53:53"}, Timeout: Duration{2 * time.Second}, Attempts: 3}
+	if got := c.ResolverConfig(); got.CacheSize >= 0 || got.Timeout != 2*time.Second || got.Attempts != 3 || len(got.Servers) != 1 {
+		t.Errorf("cache_size 0: %+v, want the cache off (negative size) and the other settings kept", got)
+	}
+	c.CacheSize = 500
+	if got := c.ResolverConfig().CacheSize; got != 500 {
+		t.Errorf("cache_size 500: resolver size %d", got)
+	}
+}

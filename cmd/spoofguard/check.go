@@ -108,12 +108,7 @@ func checkOptions(fs *flag.FlagSet, clientIP, helo, mailFrom string, rcpts listF
 // configured DNS settings, but loads relay networks published in SPF once
 // instead of keeping them fresh.
 func offlineEngine(ctx context.Context, cfg *policy.Config, opts policy.Options) (*policy.Engine, error) {
-	res, err := dnsauth.NewResolver(dnsauth.ResolverConfig{
-		Servers:   cfg.DNS.Servers,
-		Timeout:   cfg.DNS.Timeout.Duration,
-		Attempts:  cfg.DNS.Attempts,
-		CacheSize: cfg.DNS.CacheSize,
-	})
+	res, err := dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 	if err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
