@@ -79,11 +79,7 @@ type faultCase struct {
 }
 
 var faultCases = []faultCase{
-	{"resolver down", func(t *testing.T, srv *dnstest.Server, _ string) string {
-		dead := dnstest.New(t, "")
-		dead.Stop()
-		return dead.Addr
-	}},
+	{"resolver down", func(*testing.T, *dnstest.Server, string) string { return dnstest.DeadAddr }},
 	{"timeout", served(dnstest.Timeout)},
 	{"SERVFAIL", served(dnstest.ServFail)},
 	{"REFUSED", served(dnstest.Refused)},

@@ -232,13 +232,8 @@ func TestResolverCoalescesIdenticalQueries(t *testing.T) {
 	}
 }
 
-// deadServer is an address where no DNS server answers and the kernel
-// refuses at once: a stopped test server's port could be taken again by
-// a test running in parallel.
-const deadServer = "127.0.0.1:1"
-
 func TestResolverFailsOverToNextServer(t *testing.T) {
-	deadAddr := deadServer
+	deadAddr := dnstest.DeadAddr
 	srv := dnstest.New(t, resolverZone)
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, deadAddr, srv.Addr)
 	for i := 0; i < 4; i++ { // the rotation starts at either server
@@ -299,7 +294,7 @@ func TestResolverDoesNotLeakOnFailures(t *testing.T) {
 	srv.SetFault("garbage.example.org", dnstest.Garbage)
 	srv.SetFault("refused.example.org", dnstest.Refused)
 	r := resolverFor(t, ResolverConfig{Attempts: 1}, srv.Addr)
-	down := resolverFor(t, ResolverConfig{Attempts: 1}, deadServer)
+	down := resolverFor(t, ResolverConfig{Attempts: 1}, dnstest.DeadAddr)
 
 	before := dnstest.CountResources(t)
 	names := []string{"servfail.example.org", "garbage.example.org", "refused.example.org"}

@@ -533,16 +533,13 @@ func TestEngineResolverDown(t *testing.T) {
 // left behind (OpenDKIM once leaked DNS sockets until it ran out).
 func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 	w := newHostileWorld(t)
-	dead := dnstest.New(t, "")
-	deadAddr := dead.Addr
-	dead.Stop()
 	for _, n := range []string{"servfail.example", "garbage.example"} {
 		w.dns.MustAdd(t, "_dmarc."+n+`. IN TXT "v=DMARC1; p=reject"`)
 	}
 	e := w.engine(t, "", `on_temperror = "accept"`, "", Options{Rand: func() int { return 50 }})
 	// A second engine whose resolver has no server at all.
 	cfg := *e.Config()
-	cfg.DNS.Servers = []string{deadAddr}
+	cfg.DNS.Servers = []string{dnstest.DeadAddr}
 	res, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: cfg.DNS.Servers, Timeout: 200 * time.Millisecond, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)

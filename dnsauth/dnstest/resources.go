@@ -44,6 +44,11 @@ func ExpectNoLeak(tb testing.TB, before Resources, slack int, settle time.Durati
 	return after
 }
 
+// DeadAddr is an address where no DNS server answers and the kernel
+// refuses at once: a stopped test server's port could be taken again by
+// a test running in parallel, here or in another package's test process.
+const DeadAddr = "127.0.0.1:1"
+
 // TXTStrings writes a long TXT value for zone text as quoted strings of
 // at most 255 bytes, the limit of one character-string, without the
 // outermost quotes: `p=` + TXTStrings(key) goes between "…".
