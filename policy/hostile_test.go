@@ -3,11 +3,14 @@ package policy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/miekg/dns"
@@ -294,7 +297,7 @@ func TestEngineHostileRecordsAndSizes(t *testing.T) {
 	})
 }
 
-// readHeaders must hand over every field exactly as it stood, however
+// ReadHeaders must hand over every field exactly as it stood, however
 // long its lines: the first part of a line longer than the reader's
 // buffer was once overwritten by the read of its rest.
 func TestReadHeadersLongLines(t *testing.T) {
@@ -307,7 +310,7 @@ func TestReadHeadersLongLines(t *testing.T) {
 		}
 		msg.WriteString("\r\nbody\r\n")
 		var got []Header
-		left, err := readHeaders(bufio.NewReaderSize(strings.NewReader(msg.String()), 64<<10), func(name, value string) {
+		left, err := ReadHeaders(bufio.NewReaderSize(strings.NewReader(msg.String()), 64<<10), func(name, value string) {
 			got = append(got, Header{name, value})
 		})
 		if err != nil || left != nil || len(got) != len(fields) {
@@ -576,4 +579,28 @@ func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 		run(i)
 	}
 	dnstest.ExpectNoLeak(t, before, 2, 3*time.Second, fmt.Sprintf("%d messages with failing lookups", n))
+}
+
+// A field name is printable ASCII without spaces: a line that starts
+// with white space before any field, or a "name" with a space, starts
+// the body (it once became a field called " stray"). A read error is
+// reported, never taken for the end of the message.
+func TestReadHeadersFieldNames(t *testing.T) {
+	for msg, want := range map[string]string{
+		" stray: x\nFrom: a\n": "",
+		"Bad Name: x\n":        "",
+		"From: a\nTo: b\n\n":   "From,To",
+	} {
+		var names []string
+		if _, err := ReadHeaders(bufio.NewReader(strings.NewReader(msg)), func(n, _ string) { names = append(names, n) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("%q: fields %q, want %q", msg, got, want)
+		}
+	}
+	broken := io.MultiReader(strings.NewReader("From: a\nSubject: cut"), iotest.ErrReader(errors.New("disk gone")))
+	if _, err := ReadHeaders(bufio.NewReader(broken), func(string, string) {}); err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Errorf("read error: %v", err)
+	}
 }

@@ -38,7 +38,7 @@ func (e *Engine) Run(ctx context.Context, tx Transaction) (*Message, Stage, erro
 		return m, StageRcpt, nil
 	}
 	br := bufio.NewReaderSize(tx.Message, 64<<10)
-	leftover, err := readHeaders(br, m.Header)
+	leftover, err := ReadHeaders(br, m.Header)
 	if err != nil {
 		m.Abort()
 		return m, 0, err
@@ -61,12 +61,14 @@ func ends(v Verdict) bool {
 	return a == ActionReject || a == ActionTempFail
 }
 
-// readHeaders splits the header block into fields and hands each to add
-// with its raw value: everything after the colon, folding included, as a
-// milter receives it with leading space preserved. A line that is not a
-// header field ends the header block, as it does for an MTA, and is
-// returned as the start of the body.
-func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte, err error) {
+// ReadHeaders splits the header block of a saved message into fields and
+// hands each to add with its raw value: everything after the colon,
+// folding included, as a milter receives it with leading space preserved.
+// A line that is not a header field (a field name is printable ASCII
+// without spaces, RFC 5322 §3.6.8) ends the header block, as it does for
+// an MTA, and is returned as the start of the body. Engine.Run and
+// `spoofguard check` read headers with it, so both see the same fields.
+func ReadHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte, err error) {
 	var name string
 	var value []byte
 	have := false
@@ -103,8 +105,8 @@ func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte
 				continue
 			}
 		}
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
+		i := fieldNameEnd(line)
+		if i < 0 {
 			// Not a header field: the body starts here without an empty
 			// line.
 			flush()
@@ -114,9 +116,29 @@ func readHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte
 		name, value, have = string(line[:i]), append(value[:0], line[i+1:]...), true
 		if err != nil {
 			flush()
-			return nil, nil
+			if err == io.EOF {
+				return nil, nil
+			}
+			return nil, err // a read error is not the end of the message
 		}
 	}
+}
+
+// fieldNameEnd returns the index of the colon that ends a field name at
+// the start of line, or -1 when the line does not start with one.
+func fieldNameEnd(line []byte) int {
+	for i, c := range line {
+		switch {
+		case c == ':':
+			if i == 0 {
+				return -1
+			}
+			return i
+		case c <= ' ' || c > '~':
+			return -1
+		}
+	}
+	return -1
 }
 
 // feedBody passes the body on in chunks of at most 64 KB with CRLF line

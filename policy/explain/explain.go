@@ -48,8 +48,6 @@
 package explain
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"io"
 
@@ -62,16 +60,15 @@ import (
 // message that cannot be read or whose SMTP facts are neither given nor
 // in its headers; a verdict of any kind is not an error.
 func Check(ctx context.Context, e *policy.Engine, msg io.Reader, opts Options) (*Report, error) {
-	br := bufio.NewReaderSize(msg, 64<<10)
-	block, err := readHeaderBlock(br)
+	fields, whole, err := readFields(msg)
 	if err != nil {
 		return nil, err
 	}
-	tx, in, err := gather(parseFields(block), opts)
+	tx, in, err := gather(fields, opts)
 	if err != nil {
 		return nil, err
 	}
-	tx.Message = io.MultiReader(bytes.NewReader(block), br)
+	tx.Message = whole
 	m, ended, err := e.Run(ctx, tx)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/spoofguard/spoofguard/policy"
 )
 
 // field is one header field of a saved message: the name as written and
@@ -19,100 +21,47 @@ type field struct {
 // reads the whole message, whatever its size, as a stream.
 const maxHeaderBlock = 1 << 20
 
-// readHeaderBlock reads the header block of a message from r: the lines up
-// to and including the empty line that ends it (or up to the first line
-// that cannot be a header field, where an MTA would start the body too).
-// The bytes read are returned so that they can be handed on, unchanged,
-// with the rest of the message. A block longer than maxHeaderBlock is an
-// error: no MTA would have accepted it.
-func readHeaderBlock(r *bufio.Reader) ([]byte, error) {
-	var block []byte
-	start := 0 // where the current line begins in block
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			err = nil // a long line, read on in pieces
-		}
-		block = append(block, chunk...)
-		if len(block) > maxHeaderBlock {
-			return nil, errors.New("the header block is larger than 1 MiB; this is not a message an MTA would accept")
-		}
-		if err == io.EOF {
-			return block, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if block[len(block)-1] != '\n' {
-			continue
-		}
-		if endsBlock(block[start:]) {
-			return block, nil
-		}
-		start = len(block)
+// readFields reads the header fields of a saved message with the engine's
+// own reader (policy.ReadHeaders), so that check takes its facts from
+// exactly the fields Engine.Run will see. It returns them and the whole
+// message again, the bytes already read followed by the rest, to be
+// handed on unchanged. A header block over maxHeaderBlock is an error: no
+// MTA would have accepted it.
+func readFields(msg io.Reader) ([]field, io.Reader, error) {
+	rec := &recorder{r: msg}
+	br := bufio.NewReaderSize(rec, readAhead)
+	var fields []field
+	_, err := policy.ReadHeaders(br, func(name, value string) {
+		fields = append(fields, field{name: name, value: value})
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	if len(rec.read)-br.Buffered() > maxHeaderBlock {
+		return nil, nil, errHeaderTooLarge
+	}
+	return fields, io.MultiReader(bytes.NewReader(rec.read), msg), nil
 }
 
-// endsBlock reports whether a complete line ends the header block: it is
-// empty, or it is neither a continuation nor "name:" (RFC 5322 §2.2).
-func endsBlock(line []byte) bool {
-	t := bytes.TrimRight(line, "\r\n")
-	if len(t) == 0 {
-		return true
-	}
-	if t[0] == ' ' || t[0] == '\t' {
-		return false
-	}
-	return fieldNameEnd(t) < 0
+// readAhead is the buffer readFields reads the message through.
+const readAhead = 64 << 10
+
+// recorder keeps what is read through it, up to the header block's
+// bound (plus the reader's look-ahead).
+type recorder struct {
+	r    io.Reader
+	read []byte
 }
 
-// fieldNameEnd returns the index of the colon that ends a field name at
-// the start of line, or -1. A field name is printable ASCII without
-// spaces or colons (RFC 5322 §3.6.8).
-func fieldNameEnd(line []byte) int {
-	for i, c := range line {
-		switch {
-		case c == ':':
-			if i == 0 {
-				return -1
-			}
-			return i
-		case c <= ' ' || c > '~':
-			return -1
-		}
-	}
-	return -1
-}
+var errHeaderTooLarge = errors.New("the header block is larger than 1 MiB; this is not a message an MTA would accept")
 
-// parseFields splits a header block into its fields, in order. A line
-// that is neither a field nor a continuation ends the block, as it does
-// for the MTA; continuation lines before the first field are dropped.
-func parseFields(block []byte) []field {
-	var out []field
-	for len(block) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(block, '\n'); i >= 0 {
-			line, block = block[:i+1], block[i+1:]
-		} else {
-			line, block = block, nil
-		}
-		t := bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(t) == 0:
-			return out
-		case t[0] == ' ' || t[0] == '\t':
-			if n := len(out); n > 0 {
-				out[n-1].value += "\n" + string(t)
-			}
-			continue
-		}
-		i := fieldNameEnd(t)
-		if i < 0 {
-			return out
-		}
-		out = append(out, field{name: string(t[:i]), value: string(t[i+1:])})
+func (c *recorder) Read(p []byte) (int, error) {
+	if len(c.read) > maxHeaderBlock+readAhead {
+		return 0, errHeaderTooLarge
 	}
-	return out
+	n, err := c.r.Read(p)
+	c.read = append(c.read, p[:n]...)
+	return n, err
 }
 
 // values returns the values of every field called name, topmost first.

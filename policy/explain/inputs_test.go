@@ -21,7 +21,7 @@ func TestGather(t *testing.T) {
 	}
 	test := func(name, headers string, opts Options, w want) {
 		t.Run(name, func(t *testing.T) {
-			tx, in, err := gather(parseFields([]byte(headers+"\n")), opts)
+			tx, in, err := gather(fieldsOf(t, headers+"\n"), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestGather(t *testing.T) {
 func TestGatherErrors(t *testing.T) {
 	test := func(name, headers string, opts Options, wantErr string) {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := gather(parseFields([]byte(headers)), opts)
+			_, _, err := gather(fieldsOf(t, headers), opts)
 			if err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Errorf("err = %v, want %q", err, wantErr)
 			}
