@@ -151,6 +151,11 @@ func TestExplain(t *testing.T) {
 					t.Errorf("reply %q", r.Recipients[0].Reply)
 				}
 				expect(t, "outcome", r.Outcomes[2].Result, "temperror")
+				// Not judged is not a bypass.
+				if len(r.Path.Bypass) != 0 {
+					t.Errorf("bypass %+v while the relay set is unknown", r.Path.Bypass)
+				}
+				contains(t, r.Path.Summary, "cannot be judged now")
 			}},
 		{name: "own outbound server", client: "203.0.113.10 out.example.org", mailFrom: "alice@example.org",
 			rcpts: []string{"bob@partner.example"}, msg: message("alice@example.org"),

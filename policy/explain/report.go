@@ -319,6 +319,9 @@ func viaWords(p *Path, m *policy.Message, d *policy.DomainConfig, say func(...st
 		say(d.Name, " takes inbound mail only through relay ", quote(d.Via), ", and this message came that way.")
 	case m.Class == policy.ClassTrusted || m.Class == policy.ClassAuthenticated || m.Class == policy.ClassOutbound:
 		say(d.Name, " takes inbound mail only through relay ", quote(d.Via), "; an own client (", string(m.Class), ") may deliver directly.")
+	case directDeliveryUnjudged(m, d.Name):
+		say(d.Name, " takes inbound mail only through relay ", quote(d.Via), ", whose networks are not known yet: ",
+			"whether this message came that way cannot be judged now (a temporary failure, never a reject).")
 	default:
 		p.Bypass = append(p.Bypass, Bypass{Domain: d.Name, Via: d.Via})
 		how := "did not come through it"
@@ -328,6 +331,18 @@ func viaWords(p *Path, m *policy.Message, d *policy.DomainConfig, say func(...st
 		say(d.Name, " takes inbound mail only through relay ", quote(d.Via), ", but this message ", how,
 			": a bypass of the filter (direct delivery).")
 	}
+}
+
+// directDeliveryUnjudged reports whether the engine could not judge the
+// way in for a recipient in domain: its relay's networks were not loaded,
+// so the direct-delivery rule ended in temperror rather than firing.
+func directDeliveryUnjudged(m *policy.Message, domain string) bool {
+	for _, o := range m.Outcomes {
+		if o.Rule == policy.RuleDirectDelivery && o.Result == "temperror" && strings.EqualFold(domainOf(o.Rcpt), domain) {
+			return true
+		}
+	}
+	return false
 }
 
 // recipients tells what became of each envelope recipient, from the
