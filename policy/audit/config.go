@@ -83,7 +83,9 @@ func (a *auditor) trustedFindings(add addFunc) {
 				"put own mail servers in networks.outbound and filters in [[relay]]; keep trusted for local submission")
 		}
 	}
-	if len(local) > 0 || len(a.cfg.Networks.Trusted) == 0 {
+	// A PASS only when it is true of the whole list: beside a FAIL or WARN
+	// above, "local ranges only" would be wrong and count as a pass.
+	if len(local) == len(a.cfg.Networks.Trusted) {
 		add("networks.trusted", Pass, "local ranges only: "+orNone(strings.Join(local, ", ")), "")
 	}
 }
