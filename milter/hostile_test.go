@@ -639,6 +639,72 @@ func TestDaemonStripsForgedVerdictHeader(t *testing.T) {
 // or accept every message until it was restarted. The panic is injected
 // through the engine's pct sampling, which runs at the end of the body
 // for a DMARC failure of a pct=50 domain.
+// Postfix assigns the queue id only once a recipient is accepted, so it
+// may first arrive with RCPT TO (or later); the log lines must carry it
+// from where it first appears.
+func TestDaemonQueueIDFromRcpt(t *testing.T) {
+	w := newHostileDaemon(t, "", "")
+	macros := gomilter.NewMacroBag()
+	s, err := gomilter.NewClient("tcp", w.d.Addr().String(), gomilter.WithReadTimeout(10*time.Second)).Session(macros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Conn("spam.spammer.example", gomilter.FamilyInet, 40000, "192.0.2.66"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Helo("spam.spammer.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Mail("x@spammer.example", ""); err != nil {
+		t.Fatal(err)
+	}
+	macros.Set(gomilter.MacroQueueId, "4RCPTQUEUE")
+	a, err := s.Rcpt("user@example.org", "") // direct delivery: refused
+	if err != nil || !isReject(a, 550) {
+		t.Fatalf("rcpt: %+v %v", a, err)
+	}
+	s.Abort(nil)
+	s.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(w.logs.String(), `"queue":"4RCPTQUEUE"`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(w.logs.String(), `"queue":"4RCPTQUEUE"`); n < 2 {
+		t.Errorf("queue id in %d log lines, want the refused recipient's and the message's:\n%s", n, w.logs.String())
+	}
+}
+
+// After a panic in a stage the MTA expects no reply to (a header, a body
+// chunk), the transaction's state is gone: every later stage that replies
+// must answer 451 without running the session's code, which would
+// otherwise accept the message unchecked at end of body.
+func TestGuardDropsTransactionAfterSilentPanic(t *testing.T) {
+	w := newHostileDaemon(t, "", "")
+	g := &guarded{s: &session{d: w.d}}
+	resp, err := g.run("header", false, func() (*gomilter.Response, error) { panic("injected fault") })
+	if err != nil || resp != gomilter.RespContinue {
+		t.Fatalf("panic in a header: %v %v, want continue", resp, err)
+	}
+	for _, stage := range []string{"body", "headers", "eom"} {
+		replies := stage != "body"
+		resp, err := g.run(stage, replies, func() (*gomilter.Response, error) {
+			t.Errorf("%s: the session ran after its transaction was dropped", stage)
+			return gomilter.RespAccept, nil
+		})
+		want := gomilter.RespContinue
+		if replies {
+			want = internalError
+		}
+		if err != nil || resp != want {
+			t.Errorf("%s: %v %v, want %v", stage, resp, err, want)
+		}
+	}
+	if n := strings.Count(w.logs.String(), "injected fault"); n != 1 {
+		t.Errorf("panic logged %d times", n)
+	}
+}
+
 func TestDaemonSurvivesPanics(t *testing.T) {
 	w := newHostileDaemonWith(t, "", "", policy.Options{Rand: func() int { panic("injected fault") }})
 	addr := w.d.Addr().String()

@@ -80,9 +80,7 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if s.msg == nil {
 		return gomilter.RespContinue, nil
 	}
-	if q := m.Get(gomilter.MacroQueueId); q != "" {
-		s.queue = q
-	}
+	s.noteQueue(m)
 	start := time.Now()
 	v := s.msg.Rcpt(rcpt)
 	s.d.metrics.observe("rcpt", time.Since(start))
@@ -110,9 +108,7 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 	if s.msg == nil {
 		return gomilter.RespContinue, nil
 	}
-	if q := m.Get(gomilter.MacroQueueId); q != "" {
-		s.queue = q
-	}
+	s.noteQueue(m)
 	start := time.Now()
 	// DKIM verification started here goes on while the body arrives, so
 	// it gets the transaction's context, not one that ends with this
@@ -133,9 +129,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if s.msg == nil {
 		return gomilter.RespAccept, nil
 	}
-	if q := m.Get(gomilter.MacroQueueId); q != "" {
-		s.queue = q
-	}
+	s.noteQueue(m)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(s.ctx, stageTimeout)
 	defer cancel()
@@ -354,4 +348,12 @@ func appendResultAttrs(attrs []slog.Attr, msg *policy.Message) []slog.Attr {
 		attrs = append(attrs, slog.String("dmarc", b.String()))
 	}
 	return attrs
+}
+
+// noteQueue takes the MTA's queue id once it has one: Postfix assigns it
+// only after a recipient is accepted, so MAIL FROM may not carry it.
+func (s *session) noteQueue(m gomilter.Modifier) {
+	if q := m.Get(gomilter.MacroQueueId); q != "" {
+		s.queue = q
+	}
 }
