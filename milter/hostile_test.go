@@ -422,8 +422,9 @@ func TestDaemonAbandonedSessions(t *testing.T) {
 	w.dns.SetFault("slow._domainkey.partner.example", dnstest.Timeout)
 	slowFields, _ := mtaSplit([]byte(relayTrace("mail.partner.example 192.0.2.30") + "\r\n" +
 		signAs(t, hostileMsg("alice@partner.example", "Hi.\r\n"), "partner.example", "slow")))
-	start := func() *gomilter.ClientSession {
-		s, err := gomilter.NewClient("tcp", addr, gomilter.WithReadTimeout(10*time.Second)).Session(gomilter.NewMacroBag())
+	start := func(opts ...gomilter.Option) *gomilter.ClientSession {
+		opts = append([]gomilter.Option{gomilter.WithReadTimeout(10 * time.Second)}, opts...)
+		s, err := gomilter.NewClient("tcp", addr, opts...).Session(gomilter.NewMacroBag())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,14 +476,7 @@ func TestDaemonAbandonedSessions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := gomilter.NewClient("tcp", addr, gomilter.WithDialer(connDialer{c})).Session(gomilter.NewMacroBag())
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Conn("filter.example.org", gomilter.FamilyInet, 1, "198.51.100.5")
-			s.Helo("filter.example.org")
-			s.Mail("alice@partner.example", "")
-			s.Rcpt("user@example.org", "")
+			s := start(gomilter.WithDialer(connDialer{c}))
 			headers(s)
 			s.BodyChunk(body[:len(body)/3])
 			c.(*net.TCPConn).SetLinger(0) // a reset, not a goodbye

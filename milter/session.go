@@ -227,30 +227,26 @@ func sanitizeReply(s string) string {
 // authserv-id (forged upstream; RFC 8601 §5) and any incoming verdict
 // header, and adds ours at the top.
 func (s *session) rewriteHeaders(m gomilter.Modifier) error {
-	id := s.rt.cfg.Milter.AuthservID
-	n := 0
+	id, vh := s.rt.cfg.Milter.AuthservID, s.rt.cfg.Milter.VerdictHeader
+	// A verdict header from outside is forged too: filters downstream act
+	// on it. One pass finds both kinds.
+	n, nv := 0, 0
 	var forged []int
 	for _, h := range s.msg.Headers() {
-		if !strings.EqualFold(h.Name, "Authentication-Results") {
-			continue
-		}
-		n++
-		if dnsauth.IsOwnAuthResults(h.Value, id) {
-			forged = append(forged, n)
+		switch {
+		case strings.EqualFold(h.Name, "Authentication-Results"):
+			n++
+			if dnsauth.IsOwnAuthResults(h.Value, id) {
+				forged = append(forged, n)
+			}
+		case strings.EqualFold(h.Name, vh):
+			nv++
 		}
 	}
 	// Delete from the last so the indexes of the others stay valid.
 	for i := len(forged) - 1; i >= 0; i-- {
 		if err := m.ChangeHeader(forged[i], "Authentication-Results", ""); err != nil {
 			return err
-		}
-	}
-	// A verdict header from outside is forged too: filters downstream act
-	// on it.
-	vh, nv := s.rt.cfg.Milter.VerdictHeader, 0
-	for _, h := range s.msg.Headers() {
-		if strings.EqualFold(h.Name, vh) {
-			nv++
 		}
 	}
 	for i := nv; i > 0; i-- {
