@@ -301,7 +301,7 @@ func waitReloads(t *testing.T, d *daemon, sent int64) map[string]float64 {
 // heldBySender counts the messages in the hold queue by envelope sender.
 func heldBySender(t *testing.T, mta *postfix.Instance) map[string]int {
 	t.Helper()
-	entries, err := mta.QueueEntries()
+	entries, err := mta.Queue()
 	if err != nil {
 		t.Fatal(err)
 	}

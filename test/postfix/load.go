@@ -390,17 +390,3 @@ func (d *Daemon) Terminate(limit time.Duration) (took time.Duration, exited bool
 	exited, err = d.Wait(limit)
 	return time.Since(start), exited, err
 }
-
-// QueueEntries lists the queue like Queue, reading only postqueue's
-// standard output: main.cf lines that Config.Extra overrides make postfix
-// commands print warnings on standard error.
-func (p *Instance) QueueEntries() ([]QueueEntry, error) {
-	cmd := exec.Command("postqueue", "-c", p.ConfigDir, "-j")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("postqueue -j: %v: %s", err, stderr.String())
-	}
-	return ParseQueue(string(out))
-}

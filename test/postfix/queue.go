@@ -2,6 +2,7 @@ package postfix
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -21,11 +22,16 @@ type QueueEntry struct {
 	} `json:"recipients"`
 }
 
-// Queue lists the instance's queue with postqueue -j.
+// Queue lists the instance's queue with postqueue -j. Only its standard
+// output is JSON: main.cf lines that Config.Extra overrides make postfix
+// commands print warnings on standard error.
 func (p *Instance) Queue() ([]QueueEntry, error) {
-	out, err := exec.Command("postqueue", "-c", p.ConfigDir, "-j").CombinedOutput()
+	cmd := exec.Command("postqueue", "-c", p.ConfigDir, "-j")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("postqueue -j: %v: %s", err, out)
+		return nil, fmt.Errorf("postqueue -j: %v: %s", err, stderr.String())
 	}
 	return ParseQueue(string(out))
 }
