@@ -117,13 +117,14 @@ const wantedProtocol = gomilter.OptNoUnknown | gomilter.OptNoData |
 
 // negotiate takes what both sides offer instead of failing when the MTA
 // lacks an optimisation (go-milter's default): an older MTA simply gets
-// more round trips.
-func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, offered gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
+// more round trips. Body chunks stay at 64 KiB whatever the MTA offers
+// (SMFIP_MDS_256K/1M), which keeps every packet within maxPacket.
+func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, _ gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
 	version := min(mtaVersion, milterVersion)
 	if version < 2 {
 		return 0, 0, 0, 0, fmt.Errorf("MTA speaks milter protocol version %d, too old", mtaVersion)
 	}
-	return version, milterActions & mtaActions, milterProtocol & mtaProtocol, offered, nil
+	return version, milterActions & mtaActions, milterProtocol & mtaProtocol, gomilter.DataSize64K, nil
 }
 
 // current is the runtime new transactions use.
@@ -200,19 +201,28 @@ func (d *Daemon) Start() error {
 const viaSystemd = "systemd socket activation"
 
 // listener picks the socket: one passed by systemd, one given in Options,
-// or the configured address.
+// or the configured address; its connections are bounded and checked
+// (newListener).
 func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
+	ln, how, err := d.socket(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return newListener(ln, d.limits(cfg)), how, nil
+}
+
+func (d *Daemon) socket(cfg *policy.Config) (net.Listener, string, error) {
 	if lns, err := activation.Listeners(); err == nil {
 		for _, ln := range lns {
 			if ln != nil {
-				return bufferedListener{ln}, viaSystemd, nil
+				return ln, viaSystemd, nil
 			}
 		}
 	}
 	if d.opts.Listener != nil {
-		return bufferedListener{d.opts.Listener}, "given listener", nil
+		return d.opts.Listener, "given listener", nil
 	}
-	ln, err := Listen(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
+	ln, err := listenSocket(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
 	return ln, cfg.Milter.Listen, err
 }
 
@@ -234,6 +244,9 @@ func (d *Daemon) Reload() error {
 			old.engine.Close()
 			if cfg.Milter.Listen != old.cfg.Milter.Listen || cfg.Metrics.Listen != old.cfg.Metrics.Listen {
 				rt.log.Warn("listen addresses changed; they take effect at the next restart")
+			}
+			if maxSessions(cfg) != maxSessions(old.cfg) {
+				rt.log.Warn("milter.max_sessions changed; it takes effect at the next restart")
 			}
 			d.metrics.reload(true)
 			rt.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))

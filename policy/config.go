@@ -149,6 +149,7 @@ type MilterConfig struct {
 	SocketGroup   string   `toml:"socket_group"`   // group to chown the unix socket to; "" leaves it unchanged
 	VerdictHeader string   `toml:"verdict_header"` // header field carrying the verdict and the deciding rule
 	DrainTimeout  Duration `toml:"drain_timeout"`  // on SIGTERM, how long sessions in progress may finish
+	MaxSessions   int      `toml:"max_sessions"`   // MTA connections served at once; 0: the daemon's built-in bound
 }
 
 // ListenAddress splits Listen into the network and address that

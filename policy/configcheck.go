@@ -66,6 +66,7 @@ func (v *cfgChecker) milter() {
 		v.report("milter.verdict_header", "%v", err)
 	}
 	v.durationIn("milter.drain_timeout", m.DrainTimeout, 0, time.Hour, "between 0s and 1h")
+	v.intIn("milter.max_sessions", m.MaxSessions, 0, 100_000)
 }
 
 func (v *cfgChecker) log() {
