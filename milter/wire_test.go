@@ -223,3 +223,37 @@ func TestWireClaimedLengthReservesNothing(t *testing.T) {
 		t.Errorf("%d log lines for %d connections", got, n)
 	}
 }
+
+// Beyond milter.max_sessions a new connection waits, unanswered, until a
+// session ends; then it is served. Postfix bounds the wait by
+// milter_connect_timeout and milter_command_timeout (30 s each) and then
+// applies milter_default_action (tempfail by default). Closing the
+// daemon ends the wait too.
+func TestWireMaxSessionsWait(t *testing.T) {
+	w := newDaemonWorld(t, "max_sessions = 2")
+	addr := w.d.Addr().String()
+	first, second := dialRaw(t, addr), dialRaw(t, addr)
+	first.negotiate()
+	second.negotiate()
+	third := dialRaw(t, addr)
+	third.send(optNeg)
+	if _, _, err := third.read(500 * time.Millisecond); err == nil {
+		t.Fatal("a third session was served with max_sessions = 2")
+	}
+	if !strings.Contains(w.logs.String(), "max_sessions reached") {
+		t.Errorf("the wait was not logged:\n%s", w.logs.String())
+	}
+	first.c.Close()
+	if cmd, _, err := third.read(5 * time.Second); err != nil || cmd != 'O' {
+		t.Fatalf("the waiting session was not served once a slot was free: %q %v", cmd, err)
+	}
+	fourth := dialRaw(t, addr)
+	fourth.send(optNeg)
+	done := make(chan error, 1)
+	go func() { done <- w.d.srv.Close() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing the daemon hangs while a connection waits for a slot")
+	}
+}
