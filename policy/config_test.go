@@ -64,6 +64,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		{"milter.socket_group", c.Milter.SocketGroup, ""},
 		{"milter.verdict_header", c.Milter.VerdictHeader, "X-Spoofguard"},
 		{"milter.drain_timeout", c.Milter.DrainTimeout.Duration, 30 * time.Second},
+		{"milter.max_sessions", c.Milter.MaxSessions, 0},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"metrics.listen", c.Metrics.Listen, ""},
