@@ -62,7 +62,7 @@ type Daemon struct {
 	out       io.Writer
 	state     atomic.Pointer[runtime]
 	metrics   *Metrics
-	srv       *gomilter.Server
+	srv       *connServer
 	ln        net.Listener
 	activated bool // ln came from systemd
 	http      *http.Server
@@ -91,7 +91,8 @@ func New(opts Options) (*Daemon, error) {
 	gomilter.LogWarning = func(format string, v ...any) {
 		d.current().log.Warn("milter protocol: " + fmt.Sprintf(format, v...))
 	}
-	d.srv = gomilter.NewServer(
+	d.srv = &connServer{panicked: d.sessionPanicked}
+	d.srv.lib = gomilter.NewServer(
 		gomilter.WithMilter(func() gomilter.Milter { return &guarded{s: &session{d: d}} }),
 		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine),
 		gomilter.WithProtocols(wantedProtocol),

@@ -19,10 +19,17 @@ import (
 //   - macros, MAIL/RCPT with their ESMTP arguments, an unknown SMTP
 //     command: a line of at most a few KiB (line_length_limit 2048).
 //
-// 128 KiB is twice a body chunk and holds the longest header Postfix
-// passes by default, and keeps the worst case, every session holding one
-// full packet, small (see defaultMaxSessions).
-const maxPacket = 128 << 10
+// 256 KiB holds the longest header Postfix passes by default with room for
+// an administrator who raised header_size_limit. Only a header packet may
+// be that long; every other command is bounded by maxOtherPacket once its
+// command byte is in. Together with maxHeaderBlock this keeps the worst
+// case, every session holding its header block and a packet in flight,
+// small (see defaultMaxSessions).
+const maxPacket = 256 << 10
+
+// maxOtherPacket bounds every packet but a header: a body chunk of 65535
+// bytes and its command byte.
+const maxOtherPacket = 64 << 10
 
 // maxHeaderBlock bounds the header fields of one message (names and
 // values as the MTA sends them). The daemon keeps them until the end of
@@ -114,6 +121,10 @@ func (f *framer) startPacket(cmd byte) {
 	f.lenHave, f.length = 5, 0
 	if !knownCommand(cmd) {
 		f.err = malformed("unknown command %q", cmd)
+		return
+	}
+	if cmd != 'L' && f.left+1 > maxOtherPacket {
+		f.err = malformed("%q packet of %d bytes claimed, more than the %d an MTA sends", cmd, f.left+1, maxOtherPacket)
 		return
 	}
 	switch cmd {

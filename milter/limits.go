@@ -9,12 +9,12 @@ import (
 )
 
 // defaultMaxSessions is the bound on MTA connections served at once when
-// milter.max_sessions is 0. It is above Postfix's default process limit
-// (100 smtpd processes, each with at most one connection to the milter),
-// and at that count the daemon stays under 64 MB even if every session
+// milter.max_sessions is 0. It is Postfix's default process limit (100
+// smtpd processes, each with at most one connection to the milter), and
+// at that count the daemon stays under 64 MB even if every session
 // holds a packet of maxPacket bytes and a message in progress (measured
 // by TestWireMemoryBound; docs/configuration.md has the figures).
-const defaultMaxSessions = 128
+const defaultMaxSessions = 100
 
 // maxSessions is the bound the configuration asks for.
 func maxSessions(cfg *policy.Config) int {

@@ -80,7 +80,7 @@ func rssOf(t *testing.T, pid int) int {
 
 // At defaultMaxSessions, with every session in the middle of a message
 // — header fields up to the header-block bound stored, and a packet of
-// maxPacket bytes sent but its last byte — the daemon stays under 64 MB
+// maxOtherPacket bytes sent but its last byte — the daemon stays under 64 MB
 // resident: the figure the packaged unit's MemoryMax is derived from.
 func TestWireMemoryBound(t *testing.T) {
 	w := newHostileDaemon(t, "", "")
@@ -91,8 +91,9 @@ func TestWireMemoryBound(t *testing.T) {
 	}
 	rss0 := rssOf(t, pid)
 	header := packet('L', "X-Filler\x00 "+strings.Repeat("z", 8000)+"\x00")
-	bigHeaders := (maxHeaderBlock - maxPacket) / len(header)
-	big := packet('L', "X-Long\x00"+strings.Repeat("y", maxPacket-1-len("X-Long\x00")-1)+"\x00")
+	bigHeaders := maxHeaderBlock/len(header) - 1
+	big := packet('D', "L"+strings.Repeat("y", maxOtherPacket-2)) // a macro packet of the longest size
+
 	for range defaultMaxSessions {
 		m := dialRaw(t, addr)
 		m.negotiate()
@@ -112,7 +113,7 @@ func TestWireMemoryBound(t *testing.T) {
 	threads, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	t.Logf("%d threads", len(threads))
 	t.Logf("%d sessions, each with %d KiB of headers stored and a %d KiB packet in flight: VmRSS %d → %d kB",
-		defaultMaxSessions, bigHeaders*len(header)>>10, maxPacket>>10, rss0, rss1)
+		defaultMaxSessions, bigHeaders*len(header)>>10, len(big)>>10, rss0, rss1)
 	if rss1 >= 64<<10 {
 		t.Errorf("VmRSS %d kB at %d sessions, over 64 MB", rss1, defaultMaxSessions)
 	}

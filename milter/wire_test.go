@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gomilter "github.com/d--j/go-milter"
 )
 
 // rawMTA talks to the daemon byte by byte, as a hostile local client or a
@@ -110,6 +112,7 @@ func TestWireMalformedPackets(t *testing.T) {
 		{"unknown command first", false, packet('z', ""), "unknown command"},
 		{"length of 512 MiB claimed", true, lengthOnly(0x1FFFFFF0, 'B'), "claimed"},
 		{"length one over the bound", true, lengthOnly(maxPacket+1, 'L'), "claimed"},
+		{"body chunk over the bound", true, lengthOnly(maxOtherPacket+1, 'B'), "claimed"},
 		{"header block over the bound", true, bytes.Repeat(packet('L', "X-Big\x00"+strings.Repeat("x", 60000)+"\x00"), 5), "header block"},
 	}
 	for _, c := range cases {
@@ -255,5 +258,32 @@ func TestWireMaxSessionsWait(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("closing the daemon hangs while a connection waits for a slot")
+	}
+}
+
+// A panic in go-milter's own code, outside every callback, ends that
+// connection alone: each connection is served under the daemon's own
+// recover. The panic is injected where go-milter logs a failed option
+// negotiation.
+func TestWirePanicInLibraryCostsOneConnection(t *testing.T) {
+	w := newHostileDaemon(t, "", "")
+	if !sessionFits() {
+		t.Fatal("go-milter's session type is not laid out as libSession says")
+	}
+	logWarning := gomilter.LogWarning
+	gomilter.LogWarning = func(string, ...any) { panic("injected fault in go-milter") }
+	defer func() { gomilter.LogWarning = logWarning }()
+	m := dialRaw(t, w.d.Addr().String())
+	m.send(packet('O', "\x00\x00\x00\x01\x00\x00\x01\xff\x00\x1f\xff\xff")) // version 1: refused
+	if !m.closedByDaemon(5 * time.Second) {
+		t.Fatal("connection still open")
+	}
+	gomilter.LogWarning = logWarning
+	if r := send(t, w.d.Addr().String(), "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"},
+		hostileMsg("x@spammer.example", "Hi.\r\n")); r.summary() != "eom accept" {
+		t.Errorf("after the panic: %s", r.summary())
+	}
+	if logs := w.logs.String(); !strings.Contains(logs, "injected fault in go-milter") || !strings.Contains(logs, "goroutine") {
+		t.Errorf("panic not logged with its stack:\n%s", logs)
 	}
 }
