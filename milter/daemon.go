@@ -181,6 +181,9 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.ln, d.activated = ln, how == viaSystemd
+	if !sessionFits() {
+		rt.log.Warn("go-milter's session type is not the one this build knows: connections are served by go-milter itself, and a panic in its code ends the daemon")
+	}
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if addr := rt.cfg.Metrics.Listen; addr != "" {
 		mln, err := net.Listen("tcp", addr)
