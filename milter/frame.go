@@ -2,7 +2,6 @@ package milter
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 )
@@ -207,10 +206,4 @@ func (f *framer) replyFollows() bool {
 		return true
 	}
 	return false
-}
-
-// isMalformed reports whether err is the daemon refusing a packet.
-func isMalformed(err error) bool {
-	var m *malformedError
-	return errors.As(err, &m)
 }
