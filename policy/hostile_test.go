@@ -303,7 +303,7 @@ func TestEngineHostileRecordsAndSizes(t *testing.T) {
 func TestReadHeadersLongLines(t *testing.T) {
 	for _, n := range []int{100, 64<<10 - 10, 64 << 10, 64<<10 + 1, 200 << 10} {
 		long := "(" + strings.Repeat("c", n) + ") boss@edge.example"
-		fields := []Header{{"DKIM-Signature", " v=1; d=x"}, {"From", " " + long}, {"X-Folded", " a\r\n\t" + long}, {"To", " u@example.org"}}
+		fields := []Header{{Name: "DKIM-Signature", Value: " v=1; d=x"}, {Name: "From", Value: " " + long}, {Name: "X-Folded", Value: " a\r\n\t" + long}, {Name: "To", Value: " u@example.org"}}
 		var msg strings.Builder
 		for _, f := range fields {
 			msg.WriteString(f.Name + ":" + f.Value + "\r\n")
@@ -311,7 +311,7 @@ func TestReadHeadersLongLines(t *testing.T) {
 		msg.WriteString("\r\nbody\r\n")
 		var got []Header
 		left, err := ReadHeaders(bufio.NewReaderSize(strings.NewReader(msg.String()), 64<<10), func(name, value string) {
-			got = append(got, Header{name, value})
+			got = append(got, Header{Name: name, Value: value})
 		})
 		if err != nil || left != nil || len(got) != len(fields) {
 			t.Fatalf("%d: %d fields, leftover %q, %v", n, len(got), left, err)

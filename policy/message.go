@@ -17,9 +17,23 @@ type Client struct {
 }
 
 // Header is one header field as the MTA passed it: the value is raw,
-// including the space after the colon and any folding.
+// including the space after the colon and any folding. Name is the name
+// the field is known by (FieldName).
 type Header struct {
 	Name, Value string
+	// written is the name as the MTA passed it, when it differs from
+	// Name: DKIM verifies the field as it stood in the message.
+	written string
+}
+
+// FieldName is the name a header field is known by: the name as written
+// without the white space the obsolete syntax allows before the colon
+// (RFC 5322 §4.5: field-name *WSP ":"). Mail clients show "From : x" as
+// the author, so every rule reads it as From. Some MTAs pass the name to
+// the milter as written, and `spoofguard check` reads it from the file:
+// both reach the engine through Message.Header, which applies this.
+func FieldName(written string) string {
+	return strings.TrimRight(written, " \t")
 }
 
 // Origin is the client that connected to the inbound relay, read from the
@@ -121,7 +135,11 @@ func (m *Message) Rcpt(rcpt string) Verdict {
 
 // Header records one header field.
 func (m *Message) Header(name, value string) {
-	m.headers = append(m.headers, Header{name, value})
+	h := Header{Name: FieldName(name), Value: value}
+	if h.Name != name {
+		h.written = name
+	}
+	m.headers = append(m.headers, h)
 }
 
 // Headers returns the header fields recorded so far.
@@ -267,7 +285,11 @@ func (m *Message) startDKIM(ctx context.Context) {
 // appendHeaderCRLF renders a header field as it stood in the message,
 // with CRLF line ends (milters may receive folds as bare LF).
 func appendHeaderCRLF(b []byte, h Header) []byte {
-	b = append(b, h.Name...)
+	if h.written != "" {
+		b = append(b, h.written...)
+	} else {
+		b = append(b, h.Name...)
+	}
 	b = append(b, ':')
 	for i := 0; i < len(h.Value); i++ {
 		c := h.Value[i]
