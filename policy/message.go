@@ -236,8 +236,14 @@ func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, doma
 }
 
 // temperror records a rule that could not decide because DNS failed. The
-// configured action applies, and it can never be a reject.
-func (m *Message) temperror(rule string, stage Stage, d *DomainConfig, domain, reason string) {
+// configured action applies, and it can never be a reject. worst is what
+// the rule would do had the lookup gone against the sender: when that is
+// accept, the failure cannot change the verdict and decides nothing.
+func (m *Message) temperror(rule string, stage Stage, worst Action, d *DomainConfig, domain, reason string) {
+	if worst == ActionAccept || worst == "" {
+		m.outcome(rule, stage, "temperror", reason+" (cannot change the verdict: the rule's action is accept)", nil)
+		return
+	}
 	a := m.e.cfg.DNS.OnTemperror
 	if a == ActionReject {
 		a = ActionTempFail
