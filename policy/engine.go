@@ -127,9 +127,14 @@ func (e *Engine) Classify(ip netip.Addr, authUser string) (class Class, relay st
 	ip = ip.Unmap()
 	switch {
 	case !ip.IsValid():
-		// Only the MTA's own local submission (Postfix non_smtpd_milters,
-		// Sendmail's queue runs) comes without a network address.
-		return ClassTrusted, "", "local submission: the MTA reported no client address"
+		// No address is no proof of anything: MAIL before CONNECT, or an
+		// unknown or unix address family. Postfix reports its local
+		// submission as 127.0.0.1 (networks.trusted decides), and an own
+		// user authenticates; a client nothing is known of is checked.
+		if authUser != "" {
+			return ClassAuthenticated, "", "authenticated as " + authUser + " (the MTA reported no client address)"
+		}
+		return ClassInternet, "", "the MTA reported no client address: judged as an Internet client"
 	case prefixesContain(e.trusted, ip):
 		return ClassTrusted, "", ip.String() + " is in networks.trusted"
 	case authUser != "":
@@ -172,6 +177,14 @@ func prefixes(ns []Network) []netip.Prefix {
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
+
+// addrWords names a client address in reasons; a missing one is said so.
+func addrWords(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "(no address)"
+	}
+	return ip.String()
+}
 
 // domainOf returns the lower-cased domain of an address, without a final
 // dot; "" when there is none.

@@ -373,8 +373,16 @@ func TestEngineRelayTrace(t *testing.T) {
 func TestEngineClassifiesLocalSubmission(t *testing.T) {
 	w := newEngineWorld(t)
 	e := w.engine(t, "", "", "", Options{})
-	if c, _, why := e.Classify(netip.Addr{}, ""); c != ClassTrusted {
-		t.Errorf("no client address: %s (%s), want trusted", c, why)
+	// Postfix reports its local submission (non_smtpd_milters) as
+	// 127.0.0.1; no address at all proves nothing.
+	if c, _, why := e.Classify(netip.Addr{}, ""); c != ClassInternet {
+		t.Errorf("no client address: %s (%s), want internet", c, why)
+	}
+	if c, _, why := e.Classify(netip.Addr{}, "alice"); c != ClassAuthenticated {
+		t.Errorf("no client address, SMTP AUTH: %s (%s), want authenticated", c, why)
+	}
+	if c, _, _ := e.Classify(netip.MustParseAddr("127.0.0.1"), ""); c != ClassTrusted {
+		t.Errorf("Postfix local submission (127.0.0.1): %s, want trusted", c)
 	}
 	if c, _, _ := e.Classify(netip.MustParseAddr("::ffff:127.0.0.1"), ""); c != ClassTrusted {
 		t.Errorf("IPv4-mapped loopback: %s, want trusted", c)

@@ -26,7 +26,7 @@ func (m *Message) AuthResults(authservID string) string {
 	case m.Class == ClassRelay:
 		ar.Comment = "via relay " + m.Relay + ", original client unknown"
 	default:
-		ar.Comment = string(m.Class) + " client " + m.Client.IP.String()
+		ar.Comment = string(m.Class) + " client " + addrWords(m.Client.IP)
 	}
 	return dnsauth.FormatAuthResults(ar)
 }

@@ -31,11 +31,11 @@ func (m *Message) directDelivery(rcpt string) Verdict {
 	if rs := m.e.byName[d.Via]; rs != nil {
 		if _, certain := rs.contains(m.Client.IP); !certain {
 			m.temperror(RuleDirectDelivery, stage, d.DirectDelivery, d, d.Name,
-				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+m.Client.IP.String()+" cannot be judged")
+				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+addrWords(m.Client.IP)+" cannot be judged")
 			return m.lastVerdict()
 		}
 	}
-	how := "directly from " + m.Client.IP.String()
+	how := "directly from " + addrWords(m.Client.IP)
 	if m.Class == ClassRelay {
 		how = "through relay " + quote(m.Relay) + ", which is not " + d.Name + "'s relay " + quote(d.Via)
 	}
@@ -119,8 +119,11 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 		r := dnsauth.CheckSPF(ctx, m.e.dns, ip, helo, m.MailFrom)
 		m.SPF = &r
 	} else {
-		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity,
-			Reason: "original client unknown: " + m.Origin.Err}
+		why := "the MTA reported no client address"
+		if m.Origin != nil {
+			why = "original client unknown: " + m.Origin.Err
+		}
+		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity, Reason: why}
 	}
 	m.envelopeForgery(stage, d, identity)
 	m.spfRule(stage, d)
@@ -376,7 +379,7 @@ func (m *Message) clientWords() string {
 	case m.Class == ClassRelay:
 		return "unknown (behind relay " + quote(m.Relay) + ")"
 	}
-	return fmt.Sprintf("%s (HELO %s, %s)", ip, orNull(helo), m.Class)
+	return fmt.Sprintf("%s (HELO %s, %s)", addrWords(ip), orNull(helo), m.Class)
 }
 
 func (m *Message) spfWords() string {
