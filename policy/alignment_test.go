@@ -69,7 +69,7 @@ neutral.example. IN TXT "v=spf1 ip4:192.0.2.77 ?all"
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
 			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "protected sender, SPF ~all from its own server", extra: protect, ip: "198.51.100.5", mailFrom: "boss@soft.example",
-			msg: relayHeader("mail.soft.example 192.0.2.77") + w.message(t, "boss@soft.example", "", ""), action: ActionAccept, stage: StageBody},
+			msg: relayHeader("mta.provider.example 192.0.2.77") + w.message(t, "boss@soft.example", "", ""), action: ActionAccept, stage: StageBody},
 	})
 }
 

@@ -76,6 +76,7 @@ type Message struct {
 	Origin      *Origin // relayed mail only
 
 	SPF   *dnsauth.SPFResult // MAIL FROM identity of the evaluated client; nil when not checked
+	HELO  *dnsauth.SPFResult // HELO identity, checked when it names a protected domain; else nil
 	From  dnsauth.From
 	DKIM  []dnsauth.DKIMResult
 	DMARC []dnsauth.DMARCResult

@@ -11,6 +11,7 @@ func (m *Message) AuthResults(authservID string) string {
 	ar := dnsauth.AuthResults{
 		AuthservID: authservID,
 		SPF:        m.SPF,
+		HELO:       m.HELO,
 		DKIM:       m.DKIM,
 		DMARC:      m.DMARC,
 		AuthUser:   m.AuthUser,

@@ -126,6 +126,7 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity, Reason: why}
 	}
 	m.envelopeForgery(stage, d, identity)
+	m.checkHelo(ctx, stage, ip, helo)
 	m.spfRule(stage, d)
 }
 
