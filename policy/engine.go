@@ -51,6 +51,7 @@ type Engine struct {
 	byName   map[string]*relaySet
 	trusted  []netip.Prefix
 	outbound []netip.Prefix
+	internal []netip.Prefix
 	allowNet []netip.Prefix
 	rand     func() int
 	refresh  *refresher
@@ -78,6 +79,7 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 		byName:   make(map[string]*relaySet),
 		trusted:  prefixes(cfg.Networks.Trusted),
 		outbound: prefixes(cfg.Networks.Outbound),
+		internal: prefixes(cfg.Networks.Internal),
 		allowNet: prefixes(cfg.Allow.Networks),
 		rand:     opts.Rand,
 	}

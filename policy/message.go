@@ -73,7 +73,7 @@ type Message struct {
 	AuthUser    string
 	MailFrom    string // envelope sender without <>; "" for the null sender
 	Rcpts       []string
-	Origin      *Origin // relayed mail only
+	Origin      *Origin // relayed mail, and mail an outbound server took from the Internet
 
 	SPF   *dnsauth.SPFResult // MAIL FROM identity of the evaluated client; nil when not checked
 	HELO  *dnsauth.SPFResult // HELO identity, checked when it names a protected domain; else nil
@@ -156,6 +156,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.findOrigin()
 		m.checkEnvelope(ctx, StageHeaders)
 	}
+	m.checkBehindOutbound(ctx)
 	m.From = dnsauth.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
@@ -309,13 +310,14 @@ func appendHeaderCRLF(b []byte, h Header) []byte {
 }
 
 // evaluated returns the client the sender checks judge: the original
-// client for relayed mail, the connecting one otherwise.
+// client for relayed mail and for mail an outbound server took from the
+// Internet, the connecting one otherwise.
 func (m *Message) evaluated() (ip netip.Addr, helo string, class Class) {
-	if m.Class == ClassRelay {
-		if m.Origin == nil || !m.Origin.IP.IsValid() {
-			return netip.Addr{}, "", ClassInternet
-		}
+	switch {
+	case m.Origin != nil && m.Origin.IP.IsValid():
 		return m.Origin.IP, m.Origin.Helo, m.Origin.Class
+	case m.Class == ClassRelay || m.Origin != nil:
+		return netip.Addr{}, "", ClassInternet
 	}
 	return m.Client.IP, m.Client.Helo, m.Class
 }

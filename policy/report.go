@@ -26,6 +26,8 @@ func (m *Message) AuthResults(authservID string) string {
 		ar.Comment = "via relay " + m.Relay + " from " + m.Origin.IP.String()
 	case m.Class == ClassRelay:
 		ar.Comment = "via relay " + m.Relay + ", original client unknown"
+	case m.Origin != nil:
+		ar.Comment = "via outbound server " + m.Client.IP.String() + " from " + addrWords(m.Origin.IP)
 	default:
 		ar.Comment = string(m.Class) + " client " + addrWords(m.Client.IP)
 	}

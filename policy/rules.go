@@ -379,6 +379,10 @@ func (m *Message) clientWords() string {
 		return fmt.Sprintf("%s (HELO %s) behind relay %q", ip, orNull(helo), m.Relay)
 	case m.Class == ClassRelay:
 		return "unknown (behind relay " + quote(m.Relay) + ")"
+	case m.Origin != nil && ip.IsValid():
+		return fmt.Sprintf("%s (HELO %s) behind outbound server %s", ip, orNull(helo), m.Client.IP)
+	case m.Origin != nil:
+		return "unknown (behind outbound server " + m.Client.IP.String() + ")"
 	}
 	return fmt.Sprintf("%s (HELO %s, %s)", addrWords(ip), orNull(helo), m.Class)
 }
