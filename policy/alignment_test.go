@@ -1,30 +1,12 @@
 package policy
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-msgauth/dkim"
 )
-
-// signAs DKIM-signs msg as domain with the world's key for it.
-func (w *engineWorld) signAs(t *testing.T, msg, domain string) string {
-	t.Helper()
-	var out bytes.Buffer
-	err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{
-		Domain: domain, Selector: "sel", Signer: w.keys[domain],
-		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.String()
-}
 
 // Forgeries that get through if alignment is judged loosely: a passing
 // signature of another domain beside a broken one of the own domain; a

@@ -124,22 +124,28 @@ func (w *engineWorld) message(t testing.TB, from, signer, relayedFrom string, ex
 	fmt.Fprintf(&b, "From: %s\r\nTo: user@example.org\r\nSubject: test\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <%d@test>\r\n\r\nHello.\r\n", from, len(from))
 	msg := b.String()
 	if signer != "" {
-		var out bytes.Buffer
-		err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{
-			Domain: signer, Selector: "sel", Signer: w.keys[signer],
-			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-			HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg = out.String()
+		msg = w.signAs(t, msg, signer)
 	}
 	if relayedFrom != "" {
 		helo, ip, _ := strings.Cut(relayedFrom, " ")
 		msg = fmt.Sprintf("Received: from %s (%s [%s])\r\n\tby filter.example.org (Postfix) with ESMTPS id 4ABC123\r\n\tfor <user@example.org>; Mon, 1 Jan 2024 10:00:01 +0000\r\n", helo, helo, ip) + msg
 	}
 	return msg
+}
+
+// signAs DKIM-signs msg as domain with the world's key for it.
+func (w *engineWorld) signAs(t testing.TB, msg, domain string) string {
+	t.Helper()
+	var out bytes.Buffer
+	err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{
+		Domain: domain, Selector: "sel", Signer: w.keys[domain],
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
+		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 type engineCase struct {

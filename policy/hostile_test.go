@@ -587,13 +587,18 @@ func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 
 // A field name is printable ASCII without spaces: a line that starts
 // with white space before any field, or a "name" with a space, starts
-// the body (it once became a field called " stray"). A read error is
-// reported, never taken for the end of the message.
+// the body (it once became a field called " stray"). White space may
+// follow the name before the colon (RFC 5322 §4.5); the name is passed
+// on as written. A read error is reported, never taken for the end of the
+// message.
 func TestReadHeadersFieldNames(t *testing.T) {
 	for msg, want := range map[string]string{
-		" stray: x\nFrom: a\n": "",
-		"Bad Name: x\n":        "",
-		"From: a\nTo: b\n\n":   "From,To",
+		" stray: x\nFrom: a\n":  "",
+		"Bad Name: x\n":         "",
+		"From: a\nTo: b\n\n":    "From,To",
+		"From : a\nTo\t: b\n\n": "From ,To\t",
+		" : x\n":                "",
+		"From \x01: x\n":        "",
 	} {
 		var names []string
 		if _, err := ReadHeaders(bufio.NewReader(strings.NewReader(msg)), func(n, _ string) { names = append(names, n) }); err != nil {
