@@ -213,6 +213,9 @@ func (c DNSConfig) ResolverConfig() dnsauth.ResolverConfig {
 type NetworksConfig struct {
 	Trusted  []Network `toml:"trusted"`  // local submission: no sender checks
 	Outbound []Network `toml:"outbound"` // own outbound servers: may send as protected domains
+	// Internal are the organisation's own ranges: a client an own
+	// outbound server took mail from there is its own (policy/outbound.go).
+	Internal []Network `toml:"internal"`
 }
 
 // RelayConfig is one [[relay]]: an inbound filtering relay (the MX of the
@@ -308,11 +311,21 @@ func Default() *Config {
 		Networks: NetworksConfig{Trusted: []Network{
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
-		}},
+		}, Internal: cfgInternalDefault()},
 		DMARC: DMARCConfig{Enabled: cfgBool(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
 	}
+}
+
+// cfgInternalDefault is networks.internal of an empty file: the private
+// ranges (RFC 1918, RFC 4193), loopback and link-local.
+func cfgInternalDefault() []Network {
+	var out []Network
+	for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "::1/128", "fe80::/10"} {
+		out = append(out, Network{netip.MustParsePrefix(p)})
+	}
+	return out
 }
 
 // cfgDefaultRelay and cfgDefaultDomain are the starting values of each

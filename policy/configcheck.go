@@ -111,6 +111,7 @@ func (v *cfgChecker) networks() {
 	n := &v.c.Networks
 	v.notEverything("networks.trusted", n.Trusted, "every client would be trusted and skip all checks")
 	v.notEverything("networks.outbound", n.Outbound, "every client could send as your protected domains unchecked")
+	v.notEverything("networks.internal", n.Internal, "mail an outbound server takes from the Internet would never be checked")
 }
 
 // notEverything refuses a /0 in a list whose members are exempt from
