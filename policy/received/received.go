@@ -112,30 +112,27 @@ func checkText(s string) error {
 	return nil
 }
 
-// source tells where the client address was found.
-type source uint8
-
-const (
-	srcNone    source = iota
-	srcTCPInfo        // the TCP-info comment: "(host [192.0.2.1])"
-	srcLiteral        // a bare literal after the from-domain: "host [192.0.2.1]"
-	srcDomain         // the from-domain itself: "from [192.0.2.1]"
-)
-
 // fromClause gathers what the from clause says before it is resolved into
 // a Hop, because some items change the meaning of others: a "(HELO x)"
-// comment makes the from-domain a reverse DNS name instead of the HELO.
+// comment makes the from-domain a reverse DNS name instead of the HELO,
+// and an address in the comment after a literal from-domain makes that
+// literal the HELO.
 type fromClause struct {
-	at       int   // offset of the "from" keyword
-	domain   token // the from-domain: a word or a literal, tokEOF if absent
-	src      source
-	ip       netip.Addr
-	bad      *Error // the address found where the client address belongs is not usable
+	at       int    // offset of the "from" keyword
+	domain   token  // the from-domain's first token: a word or a literal, tokEOF if absent
+	domEnd   int    // the from-domain's end, glued tokens included
+	compound bool   // the from-domain is several glued tokens: HELO text, never an address
+	domHelo  bool   // the comment right after a literal from-domain holds the address
+	items    int    // items read after the from-domain
+	notes    int    // how many of them are greeting notes: "(HELO x)"
+	n        int    // places outside the from-domain that hold an address
+	cand     string // the first of them, as written
+	candAt   int
+	takeable bool   // it stands where writers put the client's address
 	host     string // the name in the TCP-info comment
 	helo     string // from helo= or "(HELO x)"
 	heloSet  bool
 	heloNote bool // a "(HELO x)" comment: the from-domain is the host name
-	tcpSeen  bool // the TCP-info comment has been read
 	exim     bool // Exim's key=value items were seen
 	auth     bool
 }
@@ -213,17 +210,22 @@ func (p *parser) fromDomain() error {
 		return err
 	}
 	if (t.kind == tokWord && !strings.EqualFold(t.text, "by")) || t.kind == tokLiteral {
-		p.from.domain = t
-		return nil
+		f := &p.from
+		f.domain = t
+		end, err := p.sc.gluedEnd(t.end, false)
+		f.domEnd, f.compound = end, end != t.end
+		return err
 	}
 	p.unread(t)
 	return nil
 }
 
 // fromItems reads the comments and literals between the from-domain and
-// "by".
+// "by". A quoted string or a path has no place there in any writer's
+// layout; only client text can put one there, and it could hide what the
+// MTA wrote after it, so the header is refused.
 func (p *parser) fromItems() error {
-	for {
+	for ; ; p.from.items++ {
 		t, err := p.next()
 		if err != nil {
 			return err
@@ -239,36 +241,18 @@ func (p *parser) fromItems() error {
 				return nil
 			}
 		case tokLiteral:
-			if !p.from.tcpSeen && p.from.src == srcNone && p.from.bad == nil {
-				p.takeAddr(t.text, t.start+1, srcLiteral)
-			}
+			// "from unknown [192.0.2.1] (EHLO x)" (Momentum) and fetchmail
+			// write the address bare right after the from-domain, GMX
+			// after a greeting note: "from host (EHLO x) [192.0.2.1]".
+			p.candidate(t.text, t.start+1, p.from.items == p.from.notes)
 		case tokComment:
 			if err := p.fromComment(t); err != nil {
 				return err
 			}
+		case tokQuoted, tokAngle:
+			return newError(ErrAmbiguous, t.start, "quoted text in the from clause")
 		}
 	}
-}
-
-// fromComment sorts one comment of the from clause: a HELO note, an
-// authentication note, or (the first other one) the TCP-info.
-func (p *parser) fromComment(t token) error {
-	first := firstWord(t.text)
-	switch {
-	case strings.EqualFold(first, "HELO") || strings.EqualFold(first, "EHLO"):
-		// qmail, Cisco, Momentum, CommuniGate: "from host (HELO name)".
-		p.from.heloNote = true
-		return p.tcpInfoHeloOnly(t)
-	case strings.EqualFold(first, "account"):
-		// CommuniGate Pro: "(account user@example.org HELO name)".
-		p.from.auth = true
-		return p.tcpInfoHeloOnly(t)
-	case isAuthNote(first):
-		p.from.auth = true
-	case !p.from.tcpSeen:
-		return p.tcpInfo(t.start+1, t.end-1)
-	}
-	return nil
 }
 
 // isAuthNote reports whether a from-clause comment starting with word w
@@ -302,6 +286,9 @@ func (p *parser) byClause() error {
 			p.unread(t)
 			break
 		}
+		if err := secondClause(t); err != nil {
+			return err
+		}
 		if t.kind == tokComment && strings.HasPrefix(t.text, "Exim ") {
 			p.exim = true
 		}
@@ -327,25 +314,54 @@ func (p *parser) dateTail() error {
 			return nil
 		case tokSemi:
 			p.dateAt = t.end
+		case tokLiteral:
+			return newError(ErrAmbiguous, t.start, "address literal after the clauses")
+		default:
+			if err := secondClause(t); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// resolve turns what the clauses said into a Hop.
+// secondClause refuses a "by" keyword after the by clause. A writer
+// writes one; another is client text posing as trace clauses ("HELO x
+// [192.0.2.1] by mx with ESMTP id Q;", kept as sent by a writer that does
+// not sanitise it), which makes the text before the real TCP-info look
+// like a whole header. ("from" may follow: XMail writes "from <sender>"
+// after its for clause.)
+func secondClause(t token) error {
+	if t.kind == tokWord && strings.EqualFold(t.text, "by") {
+		return newError(ErrAmbiguous, t.start, "a second by clause")
+	}
+	return nil
+}
+
+// resolve turns what the clauses said into a Hop: the one place that
+// holds an address is the client's, and a literal from-domain is that
+// place when no comment right after it holds one (Exim's "from [192.0.2.1]
+// (helo=x)").
 func (p *parser) resolve() (Hop, error) {
 	f := &p.from
-	if f.src == srcNone && f.bad == nil && f.domain.kind == tokLiteral {
-		p.takeAddr(f.domain.text, f.domain.start+1, srcDomain)
+	domAddr := f.domain.kind == tokLiteral && !f.compound && !f.domHelo
+	total := f.n
+	if domAddr {
+		total++
+		f.cand, f.candAt, f.takeable = f.domain.text, f.domain.start+1, true
 	}
-	if f.bad != nil {
-		return Hop{}, f.bad
-	}
-	if f.src == srcNone {
+	switch {
+	case total > 1:
+		return Hop{}, newError(ErrAmbiguous, f.at, strconv.Itoa(total)+" places hold an address")
+	case total == 0 || !f.takeable:
 		return Hop{}, newError(ErrNoIP, f.at, "")
 	}
+	ip, ok := parseAddr(f.cand)
+	if !ok {
+		return Hop{}, newError(ErrBadIP, f.candAt, quoteDetail(f.cand))
+	}
 	h := p.hop
-	h.IP = f.ip
-	h.Helo = p.helo()
+	h.IP = ip
+	h.Helo = p.helo(domAddr)
 	h.Host = p.host()
 	h.Authenticated = h.Authenticated || f.auth
 	if p.dateAt > 0 {
@@ -356,17 +372,15 @@ func (p *parser) resolve() (Hop, error) {
 
 // helo picks the HELO name: an explicit helo= or "(HELO x)" first, else
 // the from-domain unless it was the client address itself.
-func (p *parser) helo() string {
+func (p *parser) helo(domAddr bool) string {
 	f := &p.from
 	switch {
 	case f.heloSet:
 		return f.helo
-	case f.domain.kind == tokWord:
-		return f.domain.text
-	case f.domain.kind == tokLiteral && f.src != srcDomain:
-		return p.sc.s[f.domain.start:f.domain.end]
+	case f.domain.kind == tokEOF || domAddr:
+		return ""
 	}
-	return ""
+	return p.sc.s[f.domain.start:f.domEnd]
 }
 
 // host picks the reverse DNS name: the one in the TCP-info comment, else
@@ -377,7 +391,7 @@ func (p *parser) host() string {
 	if f.host != "" {
 		return f.host
 	}
-	if f.domain.kind != tokWord || !(f.exim || p.exim || f.heloNote) {
+	if f.domain.kind != tokWord || f.compound || !(f.exim || p.exim || f.heloNote) {
 		return ""
 	}
 	return hostName(f.domain.text)

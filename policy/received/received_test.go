@@ -244,12 +244,8 @@ var samples = []struct {
 			Date: when(2024, 9, 3, 10, 0, 0, 2), Authenticated: true}},
 
 	// Which address is the client's when there are two.
-	{"choice/tcp-info-before-later-comment", "from helo.example.net (host.example.net [192.0.2.1]) ([203.0.113.66]) by mx.example.org with ESMTP id 1",
-		Hop{Helo: "helo.example.net", Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "ESMTP", ID: "1"}},
 	{"choice/tcp-info-over-literal-helo", "from [203.0.113.66] (host.example.net [192.0.2.1]) by mx.example.org with ESMTP id 1",
 		Hop{Helo: "[203.0.113.66]", Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "ESMTP", ID: "1"}},
-	{"choice/first-in-comment", "from h (host.example.net [192.0.2.1] [203.0.113.66]) by mx.example.org with ESMTP id 1",
-		Hop{Helo: "h", Host: "host.example.net", IP: ip("192.0.2.1"), By: "mx.example.org", With: "ESMTP", ID: "1"}},
 	{"choice/literal-helo-in-by-part-ignored", "from h (unknown [192.0.2.1]) by mx.example.org ([203.0.113.66]) with ESMTP id 1",
 		Hop{Helo: "h", IP: ip("192.0.2.1"), By: "mx.example.org", With: "ESMTP", ID: "1"}},
 }
@@ -302,8 +298,10 @@ var badSamples = []struct {
 	{"bad-bare-ipv4", "from EXCH01 (10.0.0.256) by EXCH02", ErrBadIP},
 	{"bad-bare-ipv6", "from EXCH01 (2603:10b6:::1) by EXCH02", ErrBadIP},
 	{"bad-ident-ip", "from unknown (HELO x) (fred@192.0.2.999) by mail.example.org with SMTP", ErrBadIP},
-	{"first-bad-wins", "from h ([999.1.1.1]) ([192.0.2.1]) by mx.example.org", ErrBadIP},
-	{"first-bad-in-comment-wins", "from h (host [999.1.1.1] [192.0.2.1]) by mx.example.org", ErrBadIP},
+	{"bad-beside-good", "from h ([999.1.1.1]) ([192.0.2.1]) by mx.example.org", ErrAmbiguous},
+	{"bad-beside-good-in-comment", "from h (host [999.1.1.1] [192.0.2.1]) by mx.example.org", ErrAmbiguous},
+	{"two-tcp-infos", "from helo.example.net (host.example.net [192.0.2.1]) ([203.0.113.66]) by mx.example.org with ESMTP id 1", ErrAmbiguous},
+	{"two-addresses-in-tcp-info", "from h (host.example.net [192.0.2.1] [203.0.113.66]) by mx.example.org with ESMTP id 1", ErrAmbiguous},
 	{"empty-literal", "from h (host []) by mx.example.org", ErrBadIP},
 	{"unterminated-comment", "from h (host [192.0.2.1] by mx.example.org", ErrMalformed},
 	{"unterminated-nested-comment", "from h (host [192.0.2.1] (may be forged) by mx.example.org", ErrMalformed},

@@ -15,6 +15,8 @@ const (
 	tokQuoted       // `"` ... `"`
 	tokAngle        // "<" ... ">", a path such as <user@example.org>
 	tokSemi         // ";", which ends the clauses and starts the date
+	tokOpen         // "(" inside a comment read flat (scanner.flat)
+	tokClose        // ")" inside a comment read flat
 )
 
 // token is one lexical item. start and end delimit it in the scanned text,
@@ -152,4 +154,66 @@ func (sc *scanner) skipAngle(i int) int {
 		return i
 	}
 	return i + 1 + j
+}
+
+// flat returns the next item of a comment's inside without descending
+// into nested comments: their parentheses come back as tokOpen and
+// tokClose, so a comment nested to any depth is read in one pass. A
+// backslash escapes the next byte inside words (RFC 5322 §3.2.1
+// quoted-pair), as comment does when it finds the comment's end.
+func (sc *scanner) flat() (token, error) {
+	for sc.pos < sc.lim && isSpace(sc.s[sc.pos]) {
+		sc.pos++
+	}
+	start := sc.pos
+	if start >= sc.lim {
+		return token{kind: tokEOF, start: start, end: start}, nil
+	}
+	switch sc.s[start] {
+	case '(':
+		sc.pos++
+		return token{kind: tokOpen, start: start, end: sc.pos}, nil
+	case ')':
+		sc.pos++
+		return token{kind: tokClose, start: start, end: sc.pos}, nil
+	case '\\':
+	default:
+		if isDelim(sc.s[start]) {
+			return sc.next()
+		}
+	}
+	for sc.pos < sc.lim && !isDelim(sc.s[sc.pos]) {
+		if sc.s[sc.pos] == '\\' {
+			sc.pos++
+		}
+		sc.pos++
+	}
+	if sc.pos > sc.lim {
+		sc.pos = sc.lim
+	}
+	return token{kind: tokWord, start: start, end: sc.pos, text: sc.s[start:sc.pos]}, nil
+}
+
+// gluedEnd returns where a value that ends at end really ends: words and
+// literals written right after it, with no white space between, belong
+// to it ("x?[192.0.2.1]", Postfix's rendering of "HELO x [192.0.2.1]").
+// inComment selects the flat reading of a comment's inside.
+func (sc *scanner) gluedEnd(end int, inComment bool) (int, error) {
+	for sc.pos == end && sc.pos < sc.lim {
+		if c := sc.s[sc.pos]; c != '[' && isDelim(c) {
+			break
+		}
+		var t token
+		var err error
+		if inComment {
+			t, err = sc.flat()
+		} else {
+			t, err = sc.next()
+		}
+		if err != nil {
+			return 0, err
+		}
+		end = t.end
+	}
+	return end, nil
 }
