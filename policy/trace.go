@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,7 +38,7 @@ func (m *Message) findOrigin() {
 	o.Received = values[idx]
 	hop, err := received.Parse(values[idx])
 	if err != nil {
-		o.Err = fmt.Sprintf("relay %q's Received header cannot be read: %v", rc.Name, err)
+		o.Err = traceProblem(rc.Name, err)
 		m.traceError(rc)
 		return
 	}
@@ -45,6 +46,18 @@ func (m *Message) findOrigin() {
 	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
 		o.Class = ClassOutbound
 	}
+}
+
+// traceProblem says why the relay's header gave no client. An ambiguous
+// header is not guessed at: the client chose text (its HELO) that the
+// relay copied into the header, and read one way it names a different
+// client than read another, so believing either could let the client pick
+// its own class.
+func traceProblem(relay string, err error) string {
+	if errors.Is(err, received.ErrAmbiguous) {
+		return fmt.Sprintf("relay %q's Received header is ambiguous: text the client sent (its HELO) could pose as the address the relay wrote: %v", relay, err)
+	}
+	return fmt.Sprintf("relay %q's Received header cannot be read: %v", relay, err)
 }
 
 // traceError applies relay.trace_error. With accept, checks go on without
