@@ -10,21 +10,26 @@
 // The grammar in RFC 5321 §4.4 is a sketch that no MTA follows to the
 // letter. Parse reads what Postfix, Exim, Sendmail, qmail, Microsoft
 // Exchange and Exchange Online, Google, and the filtering services built on
-// them (Proofpoint, Mimecast, Barracuda, Cisco, Momentum) write. The parts
-// are found by position, never by guessing across the whole text:
+// them (Proofpoint, Mimecast, Barracuda, Cisco, Momentum) write.
 //
-//   - The client address is the first address in the TCP-info comment right
-//     after the from-domain, "from helo (host [192.0.2.1])". Failing that, a
-//     bare literal after the from-domain ("from host [192.0.2.1] (EHLO x)"),
-//     then the from-domain itself when it is a literal
-//     ("from [192.0.2.1] (helo=x)"). Later addresses never override an
-//     earlier one, so text the client controls further on cannot move it.
-//   - The HELO name is the from-domain, or the helo= item (Exim) or the
+// The header mixes text the receiving MTA wrote with text the client chose:
+// its HELO argument above all, which many writers copy as sent. So the
+// client address is never the first address found, but the only one: every
+// place in the from clause that holds an address is counted, leaving out
+// the slots known to carry client text (see tcpinfo.go for what each writer
+// escapes). One place, "from helo (host [192.0.2.1])", "from host
+// [192.0.2.1] (EHLO x)" or "from [192.0.2.1] (helo=x)", names the client.
+// More than one means the client's text poses as the MTA's, and the
+// header is refused with ErrAmbiguous rather than guessed at: "from x
+// [203.0.113.10] (unknown [192.0.2.66])" could be either.
+//
+//   - The HELO name is the from-domain (with what is glued to it, as in
+//     Postfix's "x?[192.0.2.9]"), or the helo= item (Exim) or the
 //     "(HELO x)" comment (qmail and relatives) where the from-domain is the
 //     reverse DNS name instead.
 //   - Authentication is read from the protocol the receiver wrote
-//     ("with ESMTPSA", RFC 3848) and from notes in the from clause such as
-//     Postfix's "(Authenticated sender: ...)".
+//     ("with ESMTPSA", RFC 3848) and from notes after the client address
+//     such as Postfix's "(Authenticated sender: ...)".
 //
 // A header that does not yield a client address is an error, never a
 // partial guess: the caller must decide what an unreadable relay header
@@ -162,13 +167,22 @@ func (p *parser) unread(t token) {
 
 // parse reads the clauses in their order (RFC 5321 §4.4 Stamp): from,
 // by, the optional via/with/id/for, and after the last top-level ";" the
-// date.
+// date. The by clause is required, as in the Stamp grammar: every writer
+// puts it right after the text it wrote about the client, so a header
+// whose "by" is missing had it swallowed by something the client opened.
 func (p *parser) parse() error {
 	if err := p.fromKeyword(); err != nil {
 		return err
 	}
-	if err := p.fromItems(); err != nil {
+	by, err := p.fromItems()
+	if err != nil {
 		return err
+	}
+	if !by {
+		if _, err := p.resolve(); err != nil {
+			return err // the more telling reason, for headers that name no client at all
+		}
+		return malformed(p.from.at, "no by clause")
 	}
 	if err := p.byClause(); err != nil {
 		return err
@@ -224,21 +238,18 @@ func (p *parser) fromDomain() error {
 // "by". A quoted string or a path has no place there in any writer's
 // layout; only client text can put one there, and it could hide what the
 // MTA wrote after it, so the header is refused.
-func (p *parser) fromItems() error {
+func (p *parser) fromItems() (by bool, err error) {
 	for ; ; p.from.items++ {
 		t, err := p.next()
 		if err != nil {
-			return err
+			return false, err
 		}
 		switch t.kind {
-		case tokEOF:
-			return nil
-		case tokSemi:
-			p.unread(t)
-			return nil
+		case tokEOF, tokSemi:
+			return false, nil
 		case tokWord:
 			if strings.EqualFold(t.text, "by") {
-				return nil
+				return true, nil
 			}
 		case tokLiteral:
 			// "from unknown [192.0.2.1] (EHLO x)" (Momentum) and fetchmail
@@ -247,10 +258,10 @@ func (p *parser) fromItems() error {
 			p.candidate(t.text, t.start+1, p.from.items == p.from.notes)
 		case tokComment:
 			if err := p.fromComment(t); err != nil {
-				return err
+				return false, err
 			}
 		case tokQuoted, tokAngle:
-			return newError(ErrAmbiguous, t.start, "quoted text in the from clause")
+			return false, newError(ErrAmbiguous, t.start, "quoted text in the from clause")
 		}
 	}
 }
@@ -286,7 +297,7 @@ func (p *parser) byClause() error {
 			p.unread(t)
 			break
 		}
-		if err := secondClause(t); err != nil {
+		if err := p.laterItem(t, 2); err != nil {
 			return err
 		}
 		if t.kind == tokComment && strings.HasPrefix(t.text, "Exim ") {
@@ -317,24 +328,64 @@ func (p *parser) dateTail() error {
 		case tokLiteral:
 			return newError(ErrAmbiguous, t.start, "address literal after the clauses")
 		default:
-			if err := secondClause(t); err != nil {
+			if err := p.laterItem(t, 1); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// secondClause refuses a "by" keyword after the by clause. A writer
-// writes one; another is client text posing as trace clauses ("HELO x
-// [192.0.2.1] by mx with ESMTP id Q;", kept as sent by a writer that does
-// not sanitise it), which makes the text before the real TCP-info look
-// like a whole header. ("from" may follow: XMail writes "from <sender>"
-// after its for clause.)
-func secondClause(t token) error {
-	if t.kind == tokWord && strings.EqualFold(t.text, "by") {
+// laterItem refuses an item after the from clause that shows the
+// client's text swallowed what the MTA wrote about the client: a second
+// "by" keyword ("HELO x [192.0.2.1] by mx with ESMTP id Q;", kept as sent
+// by a writer that does not sanitise it, makes the text before the real
+// TCP-info look like a whole header), or a comment holding an address at
+// depth or deeper (1: the comment itself, 2: a comment nested in it). The
+// MTA's TCP-info sits in its own parentheses, so a comment the client
+// opened before it holds it one level down; the receiver's own address
+// ("by EXCH02 (10.0.0.6)") is at depth 1. ("from" may follow: XMail
+// writes "from <sender>" after its for clause.)
+func (p *parser) laterItem(t token, depth int) error {
+	switch {
+	case t.kind == tokWord && strings.EqualFold(t.text, "by"):
 		return newError(ErrAmbiguous, t.start, "a second by clause")
+	case t.kind != tokComment:
+		return nil
 	}
-	return nil
+	d, err := p.addrDepth(t.start+1, t.end-1)
+	if err == nil && d >= depth {
+		err = newError(ErrAmbiguous, t.start, "an address inside a comment after the from clause")
+	}
+	return err
+}
+
+// addrDepth returns the deepest level (1: the comment itself) at which the
+// comment inside from..to holds an address literal or a word that is an
+// IP address; 0 if none. Parentheses inside a path, which the comment's
+// scan passed over, may unbalance it; that is no error here.
+func (p *parser) addrDepth(from, to int) (int, error) {
+	sc := scanner{s: p.sc.s, pos: from, lim: to}
+	depth, deepest := 1, 0
+	for {
+		t, err := sc.flat()
+		if err != nil {
+			return 0, err
+		}
+		switch t.kind {
+		case tokEOF:
+			return deepest, nil
+		case tokOpen:
+			depth++
+		case tokClose:
+			depth = max(depth-1, 1)
+		case tokLiteral:
+			deepest = max(deepest, depth)
+		case tokWord:
+			if _, ok := parseAddr(afterAt(t.text)); ok {
+				deepest = max(deepest, depth)
+			}
+		}
+	}
 }
 
 // resolve turns what the clauses said into a Hop: the one place that

@@ -158,9 +158,11 @@ func (sc *scanner) skipAngle(i int) int {
 
 // flat returns the next item of a comment's inside without descending
 // into nested comments: their parentheses come back as tokOpen and
-// tokClose, so a comment nested to any depth is read in one pass. A
-// backslash escapes the next byte inside words (RFC 5322 §3.2.1
-// quoted-pair), as comment does when it finds the comment's end.
+// tokClose, so a comment nested to any depth is read in one pass. Inside
+// a comment RFC 5322 §3.2.2 knows no quoted strings or paths: '"', '<',
+// '>' and ';' are ctext, read as parts of words, so a quote or an angle
+// bracket opened by the client cannot hide what the MTA wrote after it.
+// A backslash escapes the next byte (quoted-pair), as in comment.
 func (sc *scanner) flat() (token, error) {
 	for sc.pos < sc.lim && isSpace(sc.s[sc.pos]) {
 		sc.pos++
@@ -176,13 +178,12 @@ func (sc *scanner) flat() (token, error) {
 	case ')':
 		sc.pos++
 		return token{kind: tokClose, start: start, end: sc.pos}, nil
-	case '\\':
-	default:
-		if isDelim(sc.s[start]) {
-			return sc.next()
-		}
+	case '[':
+		return sc.closed(tokLiteral, ']', "unterminated address literal")
+	case ']':
+		return token{}, malformed(start, "unbalanced ]")
 	}
-	for sc.pos < sc.lim && !isDelim(sc.s[sc.pos]) {
+	for sc.pos < sc.lim && !isFlatDelim(sc.s[sc.pos]) {
 		if sc.s[sc.pos] == '\\' {
 			sc.pos++
 		}
@@ -194,13 +195,22 @@ func (sc *scanner) flat() (token, error) {
 	return token{kind: tokWord, start: start, end: sc.pos, text: sc.s[start:sc.pos]}, nil
 }
 
+// isFlatDelim reports whether c ends a word inside a comment.
+func isFlatDelim(c byte) bool {
+	switch c {
+	case '(', ')', '[', ']':
+		return true
+	}
+	return isSpace(c)
+}
+
 // gluedEnd returns where a value that ends at end really ends: words and
 // literals written right after it, with no white space between, belong
 // to it ("x?[192.0.2.1]", Postfix's rendering of "HELO x [192.0.2.1]").
 // inComment selects the flat reading of a comment's inside.
 func (sc *scanner) gluedEnd(end int, inComment bool) (int, error) {
 	for sc.pos == end && sc.pos < sc.lim {
-		if c := sc.s[sc.pos]; c != '[' && isDelim(c) {
+		if c := sc.s[sc.pos]; c != '[' && (isDelim(c) && !inComment || isFlatDelim(c)) {
 			break
 		}
 		var t token

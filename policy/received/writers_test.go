@@ -38,6 +38,9 @@ var hostileHelos = []string{
 	"x [203.0.113.10] \"",
 	"x [203.0.113.10] <",
 	"x [203.0.113.10] (EHLO",
+	"x [203.0.113.10] (a <",
+	"x [203.0.113.10] by f (",
+	"x (h [203.0.113.10]) by f; (",
 	"x [203.0.113.10] (helo=",
 	"x [203.0.113.10] (Authenticated sender: a",
 	"x) ([203.0.113.10]",
@@ -256,7 +259,11 @@ func TestHostileHeloVerbatim(t *testing.T) {
 	test("from x [203.0.113.10] (unknown [192.0.2.66])"+tail, ErrAmbiguous)
 	test("from x (outbound.example.org [203.0.113.10]) (unknown [192.0.2.66])"+tail, ErrAmbiguous)
 	test("from x (outbound.example.org [203.0.113.10]) by filter.example.net with ESMTP id Q; Fri (unknown [192.0.2.66])"+tail, ErrAmbiguous)
-	test("from x [203.0.113.10]; Fri (unknown [192.0.2.66])"+tail, ErrAmbiguous)
+	test("from x [203.0.113.10]; Fri (unknown [192.0.2.66])"+tail, ErrMalformed)
+	test("from x [203.0.113.10] (a < (unknown [192.0.2.66]) (envelope-from <s@example.net>)"+tail, ErrAmbiguous)
+	test("from x [203.0.113.10] (a \" (unknown [192.0.2.66]) by filter.example.net with esmtp id 1 for \"b)\\\"\"@example.org; Fri, 4 Dec 2026 10:00:00 +0000", ErrAmbiguous)
+	test("from x [203.0.113.10] by f ( (unknown [192.0.2.66]) by filter.example.net with esmtp id 1 for \"b)\\\"\"@example.org; Fri, 4 Dec 2026 10:00:00 +0000", ErrAmbiguous)
+	test("from x (h [203.0.113.10]) by f; ( (unknown [192.0.2.66]) by filter.example.net with esmtp id 1 for \"b)\\\"\"@example.org; Fri, 4 Dec 2026 10:00:00 +0000", ErrAmbiguous)
 	test("from x [203.0.113.10] < (unknown [192.0.2.66])"+tail+" for <ceo@example.org>", ErrAmbiguous)
 	test("from x [203.0.113.10] \" (unknown [192.0.2.66])"+tail+" for <\"a\"@example.org>", ErrAmbiguous)
 	test("from x [203.0.113.10] (EHLO (unknown [192.0.2.66]))"+tail, ErrAmbiguous)
