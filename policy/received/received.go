@@ -336,25 +336,35 @@ func (p *parser) dateTail() error {
 }
 
 // laterItem refuses an item after the from clause that shows the
-// client's text swallowed what the MTA wrote about the client: a second
-// "by" keyword ("HELO x [192.0.2.1] by mx with ESMTP id Q;", kept as sent
-// by a writer that does not sanitise it, makes the text before the real
-// TCP-info look like a whole header), or a comment holding an address at
-// depth or deeper (1: the comment itself, 2: a comment nested in it). The
-// MTA's TCP-info sits in its own parentheses, so a comment the client
-// opened before it holds it one level down; the receiver's own address
-// ("by EXCH02 (10.0.0.6)") is at depth 1. ("from" may follow: XMail
-// writes "from <sender>" after its for clause.)
+// client's text swallowed what the MTA wrote about the client. The MTA's
+// TCP-info comes after the client's HELO text and before the real "by";
+// to move it out of the from clause, the HELO must bring its own "by" (or
+// ";") and then hide the real one, and whatever hides it hides the
+// TCP-info too. So these are refused: a second "by" keyword ("HELO x
+// [192.0.2.1] by mx with ESMTP id Q;" kept as sent by a writer that does
+// not sanitise it), a comment holding an address at depth or deeper (1:
+// the comment itself, 2: a comment nested in it; the TCP-info has its own
+// parentheses, so a comment the client opened holds it one level down,
+// while the receiver's own address, "by EXCH02 (10.0.0.6)", is at depth
+// 1), and a quoted string or path holding one at all (those hold client
+// text: a recipient or a sender). "from" may follow: XMail writes "from
+// <sender>" after its for clause.
 func (p *parser) laterItem(t token, depth int) error {
-	switch {
-	case t.kind == tokWord && strings.EqualFold(t.text, "by"):
-		return newError(ErrAmbiguous, t.start, "a second by clause")
-	case t.kind != tokComment:
+	switch t.kind {
+	case tokWord:
+		if strings.EqualFold(t.text, "by") {
+			return newError(ErrAmbiguous, t.start, "a second by clause")
+		}
+		return nil
+	case tokQuoted, tokAngle:
+		depth = 1
+	case tokComment:
+	default:
 		return nil
 	}
 	d, err := p.addrDepth(t.start+1, t.end-1)
 	if err == nil && d >= depth {
-		err = newError(ErrAmbiguous, t.start, "an address inside a comment after the from clause")
+		err = newError(ErrAmbiguous, t.start, "an address after the from clause, inside "+quoteDetail(p.sc.s[t.start:t.end]))
 	}
 	return err
 }
