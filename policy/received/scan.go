@@ -55,16 +55,21 @@ func isDelim(c byte) bool {
 	return isSpace(c)
 }
 
-// next returns the next token. Folding (CRLF followed by white space) is
-// plain white space here, so folded and unfolded values scan alike.
-func (sc *scanner) next() (token, error) {
+// skipSpace moves past white space and reports whether anything is left.
+func (sc *scanner) skipSpace() bool {
 	for sc.pos < sc.lim && isSpace(sc.s[sc.pos]) {
 		sc.pos++
 	}
-	start := sc.pos
-	if start >= sc.lim {
-		return token{kind: tokEOF, start: start, end: start}, nil
+	return sc.pos < sc.lim
+}
+
+// next returns the next token. Folding (CRLF followed by white space) is
+// plain white space here, so folded and unfolded values scan alike.
+func (sc *scanner) next() (token, error) {
+	if !sc.skipSpace() {
+		return token{kind: tokEOF, start: sc.pos, end: sc.pos}, nil
 	}
+	start := sc.pos
 	switch c := sc.s[start]; c {
 	case '(':
 		return sc.comment()
@@ -164,13 +169,10 @@ func (sc *scanner) skipAngle(i int) int {
 // bracket opened by the client cannot hide what the MTA wrote after it.
 // A backslash escapes the next byte (quoted-pair), as in comment.
 func (sc *scanner) flat() (token, error) {
-	for sc.pos < sc.lim && isSpace(sc.s[sc.pos]) {
-		sc.pos++
+	if !sc.skipSpace() {
+		return token{kind: tokEOF, start: sc.pos, end: sc.pos}, nil
 	}
 	start := sc.pos
-	if start >= sc.lim {
-		return token{kind: tokEOF, start: start, end: start}, nil
-	}
 	switch sc.s[start] {
 	case '(':
 		sc.pos++
