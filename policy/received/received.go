@@ -391,8 +391,12 @@ func (p *parser) addrDepth(from, to int) (int, error) {
 		case tokLiteral:
 			deepest = max(deepest, depth)
 		case tokWord:
-			if _, ok := parseAddr(afterAt(t.text)); ok {
-				deepest = max(deepest, depth)
+			// A failed netip parse allocates its error, and version
+			// numbers ("(Exim 4.96)") are common here: check the shape.
+			if a := afterAt(t.text); looksLikeAddr(a) && (strings.Count(a, ".") == 3 || strings.Contains(a, ":")) {
+				if _, ok := parseAddr(a); ok {
+					deepest = max(deepest, depth)
+				}
 			}
 		}
 	}

@@ -277,13 +277,19 @@ func parseAddr(s string) (netip.Addr, bool) {
 	if tagged {
 		s = s[len("IPv6:"):]
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(s)
-		if perr != nil || !ap.Addr().Is4() || tagged {
+	var a netip.Addr
+	var err error
+	if strings.Count(s, ":") == 1 {
+		// An IPv4 address with a port; IPv6 has at least two colons.
+		// Tried first because a failed parse allocates its error.
+		var ap netip.AddrPort
+		ap, err = netip.ParseAddrPort(s)
+		if err != nil || !ap.Addr().Is4() || tagged {
 			return netip.Addr{}, false
 		}
 		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(s); err != nil {
+		return netip.Addr{}, false
 	}
 	if a.Zone() != "" || (tagged && !a.Is6()) {
 		return netip.Addr{}, false
