@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
-	"github.com/spoofguard/spoofguard/policy/received"
 )
 
 // directDelivery is the rule for mail that bypassed the inbound filter: a
@@ -51,54 +50,6 @@ func (m *Message) lastVerdict() Verdict {
 		return *m.Outcomes[n-1].Verdict
 	}
 	return Accept
-}
-
-// findOrigin reads the original client of relayed mail from the Received
-// header(s) the relay added (spec: "Two deployments"). Only the relay's
-// own headers are trusted: anything below them was written by whoever
-// connected to the relay and may be forged. The MTA's own header for this
-// hop, when it passes one (Sendmail does, Postfix does not), is skipped.
-func (m *Message) findOrigin() {
-	rc := m.e.byName[m.Relay].cfg
-	var values []string
-	for _, h := range m.headers {
-		if strings.EqualFold(h.Name, "Received") {
-			values = append(values, h.Value)
-		}
-	}
-	skip := 0
-	if len(values) > 0 {
-		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
-			skip = 1
-		}
-	}
-	idx := skip + rc.Hops - 1
-	o := &Origin{Index: idx, Class: ClassInternet}
-	m.Origin = o
-	if idx >= len(values) {
-		o.Err = fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)
-		m.traceError(rc)
-		return
-	}
-	o.Received = values[idx]
-	hop, err := received.Parse(values[idx])
-	if err != nil {
-		o.Err = fmt.Sprintf("relay %q's Received header cannot be read: %v", rc.Name, err)
-		m.traceError(rc)
-		return
-	}
-	o.IP, o.Helo, o.Host = hop.IP.Unmap(), hop.Helo, hop.Host
-	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
-		o.Class = ClassOutbound
-	}
-}
-
-// traceError applies relay.trace_error. With accept, checks go on without
-// an original client: SPF cannot pass, so own-domain mail must still be
-// DKIM-aligned to get through.
-func (m *Message) traceError(rc *RelayConfig) {
-	m.fire(RuleRelayTrace, StageHeaders, rc.TraceError, nil, "",
-		"cannot trace the message through relay "+quote(rc.Name), m.Origin.Err)
 }
 
 // checkEnvelope evaluates SPF for the envelope sender on the evaluated

@@ -25,6 +25,12 @@ type Config struct {
 	// Hostname is myhostname, the name in the banner and in Postfix's own
 	// Received header. Default "mx.example.org".
 	Hostname string
+	// Address is the loopback address smtpd listens on (in master.cf), so
+	// a second instance can play another host. inet_interfaces stays
+	// 127.0.0.1: Postfix accepts there only addresses configured on an
+	// interface, and the loopback interface carries 127.0.0.1 alone.
+	// Default "127.0.0.1".
+	Address string
 	// Domains are the virtual mailbox domains; mail to any address of one
 	// of them lands in the Maildir named after the domain.
 	Domains []string
@@ -49,7 +55,7 @@ type Instance struct {
 	DataDir   string
 	MailDir   string
 	LogFile   string
-	// Addr is the "127.0.0.1:port" smtpd listens on.
+	// Addr is the "address:port" smtpd listens on.
 	Addr string
 
 	cfg Config
@@ -62,6 +68,9 @@ func Start(t testing.TB, cfg Config) *Instance {
 	t.Helper()
 	if cfg.Hostname == "" {
 		cfg.Hostname = "mx.example.org"
+	}
+	if cfg.Address == "" {
+		cfg.Address = "127.0.0.1"
 	}
 	p, err := newInstance(cfg)
 	if err != nil {
@@ -106,7 +115,7 @@ func newInstance(cfg Config) (*Instance, error) {
 		DataDir:   filepath.Join(dir, "data"),
 		MailDir:   filepath.Join(dir, "mail"),
 		LogFile:   filepath.Join(dir, "maillog"),
-		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Addr:      net.JoinHostPort(cfg.Address, strconv.Itoa(port)),
 		cfg:       cfg,
 	}
 	return p, p.writeConfig()
