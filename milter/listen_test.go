@@ -18,6 +18,13 @@ func TestParseListen(t *testing.T) {
 		{"inet:[::1]:8891", "tcp6", "[::1]:8891"},
 		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock"},
 		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock"},
+		// libmilter's spellings, as OpenDKIM and OpenDMARC configurations write them.
+		{"inet:8891@127.0.0.1", "tcp4", "127.0.0.1:8891"},
+		{"inet:8891@localhost", "tcp4", "localhost:8891"},
+		{"inet:8891@[127.0.0.1]", "tcp4", "127.0.0.1:8891"},
+		{"inet6:8891@[::1]", "tcp6", "[::1]:8891"},
+		{"inet:8891", "tcp4", "0.0.0.0:8891"},
+		{"inet6:8891", "tcp6", "[::]:8891"},
 	} {
 		n, a, err := ParseListen(c.in)
 		if err != nil || n != c.network || a != c.address {
@@ -25,7 +32,8 @@ func TestParseListen(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "inet", "inet:", "inet:127.0.0.1", "inet:127.0.0.1:http", "inet:127.0.0.1:70000",
-		"unix:relative.sock", "tcp:127.0.0.1:8891", "127.0.0.1:8891"} {
+		"unix:relative.sock", "tcp:127.0.0.1:8891", "127.0.0.1:8891",
+		"inet:8891@", "inet6:8891@127.0.0.1", "inet::8891", "inet:::1:8891"} {
 		if _, _, err := ParseListen(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

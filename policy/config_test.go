@@ -123,7 +123,7 @@ func TestParseValid(t *testing.T) {
 
 	test("listen inet", `milter.listen = "inet:localhost:10025"`, func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp", "localhost:10025"})
+		eq(t, "listen", []string{n, a}, []string{"tcp4", "localhost:10025"})
 	})
 	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8891\"", func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
