@@ -153,7 +153,7 @@ type MilterConfig struct {
 }
 
 // ListenAddress splits Listen into the network and address that
-// net.Listen takes: ("tcp4", "127.0.0.1:8891"), ("tcp6", "[::1]:8891") or
+// net.Listen takes: ("tcp4", "127.0.0.1:8955"), ("tcp6", "[::1]:8955") or
 // ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
 // value that ParseConfig would refuse.
 func (m MilterConfig) ListenAddress() (network, address string) {
@@ -291,7 +291,7 @@ type AllowConfig struct {
 func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
-			Listen:        "inet:127.0.0.1:8891",
+			Listen:        "inet:127.0.0.1:8955",
 			AuthservID:    cfgHostname(),
 			Mode:          ModeEnforce,
 			SocketMode:    "0660",

@@ -64,7 +64,7 @@ func listenHostPort(rest string) (host, port string, err error) {
 			h = h[1 : len(h)-1]
 		}
 		if h == "" {
-			return "", "", errors.New("nothing after the @: write the host, such as inet:8891@127.0.0.1, or leave out the @ to listen on every interface")
+			return "", "", errors.New("nothing after the @: write the host, such as inet:8955@127.0.0.1, or leave out the @ to listen on every interface")
 		}
 		return h, p, nil
 	}

@@ -9,17 +9,17 @@ import (
 // socket, and String gives the Postfix form config check prints.
 func TestParseListen(t *testing.T) {
 	for _, c := range []struct{ in, network, address, canonical string }{
-		{"inet:127.0.0.1:8891", "tcp4", "127.0.0.1:8891", "inet:127.0.0.1:8891"},
-		{"inet:8891@127.0.0.1", "tcp4", "127.0.0.1:8891", "inet:127.0.0.1:8891"},
-		{"inet:8891@[127.0.0.1]", "tcp4", "127.0.0.1:8891", "inet:127.0.0.1:8891"},
-		{"inet:8891@localhost", "tcp4", "localhost:8891", "inet:localhost:8891"},
-		{"inet:localhost:8891", "tcp4", "localhost:8891", "inet:localhost:8891"},
-		{"inet:8891", "tcp4", "0.0.0.0:8891", "inet:0.0.0.0:8891"},
-		{"inet6:[::1]:8891", "tcp6", "[::1]:8891", "inet6:[::1]:8891"},
-		{"inet:[::1]:8891", "tcp6", "[::1]:8891", "inet6:[::1]:8891"},
-		{"inet6:8891@::1", "tcp6", "[::1]:8891", "inet6:[::1]:8891"},
-		{"inet6:8891@[::1]", "tcp6", "[::1]:8891", "inet6:[::1]:8891"},
-		{"inet6:8891", "tcp6", "[::]:8891", "inet6:[::]:8891"},
+		{"inet:127.0.0.1:8955", "tcp4", "127.0.0.1:8955", "inet:127.0.0.1:8955"},
+		{"inet:8955@127.0.0.1", "tcp4", "127.0.0.1:8955", "inet:127.0.0.1:8955"},
+		{"inet:8955@[127.0.0.1]", "tcp4", "127.0.0.1:8955", "inet:127.0.0.1:8955"},
+		{"inet:8955@localhost", "tcp4", "localhost:8955", "inet:localhost:8955"},
+		{"inet:localhost:8955", "tcp4", "localhost:8955", "inet:localhost:8955"},
+		{"inet:8955", "tcp4", "0.0.0.0:8955", "inet:0.0.0.0:8955"},
+		{"inet6:[::1]:8955", "tcp6", "[::1]:8955", "inet6:[::1]:8955"},
+		{"inet:[::1]:8955", "tcp6", "[::1]:8955", "inet6:[::1]:8955"},
+		{"inet6:8955@::1", "tcp6", "[::1]:8955", "inet6:[::1]:8955"},
+		{"inet6:8955@[::1]", "tcp6", "[::1]:8955", "inet6:[::1]:8955"},
+		{"inet6:8955", "tcp6", "[::]:8955", "inet6:[::]:8955"},
 		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
 		{"local:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
 	} {
@@ -30,17 +30,17 @@ func TestParseListen(t *testing.T) {
 	}
 	for in, why := range map[string]string{
 		"":                         "want inet:HOST:PORT",
-		"127.0.0.1:8891":           "want inet:HOST:PORT",
+		"127.0.0.1:8955":           "want inet:HOST:PORT",
 		"inet:127.0.0.1":           "want inet:HOST:PORT",
 		"inet:127.0.0.1:70000":     "port",
-		"inet:8891@":               "nothing after the @",
+		"inet:8955@":               "nothing after the @",
 		"inet:http@127.0.0.1":      "port",
-		"inet::8891":               "the host is empty",
-		"inet:::1:8891":            "brackets",
-		"inet6:8891@127.0.0.1":     "inet6: takes an IPv6 address",
-		"inet6:[127.0.0.1]:8891":   "inet6: takes an IPv6 address",
-		"inet:bad_host:8891":       "neither an IP address nor a host name",
-		"inet:[fe80::1%eth0]:8891": "zones",
+		"inet::8955":               "the host is empty",
+		"inet:::1:8955":            "brackets",
+		"inet6:8955@127.0.0.1":     "inet6: takes an IPv6 address",
+		"inet6:[127.0.0.1]:8955":   "inet6: takes an IPv6 address",
+		"inet:bad_host:8955":       "neither an IP address nor a host name",
+		"inet:[fe80::1%eth0]:8955": "zones",
 		"unix:run/milter.sock":     "absolute",
 		"local:/run/":              "directory",
 	} {
@@ -53,8 +53,8 @@ func TestParseListen(t *testing.T) {
 
 func TestListenWildcard(t *testing.T) {
 	for in, want := range map[string]bool{
-		"inet:8891": true, "inet:0.0.0.0:8891": true, "inet6:8891": true, "inet6:[::]:8891": true,
-		"inet:127.0.0.1:8891": false, "inet:192.0.2.1:8891": false, "unix:/run/s.sock": false, "inet:localhost:8891": false,
+		"inet:8955": true, "inet:0.0.0.0:8955": true, "inet6:8955": true, "inet6:[::]:8955": true,
+		"inet:127.0.0.1:8955": false, "inet:192.0.2.1:8955": false, "unix:/run/s.sock": false, "inet:localhost:8955": false,
 	} {
 		l, err := ParseListen(in)
 		if err != nil || l.Wildcard() != want {
@@ -64,7 +64,7 @@ func TestListenWildcard(t *testing.T) {
 }
 
 func FuzzParseListen(f *testing.F) {
-	for _, s := range []string{"inet:127.0.0.1:8891", "inet:8891@[::1]", "inet6:8891", "local:/x", "inet:[::1]:1"} {
+	for _, s := range []string{"inet:127.0.0.1:8955", "inet:8955@[::1]", "inet6:8955", "local:/x", "inet:[::1]:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
