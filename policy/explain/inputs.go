@@ -27,6 +27,10 @@ type Options struct {
 	// Rcpts are the envelope recipients. Empty: X-Original-To, else
 	// Delivered-To, else every To and Cc address.
 	Rcpts []string
+	// AuthUser is the SMTP AUTH user name the MTA would report
+	// ({auth_authen}); "" says the client did not authenticate. nil: as
+	// the topmost Received header records it.
+	AuthUser *string
 }
 
 // Input is one SMTP fact and where it came from.
@@ -83,6 +87,7 @@ func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 			tx.Client.Helo = *opts.Helo
 			in.Helo = Input{*opts.Helo, "--helo"}
 		}
+		gatherAuth(opts, tx, in)
 		return nil
 	}
 	trace := values(fields, "Received")
@@ -106,7 +111,20 @@ func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 		tx.AuthUser = "unknown"
 		in.AuthUser = &Input{"unknown", "Received header #0 records SMTP AUTH (" + hop.With + "); the user name is not in it"}
 	}
+	gatherAuth(opts, tx, in)
 	return nil
+}
+
+// gatherAuth applies --auth-user, which overrides what the Received
+// header says either way.
+func gatherAuth(opts Options, tx *policy.Transaction, in *Inputs) {
+	if opts.AuthUser == nil {
+		return
+	}
+	tx.AuthUser, in.AuthUser = *opts.AuthUser, nil
+	if *opts.AuthUser != "" {
+		in.AuthUser = &Input{*opts.AuthUser, "--auth-user"}
+	}
 }
 
 // gatherSender takes the envelope sender from the options or from
