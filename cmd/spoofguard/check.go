@@ -65,7 +65,15 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer msg.Close()
-	rep, err := checkMessage(cfg, msg, opts)
+	body, env, err := sniffPostcat(msg)
+	if err != nil {
+		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", name, err)
+		return 1
+	}
+	if env != nil {
+		env.fill(&opts)
+	}
+	rep, err := checkMessage(cfg, body, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", name, err)
 		return 1
