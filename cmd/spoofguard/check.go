@@ -142,12 +142,26 @@ func checkOptions(fs *flag.FlagSet, cf checkFlags) (explain.Options, error) {
 // configured DNS settings, but loads relay networks published in SPF once
 // instead of keeping them fresh.
 func offlineEngine(ctx context.Context, cfg *policy.Config, opts policy.Options) (*policy.Engine, error) {
+	res, err := newResolver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return engineOn(ctx, cfg, res, opts), nil
+}
+
+// newResolver is the resolver of the configured DNS settings.
+func newResolver(cfg *policy.Config) (*dnsauth.Resolver, error) {
 	res, err := dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 	if err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
+	return res, nil
+}
+
+// engineOn is offlineEngine with the resolver given.
+func engineOn(ctx context.Context, cfg *policy.Config, res *dnsauth.Resolver, opts policy.Options) *policy.Engine {
 	opts.NoRefresh = true
-	return policy.NewEngine(ctx, cfg, res, opts), nil
+	return policy.NewEngine(ctx, cfg, res, opts)
 }
 
 // parseInterspersed parses flags that may come before or after the
