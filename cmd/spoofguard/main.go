@@ -107,6 +107,7 @@ func serve(args []string, stderr io.Writer) int {
 
 func configCheck(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("config check", stderr)
+	as := fs.String("user", "", "the account serve runs as (default: "+serviceUser+" if it exists, else the current user)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -115,7 +116,27 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return 1
 	}
+	u, err := checkUser(*as)
+	if err != nil {
+		fmt.Fprintln(stderr, "spoofguard config check:", err)
+		return 2
+	}
+	r := checkHost(cfg, u)
+	for _, e := range r.errors {
+		fmt.Fprintf(stderr, "%s: %s\n", *path, e)
+	}
+	if len(r.errors) > 0 {
+		return 1
+	}
+	l, _ := policy.ParseListen(cfg.Milter.Listen)
 	fmt.Fprintf(stdout, "%s: OK (%d protected domains, %d relays, mode %s)\n", *path, len(cfg.Domains), len(cfg.Relays), cfg.Milter.Mode)
+	fmt.Fprintf(stdout, "  milter.listen %s\n", l)
+	for _, w := range r.warnings {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
 	return 0
 }
 
