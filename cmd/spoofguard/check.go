@@ -65,15 +65,7 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer msg.Close()
-	body, env, err := sniffPostcat(msg)
-	if err != nil {
-		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", name, err)
-		return 1
-	}
-	if env != nil {
-		env.fill(&opts)
-	}
-	rep, err := checkMessage(cfg, body, opts)
+	rep, err := checkInput(cfg, msg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", name, err)
 		return 1
@@ -98,6 +90,19 @@ func openMessage(file string, stdin io.Reader) (io.ReadCloser, string, error) {
 	}
 	f, err := os.Open(file)
 	return f, file, err
+}
+
+// checkInput checks a message, or the queue file postcat printed with
+// the envelope it recorded.
+func checkInput(cfg *policy.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
+	body, env, err := sniffPostcat(msg)
+	if err != nil {
+		return nil, err
+	}
+	if env != nil {
+		env.fill(&opts)
+	}
+	return checkMessage(cfg, body, opts)
 }
 
 // checkMessage runs the message through an engine built the way the
