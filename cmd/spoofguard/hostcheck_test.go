@@ -91,3 +91,15 @@ func TestConfigCheckCanonicalAndNotes(t *testing.T) {
 		t.Errorf("libmilter spelling on loopback: exit %d\n%s", code, out)
 	}
 }
+
+// -host=false checks the file alone, for a file meant for another host.
+func TestConfigCheckFileOnly(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "spoofguard.toml")
+	os.WriteFile(cfg, []byte("[milter]\nlisten = \"unix:/nonexistent-dir-sg/milter.sock\"\nsocket_group = \"no-such-group-sg\"\n"), 0o644)
+	if _, errOut, code := runCommand("config", "check", "-config", cfg); code != 1 {
+		t.Errorf("with the host checks: exit %d, want 1: %s", code, errOut)
+	}
+	if out, errOut, code := runCommand("config", "check", "-host=false", "-config", cfg); code != 0 || !strings.Contains(out, "OK") {
+		t.Errorf("-host=false: exit %d\n%s%s", code, out, errOut)
+	}
+}
