@@ -4,15 +4,33 @@ CONFIG  ?= examples/spoofguard.toml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test race bench lint fuzz run e2e loadtest loadtest-hardening package clean
+.PHONY: all build test conformance race bench lint fuzz run e2e loadtest loadtest-hardening package clean
 
 all: lint test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/spoofguard ./cmd/spoofguard
 
+# The conformance suites (SPF, DKIM and DMARC test suites of other
+# projects, the public suffix tests, a corpus of real Received headers)
+# read public data kept outside the repository: ../shared/testdata beside
+# the checkout, or $(SPOOFGUARD_TESTDATA). Without it, `make test` skips
+# them and lists what it skipped; under CI=true they fail instead.
+TESTDATA          ?= $(or $(SPOOFGUARD_TESTDATA),../shared/testdata)
+CONFORMANCE_PKGS  := ./dnsauth/ ./policy/received/
+CONFORMANCE_TESTS := Conformance|Corpus|PSL|Rspamd|DMARCbis|RFC8463|Mailauth|Dkimpy|AuthservIDSamples
+
 test:
 	$(GO) test -count=1 ./...
+	@if [ ! -e "$(TESTDATA)" ]; then \
+		echo "Conformance suites skipped (no data at $(TESTDATA)):"; \
+		$(GO) test -count=1 -v -run '$(CONFORMANCE_TESTS)' $(CONFORMANCE_PKGS) | sed -n 's/^--- SKIP: \([^ ]*\).*/  \1/p'; \
+		echo "Set SPOOFGUARD_TESTDATA to the data and run make conformance."; \
+	fi
+
+# Only the packages with conformance suites; fails when the data is missing.
+conformance:
+	CI=true SPOOFGUARD_TESTDATA="$(abspath $(TESTDATA))" $(GO) test -count=1 $(CONFORMANCE_PKGS)
 
 # The race detector over every test (needs cgo: gcc).
 race:

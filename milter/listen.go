@@ -10,43 +10,23 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoofguard/spoofguard/policy"
 )
 
-// ParseListen splits a listen address in Postfix's milter syntax —
-// "inet:host:port", "inet6:[addr]:port", "unix:/path" or "local:/path" —
-// into a network and an address for net.Listen.
+// ParseListen splits a listen address — Postfix's "inet:host:port",
+// "inet6:[addr]:port", "unix:/path", or libmilter's "inet:port@host",
+// "local:/path" — into a network and an address for net.Listen. The
+// grammar is the configuration's (policy.ParseListen), so that an address
+// `config check` accepts is one the daemon can listen on.
 func ParseListen(s string) (network, address string, err error) {
-	kind, rest, ok := strings.Cut(s, ":")
-	if !ok || rest == "" {
-		return "", "", fmt.Errorf("listen address %q: want inet:host:port or unix:/path", s)
-	}
-	switch kind {
-	case "inet", "inet6":
-		host, port, err := net.SplitHostPort(rest)
-		if err != nil {
-			return "", "", fmt.Errorf("listen address %q: %v", s, err)
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return "", "", fmt.Errorf("listen address %q: bad port %q", s, port)
-		}
-		network = "tcp4"
-		if kind == "inet6" || strings.Contains(host, ":") {
-			network = "tcp6"
-		}
-		return network, net.JoinHostPort(host, port), nil
-	case "unix", "local":
-		if !strings.HasPrefix(rest, "/") {
-			return "", "", fmt.Errorf("listen address %q: the socket path must be absolute", s)
-		}
-		return "unix", rest, nil
-	}
-	return "", "", fmt.Errorf("listen address %q: unknown kind %q (want inet, inet6 or unix)", s, kind)
+	l, err := policy.ParseListen(s)
+	return l.Network, l.Address, err
 }
 
 // Listen opens the milter socket. A unix socket left behind by a previous

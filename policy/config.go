@@ -140,8 +140,9 @@ type Config struct {
 // what the daemon writes into messages.
 type MilterConfig struct {
 	// Listen is "inet:HOST:PORT", "inet6:[ADDR]:PORT" or "unix:/ABS/PATH"
-	// (Postfix milter syntax). Port 0 picks a free port (useful in tests
-	// only, as the MTA cannot know it).
+	// (Postfix milter syntax), or libmilter's spelling of the same
+	// (ParseListen). Port 0 picks a free port (useful in tests only, as
+	// the MTA cannot know it).
 	Listen        string   `toml:"listen"`
 	AuthservID    string   `toml:"authserv_id"`    // RFC 8601 authserv-id; "" in the file: the host name
 	Mode          Mode     `toml:"mode"`           // enforce or report-only
@@ -153,15 +154,15 @@ type MilterConfig struct {
 }
 
 // ListenAddress splits Listen into the network and address that
-// net.Listen takes: ("tcp", "127.0.0.1:8891"), ("tcp6", "[::1]:8891") or
+// net.Listen takes: ("tcp4", "127.0.0.1:8955"), ("tcp6", "[::1]:8955") or
 // ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
 // value that ParseConfig would refuse.
 func (m MilterConfig) ListenAddress() (network, address string) {
-	l, err := cfgParseListen(m.Listen)
+	l, err := ParseListen(m.Listen)
 	if err != nil {
 		return "", ""
 	}
-	return l.network, l.address
+	return l.Network, l.Address
 }
 
 // SocketPermissions is SocketMode as file permissions (0660 when unset or
@@ -294,7 +295,7 @@ type AllowConfig struct {
 func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
-			Listen:        "inet:127.0.0.1:8891",
+			Listen:        "inet:127.0.0.1:8955",
 			AuthservID:    cfgHostname(),
 			Mode:          ModeEnforce,
 			SocketMode:    "0660",

@@ -58,7 +58,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		key       string
 		got, want any
 	}{
-		{"milter.listen", c.Milter.Listen, "inet:127.0.0.1:8891"},
+		{"milter.listen", c.Milter.Listen, "inet:127.0.0.1:8955"},
 		{"milter.mode", c.Milter.Mode, ModeEnforce},
 		{"milter.socket_mode", c.Milter.SocketMode, "0660"},
 		{"milter.socket_group", c.Milter.SocketGroup, ""},
@@ -124,11 +124,11 @@ func TestParseValid(t *testing.T) {
 
 	test("listen inet", `milter.listen = "inet:localhost:10025"`, func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp", "localhost:10025"})
+		eq(t, "listen", []string{n, a}, []string{"tcp4", "localhost:10025"})
 	})
-	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8891\"", func(t *testing.T, c *Config) {
+	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8955\"", func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp6", "[::1]:8891"})
+		eq(t, "listen", []string{n, a}, []string{"tcp6", "[::1]:8955"})
 	})
 	test("listen unix", `
 [milter]
@@ -401,7 +401,7 @@ func TestExampleContent(t *testing.T) {
 	}
 	d := c.Domain("example.org")
 	switch {
-	case c.Milter.Listen != "inet:127.0.0.1:8891":
+	case c.Milter.Listen != "inet:127.0.0.1:8955":
 		t.Errorf("listen = %q", c.Milter.Listen)
 	case c.Milter.Mode != ModeEnforce:
 		t.Errorf("mode = %q", c.Milter.Mode)
