@@ -49,6 +49,7 @@ type runtime struct {
 // Options set up a daemon.
 type Options struct {
 	ConfigPath string
+	Version    string       // in the start line and spoofguard_build_info
 	LogOutput  io.Writer    // default os.Stderr
 	Listener   net.Listener // use this instead of milter.listen (tests); systemd's is taken first
 	// EngineOptions are passed to every engine built (tests inject pct randomness).
@@ -66,6 +67,9 @@ type Daemon struct {
 	ln        net.Listener
 	activated bool // ln came from systemd
 	http      *http.Server
+	httpLn    net.Listener
+	serving   atomic.Bool // the milter socket accepts connections
+	draining  atomic.Bool // Shutdown has begun
 	reload    sync.Mutex
 	served    chan error
 }
@@ -74,7 +78,10 @@ type Daemon struct {
 // the configuration's problems (a *policy.ConfigError) or when the DNS
 // resolver cannot be set up.
 func New(opts Options) (*Daemon, error) {
-	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(), served: make(chan error, 1)}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(opts.Version), served: make(chan error, 1)}
 	if d.out == nil {
 		d.out = os.Stderr
 	}
@@ -179,20 +186,20 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.ln, d.activated = ln, how == viaSystemd
-	go func() { d.served <- d.srv.Serve(ln) }()
+	d.serving.Store(true)
+	go func() {
+		err := d.srv.Serve(ln)
+		d.serving.Store(false)
+		d.served <- err
+	}()
 	if addr := rt.cfg.Metrics.Listen; addr != "" {
-		mln, err := net.Listen("tcp", addr)
-		if err != nil {
+		if err := d.startHTTP(addr); err != nil {
 			d.srv.Close()
-			return fmt.Errorf("metrics.listen: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", d.metrics)
-		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go d.http.Serve(mln)
-		rt.log.Info("metrics listening", "addr", mln.Addr().String())
+		rt.log.Info("metrics listening", "addr", d.httpLn.Addr().String(), "paths", "/metrics /healthz")
 	}
-	rt.log.Info("spoofguard started", "listen", ln.Addr().String(), "via", how,
+	rt.log.Info("spoofguard started", "version", d.opts.Version, "listen", ln.Addr().String(), "via", how,
 		"mode", string(rt.cfg.Milter.Mode), "domains", len(rt.cfg.Domains), "relays", len(rt.cfg.Relays))
 	return nil
 }
@@ -248,6 +255,7 @@ func (d *Daemon) Reload() error {
 // Shutdown stops accepting connections and lets sessions in progress
 // finish within milter.drain_timeout; then it closes what is left.
 func (d *Daemon) Shutdown() {
+	d.draining.Store(true)
 	rt := d.current()
 	drain := rt.cfg.Milter.DrainTimeout.Duration
 	rt.log.Info("shutting down", "drain_timeout", drain.String(), "sessions", d.metrics.sessions.Load())
