@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"net/http"
 	"os"
@@ -49,9 +50,12 @@ type runtime struct {
 // Options set up a daemon.
 type Options struct {
 	ConfigPath string
-	Version    string       // in the start line and spoofguard_build_info
-	LogOutput  io.Writer    // default os.Stderr
-	Listener   net.Listener // use this instead of milter.listen (tests); systemd's is taken first
+	Version    string    // in the start line and spoofguard_build_info
+	LogOutput  io.Writer // default os.Stderr
+	// SyslogSocket is the syslog daemon's socket for log.output = "syslog"
+	// (tests); empty means the system's, /dev/log.
+	SyslogSocket string
+	Listener     net.Listener // use this instead of milter.listen (tests); systemd's is taken first
 	// EngineOptions are passed to every engine built (tests inject pct randomness).
 	EngineOptions policy.Options
 }
@@ -71,6 +75,8 @@ type Daemon struct {
 	serving   atomic.Bool // the milter socket accepts connections
 	draining  atomic.Bool // Shutdown has begun
 	reload    sync.Mutex
+	logMu     sync.Mutex
+	syslog    *syslog.Writer // connected at the first use of log.output = "syslog"
 	served    chan error
 }
 
@@ -142,12 +148,14 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 // build turns a configuration into a runtime. The resolver (and its warm
 // cache) is kept when the DNS settings did not change.
 func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
-	log := newLogger(d.out, cfg.Log)
+	log, err := d.logger(cfg.Log)
+	if err != nil {
+		return nil, err
+	}
 	res := (*dnsauth.Resolver)(nil)
 	if prev != nil && sameDNS(prev.cfg.DNS, cfg.DNS) {
 		res = prev.resolver
 	} else {
-		var err error
 		res, err = dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 		if err != nil {
 			return nil, fmt.Errorf("DNS resolver: %w", err)
@@ -166,16 +174,6 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 func sameDNS(a, b policy.DNSConfig) bool {
 	return slices.Equal(a.Servers, b.Servers) && a.Timeout == b.Timeout &&
 		a.Attempts == b.Attempts && a.CacheSize == b.CacheSize
-}
-
-func newLogger(w io.Writer, c policy.LogConfig) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Start opens the listeners and serves in the background.

@@ -98,7 +98,10 @@ func (w *daemonWorld) start(opts policy.Options) {
 // startWith is start with more of the daemon's options.
 func (w *daemonWorld) startWith(o Options) {
 	w.t.Helper()
-	o.ConfigPath, o.LogOutput = w.cfgPath, w.logs
+	o.ConfigPath = w.cfgPath
+	if o.LogOutput == nil {
+		o.LogOutput = w.logs
+	}
 	d, err := New(o)
 	if err != nil {
 		w.t.Fatal(err)
