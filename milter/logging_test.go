@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -150,5 +151,33 @@ func TestJournalDropsTime(t *testing.T) {
 			t.Errorf("journal %v: time in the lines = %v:\n%s", journal, has, out)
 		}
 		f.Close()
+	}
+}
+
+// TestRecipientSpelling: the refused-recipient line and the message line
+// spell a recipient the same way, as the engine judged it, even when the
+// MTA passed it with extra angle brackets.
+func TestRecipientSpelling(t *testing.T) {
+	w := newDaemonWorld(t, "")
+	send(t, w.d.Addr().String(), "192.0.2.66", "spam.example", "", "x@spammer.example",
+		[]string{"<<bob@example.org>>", "carol@edge.example"}, w.message("x@spammer.example", false, ""))
+	var refused, message map[string]any
+	for _, line := range strings.Split(w.logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec["msg"] {
+		case "recipient refused":
+			refused = rec
+		case "message":
+			message = rec
+		}
+	}
+	if refused == nil || message == nil {
+		t.Fatalf("missing lines:\n%s", w.logs.String())
+	}
+	if refused["rcpt"] != "bob@example.org" || message["rcpt"] != "bob@example.org,carol@edge.example" {
+		t.Errorf("rcpt: refused %q, message %q", refused["rcpt"], message["rcpt"])
 	}
 }
