@@ -237,11 +237,13 @@ func (d *Daemon) Reload() error {
 			d.state.Store(rt)
 			d.metrics.SetResolver(old.resolver, rt.resolver)
 			old.engine.Close()
-			if cfg.Milter.Listen != old.cfg.Milter.Listen || cfg.Metrics.Listen != old.cfg.Metrics.Listen {
-				rt.log.Warn("listen addresses changed; they take effect at the next restart")
+			if drift := d.listenDrift(cfg); drift != nil {
+				rt.log.Warn("listen addresses changed; they take effect at the next restart", drift...)
 			}
 			d.metrics.reload(true)
-			rt.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+			rt.log.LogAttrs(context.Background(), slog.LevelInfo, "configuration reloaded",
+				append([]slog.Attr{slog.String("file", d.opts.ConfigPath), slog.Int("domains", len(cfg.Domains))},
+					configChanges(old.cfg, cfg)...)...)
 			return nil
 		}
 	}
@@ -257,10 +259,18 @@ func (d *Daemon) Shutdown() {
 	rt := d.current()
 	drain := rt.cfg.Milter.DrainTimeout.Duration
 	rt.log.Info("shutting down", "drain_timeout", drain.String(), "sessions", d.metrics.sessions.Load())
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	// The sessions still open are counted just before they are closed:
+	// once closed, they leave the count at their own pace.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := d.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
-		rt.log.Warn("drain timeout reached; closing the remaining sessions", "sessions", d.metrics.sessions.Load())
+	var closing atomic.Int64
+	timer := time.AfterFunc(drain, func() {
+		closing.Store(d.metrics.sessions.Load())
+		cancel()
+	})
+	defer timer.Stop()
+	if err := d.srv.Shutdown(ctx); errors.Is(err, context.Canceled) {
+		rt.log.Warn("drain timeout reached; closed the remaining sessions", "sessions_closed", closing.Load(), "drain_timeout", drain.String())
 	}
 	if d.http != nil {
 		d.http.Close()
