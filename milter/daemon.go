@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"net/http"
 	"os"
@@ -49,8 +50,12 @@ type runtime struct {
 // Options set up a daemon.
 type Options struct {
 	ConfigPath string
-	LogOutput  io.Writer    // default os.Stderr
-	Listener   net.Listener // use this instead of milter.listen (tests); systemd's is taken first
+	Version    string    // in the start line and spoofguard_build_info
+	LogOutput  io.Writer // default os.Stderr
+	// SyslogSocket is the syslog daemon's socket for log.output = "syslog"
+	// (tests); empty means the system's, /dev/log.
+	SyslogSocket string
+	Listener     net.Listener // use this instead of milter.listen (tests); systemd's is taken first
 	// EngineOptions are passed to every engine built (tests inject pct randomness).
 	EngineOptions policy.Options
 }
@@ -66,7 +71,12 @@ type Daemon struct {
 	ln        net.Listener
 	activated bool // ln came from systemd
 	http      *http.Server
+	httpLn    net.Listener
+	serving   atomic.Bool // the milter socket accepts connections
+	draining  atomic.Bool // Shutdown has begun
 	reload    sync.Mutex
+	logMu     sync.Mutex
+	syslog    *syslog.Writer // connected at the first use of log.output = "syslog"
 	served    chan error
 }
 
@@ -74,7 +84,10 @@ type Daemon struct {
 // the configuration's problems (a *policy.ConfigError) or when the DNS
 // resolver cannot be set up.
 func New(opts Options) (*Daemon, error) {
-	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(), served: make(chan error, 1)}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(opts.Version), served: make(chan error, 1)}
 	if d.out == nil {
 		d.out = os.Stderr
 	}
@@ -137,12 +150,14 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 // build turns a configuration into a runtime. The resolver (and its warm
 // cache) is kept when the DNS settings did not change.
 func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
-	log := newLogger(d.out, cfg.Log)
+	log, err := d.logger(cfg.Log)
+	if err != nil {
+		return nil, err
+	}
 	res := (*dnsauth.Resolver)(nil)
 	if prev != nil && sameDNS(prev.cfg.DNS, cfg.DNS) {
 		res = prev.resolver
 	} else {
-		var err error
 		res, err = dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 		if err != nil {
 			return nil, fmt.Errorf("DNS resolver: %w", err)
@@ -163,16 +178,6 @@ func sameDNS(a, b policy.DNSConfig) bool {
 		a.Attempts == b.Attempts && a.CacheSize == b.CacheSize
 }
 
-func newLogger(w io.Writer, c policy.LogConfig) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // Start opens the listeners and serves in the background.
 func (d *Daemon) Start() error {
 	rt := d.current()
@@ -184,20 +189,20 @@ func (d *Daemon) Start() error {
 	if !sessionFits() {
 		rt.log.Warn("go-milter's session type is not the one this build knows: connections are served by go-milter itself, and a panic in its code ends the daemon")
 	}
-	go func() { d.served <- d.srv.Serve(ln) }()
+	d.serving.Store(true)
+	go func() {
+		err := d.srv.Serve(ln)
+		d.serving.Store(false)
+		d.served <- err
+	}()
 	if addr := rt.cfg.Metrics.Listen; addr != "" {
-		mln, err := net.Listen("tcp", addr)
-		if err != nil {
+		if err := d.startHTTP(addr); err != nil {
 			d.srv.Close()
-			return fmt.Errorf("metrics.listen: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", d.metrics)
-		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go d.http.Serve(mln)
-		rt.log.Info("metrics listening", "addr", mln.Addr().String())
+		rt.log.Info("metrics listening", "addr", d.httpLn.Addr().String(), "paths", "/metrics /healthz")
 	}
-	rt.log.Info("spoofguard started", "listen", ln.Addr().String(), "via", how,
+	rt.log.Info("spoofguard started", "version", d.opts.Version, "listen", ln.Addr().String(), "via", how,
 		"mode", string(rt.cfg.Milter.Mode), "domains", len(rt.cfg.Domains), "relays", len(rt.cfg.Relays))
 	return nil
 }
@@ -246,14 +251,16 @@ func (d *Daemon) Reload() error {
 			d.state.Store(rt)
 			d.metrics.SetResolver(old.resolver, rt.resolver)
 			old.engine.Close()
-			if cfg.Milter.Listen != old.cfg.Milter.Listen || cfg.Metrics.Listen != old.cfg.Metrics.Listen {
-				rt.log.Warn("listen addresses changed; they take effect at the next restart")
+			if drift := d.listenDrift(cfg); drift != nil {
+				rt.log.Warn("listen addresses changed; they take effect at the next restart", drift...)
 			}
 			if maxSessions(cfg) != maxSessions(old.cfg) {
 				rt.log.Warn("milter.max_sessions changed; it takes effect at the next restart")
 			}
 			d.metrics.reload(true)
-			rt.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+			rt.log.LogAttrs(context.Background(), slog.LevelInfo, "configuration reloaded",
+				append([]slog.Attr{slog.String("file", d.opts.ConfigPath), slog.Int("domains", len(cfg.Domains))},
+					configChanges(old.cfg, cfg)...)...)
 			return nil
 		}
 	}
@@ -265,13 +272,22 @@ func (d *Daemon) Reload() error {
 // Shutdown stops accepting connections and lets sessions in progress
 // finish within milter.drain_timeout; then it closes what is left.
 func (d *Daemon) Shutdown() {
+	d.draining.Store(true)
 	rt := d.current()
 	drain := rt.cfg.Milter.DrainTimeout.Duration
 	rt.log.Info("shutting down", "drain_timeout", drain.String(), "sessions", d.metrics.sessions.Load())
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	// The sessions still open are counted just before they are closed:
+	// once closed, they leave the count at their own pace.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := d.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
-		rt.log.Warn("drain timeout reached; closing the remaining sessions", "sessions", d.metrics.sessions.Load())
+	var closing atomic.Int64
+	timer := time.AfterFunc(drain, func() {
+		closing.Store(d.metrics.sessions.Load())
+		cancel()
+	})
+	defer timer.Stop()
+	if err := d.srv.Shutdown(ctx); errors.Is(err, context.Canceled) {
+		rt.log.Warn("drain timeout reached; closed the remaining sessions", "sessions_closed", closing.Load(), "drain_timeout", drain.String())
 	}
 	if d.http != nil {
 		d.http.Close()

@@ -87,8 +87,8 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if v.Rule != "" && v.Action != policy.ActionAccept && v.Action != policy.ActionQuarantine {
 		s.d.metrics.rcpt(string(v.Action), v.Rule, v.ReportOnly)
 		if v.Enforced() {
-			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP, "class", s.msg.Class,
-				"from", s.msg.MailFrom, "rcpt", rcpt, "verdict", v.Action, "rule", v.Rule, "reason", v.Reason)
+			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP.String(), "class", string(s.msg.Class),
+				"from", s.msg.MailFrom, rcptAttr(s.msg.Rcpts[len(s.msg.Rcpts)-1:]), "verdict", string(v.Action), "rule", v.Rule, "reason", v.Reason)
 		}
 	}
 	if v.Effective() == policy.ActionReject || v.Effective() == policy.ActionTempFail {
@@ -294,7 +294,7 @@ func (s *session) finish(note string) {
 			attrs = append(attrs, slog.String("origin", o.IP.String()), slog.String("origin_helo", o.Helo))
 		}
 	}
-	attrs = append(attrs, slog.String("from", msg.MailFrom), slog.String("rcpt", strings.Join(msg.Rcpts, ",")))
+	attrs = append(attrs, slog.String("from", msg.MailFrom), rcptAttr(msg.Rcpts))
 	if len(msg.From.Addresses) > 0 || msg.From.Problem != "" {
 		attrs = append(attrs, slog.String("header_from", strings.Join(msg.From.Addresses, ",")))
 	}
@@ -311,6 +311,12 @@ func (s *session) finish(note string) {
 	}
 	attrs = append(attrs, slog.String("duration", time.Since(msg.Started).Round(time.Microsecond).String()))
 	log.LogAttrs(context.Background(), slog.LevelInfo, "message", attrs...)
+}
+
+// rcptAttr is how every log line spells recipients: as the engine
+// recorded them (no angle brackets), comma-separated, under "rcpt".
+func rcptAttr(rcpts []string) slog.Attr {
+	return slog.String("rcpt", strings.Join(rcpts, ","))
 }
 
 // appendResultAttrs renders each method's results compactly for the log

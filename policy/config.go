@@ -179,6 +179,7 @@ func (m MilterConfig) SocketPermissions() fs.FileMode {
 type LogConfig struct {
 	Level  string `toml:"level"`  // debug, info, warn or error
 	Format string `toml:"format"` // text or json
+	Output string `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
 }
 
 // MetricsConfig is the [metrics] table.
@@ -302,7 +303,7 @@ func Default() *Config {
 			VerdictHeader: "X-Spoofguard",
 			DrainTimeout:  Duration{30 * time.Second},
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log: LogConfig{Level: "info", Format: "text", Output: "stderr"},
 		DNS: DNSConfig{
 			Timeout:     Duration{2 * time.Second},
 			Attempts:    2,

@@ -67,6 +67,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		{"milter.max_sessions", c.Milter.MaxSessions, 0},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
+		{"log.output", c.Log.Output, "stderr"},
 		{"metrics.listen", c.Metrics.Listen, ""},
 		{"dns.servers", len(c.DNS.Servers), 0},
 		{"dns.timeout", c.DNS.Timeout.Duration, 2 * time.Second},
@@ -157,8 +158,9 @@ drain_timeout = "1m30s"`, func(t *testing.T, c *Config) {
 	test("log and metrics", `
 log.level = "debug"
 log.format = "json"
+log.output = "syslog"
 metrics.listen = "[::1]:9891"`, func(t *testing.T, c *Config) {
-		eq(t, "log", c.Log, LogConfig{Level: "debug", Format: "json"})
+		eq(t, "log", c.Log, LogConfig{Level: "debug", Format: "json", Output: "syslog"})
 		eq(t, "metrics", c.Metrics.Listen, "[::1]:9891")
 	})
 	test("dns servers normalised to ip:port", `

@@ -72,6 +72,7 @@ func (v *cfgChecker) milter() {
 func (v *cfgChecker) log() {
 	v.oneOf("log.level", "log level", v.c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", v.c.Log.Format, "text", "json")
+	v.oneOf("log.output", "log output", v.c.Log.Output, "stderr", "syslog")
 }
 
 func (v *cfgChecker) metrics() {

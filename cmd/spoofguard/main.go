@@ -93,7 +93,7 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	d, err := milter.New(milter.Options{ConfigPath: *path, LogOutput: stderr})
+	d, err := milter.New(milter.Options{ConfigPath: *path, Version: version, LogOutput: stderr})
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
