@@ -283,12 +283,7 @@ func (w *world) expectHeld(t *testing.T, s scenario, id string, r postfix.Result
 	if r.Stage() != postfix.StageAccepted {
 		t.Fatalf("want held, got refused at %s: %q\n%s", r.Stage(), r.Reply(), r.Transcript)
 	}
-	e := w.mta.WaitHeld(t, id, 15*time.Second)
-	w.mta.WaitLog(t, 5*time.Second, e.QueueID, "milter-hold")
-	h, err := w.mta.QueuedHeader(e.QueueID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := w.mta.WaitQuarantined(t, id, 15*time.Second)
 	if s.want.check != nil {
 		s.want.check(t, h)
 	}

@@ -1,0 +1,41 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spoofguard/spoofguard/test/postfix"
+	"github.com/spoofguard/spoofguard/test/sendmail"
+)
+
+// mta is what the scenarios need of the MTA in front of the daemon;
+// *postfix.Instance and *sendmail.Instance both are one.
+type mta interface {
+	Send(t testing.TB, m postfix.Mail) postfix.Result
+	WaitDelivered(t testing.TB, messageID string, timeout time.Duration) *postfix.Delivered
+	FindDelivered(t testing.TB, messageID string) *postfix.Delivered
+	// WaitQuarantined returns the header of a message the milter put in
+	// the MTA's quarantine (Postfix: the hold queue; Sendmail: an hf
+	// queue file).
+	WaitQuarantined(t testing.TB, messageID string, timeout time.Duration) *postfix.Delivered
+}
+
+// startMTA starts Postfix or Sendmail for example.org with the daemon at
+// listen as its milter; its host name is our authserv-id.
+func startMTA(t *testing.T, useSendmail bool, listen string) mta {
+	t.Helper()
+	if useSendmail {
+		return sendmail.Start(t, sendmail.Config{
+			Hostname: authservID,
+			Domains:  []string{"example.org"},
+			Milters:  []sendmail.Milter{{Name: "spoofguard", Socket: listen}},
+		})
+	}
+	return postfix.Start(t, postfix.Config{
+		Hostname: authservID,
+		Domains:  []string{"example.org"},
+		Milters:  []string{listen},
+	})
+}
