@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -38,4 +39,21 @@ func startMTA(t *testing.T, useSendmail bool, listen string) mta {
 		Domains:  []string{"example.org"},
 		Milters:  []string{listen},
 	})
+}
+
+// socketParent is where a unix: milter socket goes. Sendmail refuses a
+// socket with a world-writable directory on its path ("unsafe: World
+// writable directory"), such as /tmp, so for Sendmail it goes under
+// /run, as a packaged daemon's socket (/run/spoofguard) does.
+func socketParent(t *testing.T, o worldOptions, dir string) string {
+	t.Helper()
+	if !o.unix || !o.sendmail {
+		return dir
+	}
+	run, err := os.MkdirTemp("/run", "spoofguard-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	return run
 }

@@ -96,7 +96,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	w.dns.MustAdd(t, rec)
 
 	dir := t.TempDir()
-	listen, group := w.milterAddr(t, dir, o.unix)
+	listen, group := w.milterAddr(t, socketParent(t, o, dir), o.unix)
 	w.config = filepath.Join(dir, "spoofguard.toml")
 	writeConfig(t, w.config, map[string]string{
 		"Listen": listen, "AuthservID": authservID, "Mode": o.mode,
