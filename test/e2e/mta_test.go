@@ -24,14 +24,21 @@ type mta interface {
 }
 
 // startMTA starts Postfix or Sendmail for example.org with the daemon at
-// listen as its milter; its host name is our authserv-id.
+// listen as its milter; its host name is our authserv-id. Sendmail gets
+// the INPUT_MAIL_FILTER flags and timeouts of examples/sendmail.
 func startMTA(t *testing.T, useSendmail bool, listen string) mta {
 	t.Helper()
 	if useSendmail {
+		// The flags and timeouts of the shipped example.
+		m, err := sendmail.ExampleMilter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Socket = listen
 		return sendmail.Start(t, sendmail.Config{
 			Hostname: authservID,
 			Domains:  []string{"example.org"},
-			Milters:  []sendmail.Milter{{Name: "spoofguard", Socket: listen}},
+			Milters:  []sendmail.Milter{m},
 		})
 	}
 	return postfix.Start(t, postfix.Config{

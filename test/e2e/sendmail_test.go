@@ -139,6 +139,9 @@ func TestSendmailQuarantineReason(t *testing.T) {
 	if !strings.HasPrefix(q.Reason, "dmarc domain=bank.example: DMARC fail") {
 		t.Errorf("quarantine reason %q: want the rule (dmarc) and the domain", q.Reason)
 	}
+	if !strings.Contains(w.daemon.Log(), "queue="+q.QueueID) {
+		t.Errorf("the daemon's log does not name Sendmail's queue id %s", q.QueueID)
+	}
 	list, err := sm.Mailq("-qQ")
 	if err != nil {
 		t.Fatal(err)
