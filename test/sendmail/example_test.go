@@ -29,8 +29,8 @@ func TestParseInputMailFilter(t *testing.T) {
 	}
 }
 
-// TestManPageMatchesExample keeps the Sendmail line of spoofguard(8)
-// identical to examples/sendmail/spoofguard.mc, whose flags and timeouts
+// TestManPageMatchesExample keeps the Sendmail line of spoofguard(8) and
+// of the README identical to examples/sendmail/spoofguard.mc, whose flags and timeouts
 // the end-to-end suite runs Sendmail with.
 func TestManPageMatchesExample(t *testing.T) {
 	example, err := ExampleLine()
@@ -44,6 +44,13 @@ func TestManPageMatchesExample(t *testing.T) {
 	man, err := os.ReadFile(filepath.Join(root, "packaging", "man", "spoofguard.8"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inputMailFilter.FindString(string(readme)); got != example {
+		t.Errorf("README.md shows\n\t%s\nexamples/sendmail/spoofguard.mc has\n\t%s", got, example)
 	}
 	text := strings.NewReplacer(`\(ga`, "`", `\(aq`, "'", `\-`, "-").Replace(string(man))
 	got := inputMailFilter.FindString(text)
