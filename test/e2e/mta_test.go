@@ -23,29 +23,40 @@ type mta interface {
 	WaitQuarantined(t testing.TB, messageID string, timeout time.Duration) *postfix.Delivered
 }
 
-// startMTA starts Postfix or Sendmail for example.org with the daemon at
-// listen as its milter; its host name is our authserv-id. Sendmail gets
-// the INPUT_MAIL_FILTER flags and timeouts of examples/sendmail.
+// startMTA starts Postfix or Sendmail for example.org with the milter at
+// listen ("": none); its host name is our authserv-id. Sendmail gets the
+// INPUT_MAIL_FILTER flags and timeouts of examples/sendmail.
 func startMTA(t *testing.T, useSendmail bool, listen string) mta {
 	t.Helper()
 	if useSendmail {
-		// The flags and timeouts of the shipped example.
-		m, err := sendmail.ExampleMilter()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Socket = listen
 		return sendmail.Start(t, sendmail.Config{
 			Hostname: authservID,
 			Domains:  []string{"example.org"},
-			Milters:  []sendmail.Milter{m},
+			Milters:  exampleMilters(t, listen),
 		})
+	}
+	var milters []string
+	if listen != "" {
+		milters = []string{listen}
 	}
 	return postfix.Start(t, postfix.Config{
 		Hostname: authservID,
 		Domains:  []string{"example.org"},
-		Milters:  []string{listen},
+		Milters:  milters,
 	})
+}
+
+// exampleMilters is the shipped example's milter at listen, or none.
+func exampleMilters(t *testing.T, listen string) []sendmail.Milter {
+	if listen == "" {
+		return nil
+	}
+	m, err := sendmail.ExampleMilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Socket = listen
+	return []sendmail.Milter{m}
 }
 
 // socketParent is where a unix: milter socket goes. Sendmail refuses a
