@@ -22,29 +22,13 @@ func (s *Instance) Send(t testing.TB, m postfix.Mail) postfix.Result {
 // one of the instance's Maildirs and returns it.
 func (s *Instance) WaitDelivered(t testing.TB, messageID string, timeout time.Duration) *postfix.Delivered {
 	t.Helper()
-	var d *postfix.Delivered
-	var err error
-	ok := postfix.Poll(timeout, func() bool {
-		d, err = postfix.FindMessage(s.MailDir, messageID)
-		return d != nil || err != nil
-	})
-	switch {
-	case err != nil:
-		t.Fatalf("sendmail: reading Maildirs: %v", err)
-	case !ok:
-		t.Fatalf("sendmail: message %s not delivered within %v", messageID, timeout)
-	}
-	return d
+	return postfix.Maildirs(s.MailDir).WaitDelivered(t, messageID, timeout)
 }
 
 // FindDelivered returns the message if it is in a Maildir now.
 func (s *Instance) FindDelivered(t testing.TB, messageID string) *postfix.Delivered {
 	t.Helper()
-	d, err := postfix.FindMessage(s.MailDir, messageID)
-	if err != nil {
-		t.Fatalf("sendmail: reading Maildirs: %v", err)
-	}
-	return d
+	return postfix.Maildirs(s.MailDir).FindDelivered(t, messageID)
 }
 
 // Quarantined is a message Sendmail holds in its quarantine: a queue
