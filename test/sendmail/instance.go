@@ -127,15 +127,7 @@ func Start(t testing.TB, cfg Config) *Instance {
 	if err != nil {
 		t.Fatalf("sendmail: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("sendmail traffic (%s):\n%s", s.Traffic, s.Log())
-		}
-		if err := s.stop(); err != nil {
-			t.Errorf("sendmail: %v", err)
-		}
-		os.RemoveAll(s.Dir)
-	})
+	postfix.CleanupMTA(t, "sendmail traffic ("+s.Traffic+")", s.Log, s.stop, s.Dir)
 	if err := s.start(); err != nil {
 		t.Fatalf("sendmail: %v", err)
 	}
