@@ -60,6 +60,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 	echo "$want" >"$stamp"
 fi
 
-"$root/usr/libexec/sendmail/sendmail" -d0.1 -bt -C/dev/null </dev/null 2>&1 | head -1 |
-	sed 's/^/sendmail\/install.sh: sendmail /'
+# The version line. With -C/dev/null sendmail exits 72 after printing it
+# (no configuration), which is expected here.
+out=$("$root/usr/libexec/sendmail/sendmail" -d0.1 -bt -C/dev/null </dev/null 2>&1 || true)
+version=${out%%$'\n'*}
+case $version in
+Version\ 8.*) ;;
+*) echo "sendmail/install.sh: $root/usr/libexec/sendmail/sendmail does not run: $out" >&2; exit 1 ;;
+esac
 test -f "$root/usr/share/sendmail/cf/m4/cf.m4"
+echo "sendmail/install.sh: sendmail $version in $root"
