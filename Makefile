@@ -47,12 +47,12 @@ e2e:
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 20m ./test/e2e/...
 
-# The suite's Sendmail part alone, and the tests that run on both MTAs.
+# The Sendmail tests and those run behind both MTAs (Postfix included).
 e2e-sendmail:
 	bash test/e2e/install.sh
 	bash test/sendmail/install.sh
 	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 10m \
-		-run 'Sendmail|MilterInput|FromSpaceBeforeColon|ReloadUnderTraffic' ./test/e2e/...
+		-run 'Sendmail|MilterInput|FromSpaceBeforeColon|ReloadUnderTraffic|Enforce|HarnessNoMilter|HarnessMilterDown' ./test/e2e/...
 
 # Load suite: throughput against Postfix with no milter (inet: and unix:),
 # end-of-data latency, memory, and the hardening run (reloads, DNS
