@@ -4,7 +4,7 @@ CONFIG  ?= examples/spoofguard.toml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test conformance race bench lint fuzz run e2e loadtest loadtest-hardening package clean
+.PHONY: all build test conformance race bench lint fuzz run e2e e2e-sendmail loadtest loadtest-hardening package clean
 
 all: lint test
 
@@ -54,13 +54,23 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# End-to-end suite: the spoofguard binary behind a real Postfix, driven by
-# swaks (root; test/e2e/install.sh installs postfix and swaks if missing).
-# -parallel: the tests mostly wait on Postfix, not on the CPU.
+# End-to-end suite: the spoofguard binary behind a real Postfix and a real
+# Sendmail, driven by swaks (root; test/e2e/install.sh installs postfix and
+# swaks if missing, test/sendmail/install.sh unpacks Sendmail into
+# /opt/spoofguard-e2e/sendmail). -parallel: the tests mostly wait on the
+# MTAs, not on the CPU.
 e2e:
 	bash test/e2e/install.sh
+	bash test/sendmail/install.sh
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 20m ./test/e2e/...
+
+# The Sendmail tests and those run behind both MTAs (Postfix included).
+e2e-sendmail:
+	bash test/e2e/install.sh
+	bash test/sendmail/install.sh
+	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 10m \
+		-run 'Sendmail|MilterInput|FromSpaceBeforeColon|ReloadUnderTraffic|Enforce|HarnessNoMilter|HarnessMilterDown' ./test/e2e/...
 
 # Load suite: throughput against Postfix with no milter (inet: and unix:),
 # end-of-data latency, memory, and the hardening run (reloads, DNS

@@ -142,7 +142,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
 	if v.Effective() == policy.ActionQuarantine {
-		if err := m.Quarantine(v.Rule + ": " + v.Text); err != nil {
+		if err := m.Quarantine(quarantineReason(v)); err != nil {
 			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
 		}
 	}
@@ -206,6 +206,23 @@ func response(v policy.Verdict) *gomilter.Response {
 		return gomilter.RespReject
 	}
 	return resp
+}
+
+// quarantineReason is what the MTA keeps with a held message: Sendmail
+// writes it to the queue file's q line and shows it in "mailq -qQ",
+// Postfix logs it with "milter-hold". A quarantine has no SMTP reply, so
+// its verdict has no reply text; the rule, the domain and the engine's
+// explanation say why, on one line of printable ASCII.
+func quarantineReason(v policy.Verdict) string {
+	why := v.Text
+	if why == "" {
+		why = v.Reason
+	}
+	head := v.Rule
+	if v.Domain != "" {
+		head += " domain=" + v.Domain
+	}
+	return sanitizeReply(head + ": " + why)
 }
 
 // sanitizeReply keeps an SMTP reply to printable ASCII on one line: the

@@ -12,7 +12,7 @@ import (
 // header(s) the relay added (spec: "Two deployments"). Only the relay's
 // own headers are trusted: anything below them was written by whoever
 // connected to the relay and may be forged. The MTA's own header for this
-// hop, when it passes one (Sendmail does, Postfix does not), is skipped.
+// hop, should it pass one (Postfix 3.7 and Sendmail 8.17 do not), is skipped.
 func (m *Message) findOrigin() {
 	rc := m.e.byName[m.Relay].cfg
 	var values []string

@@ -28,13 +28,14 @@ func TestCheckPostcat(t *testing.T) {
 	if r.Stage() != postfix.StageAccepted {
 		t.Fatalf("refused at %s: %q", r.Stage(), r.Reply())
 	}
-	e := w.mta.WaitHeld(t, id, 15*time.Second)
+	pf := w.postfix(t)
+	e := pf.WaitHeld(t, id, 15*time.Second)
 
 	conf := filepath.Join(t.TempDir(), "spoofguard.toml")
 	writeConfig(t, conf, map[string]string{
 		"Listen": "inet:127.0.0.1:0", "AuthservID": authservID, "Mode": "enforce", "DNS": w.dns.Addr,
 	})
-	queued, err := exec.Command("postcat", "-c", w.mta.ConfigDir, "-q", e.QueueID).Output()
+	queued, err := exec.Command("postcat", "-c", pf.ConfigDir, "-q", e.QueueID).Output()
 	if err != nil {
 		t.Fatalf("postcat: %v", err)
 	}

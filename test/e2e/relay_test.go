@@ -24,7 +24,7 @@ import (
 // is delivered.
 func TestRelayHostileHelo(t *testing.T) {
 	w := newWorld(t, worldOptions{mode: "enforce"})
-	filter := startFilter(t, w.mta)
+	filter := startFilter(t, w.postfix(t))
 	fake := outbound.ip
 	hostile := []string{
 		"x [" + fake + "]",
@@ -184,4 +184,15 @@ func (w *world) daemonLine(t *testing.T, mailFrom string) string {
 		t.Fatalf("no spoofguard log line for from=%s", mailFrom)
 	}
 	return line
+}
+
+// postfix returns the world's MTA for the tests that need Postfix itself
+// (its queue tools, a second instance relaying to it).
+func (w *world) postfix(t *testing.T) *postfix.Instance {
+	t.Helper()
+	pf, ok := w.mta.(*postfix.Instance)
+	if !ok {
+		t.Fatalf("the world's MTA is %T, not Postfix", w.mta)
+	}
+	return pf
 }

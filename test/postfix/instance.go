@@ -76,15 +76,7 @@ func Start(t testing.TB, cfg Config) *Instance {
 	if err != nil {
 		t.Fatalf("postfix: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("postfix log (%s):\n%s", p.LogFile, p.Log())
-		}
-		if err := p.stop(); err != nil {
-			t.Errorf("postfix: %v", err)
-		}
-		os.RemoveAll(p.Dir)
-	})
+	CleanupMTA(t, "postfix log ("+p.LogFile+")", p.Log, p.stop, p.Dir)
 	if err := p.run("start"); err != nil {
 		t.Fatalf("postfix: %v", err)
 	}
@@ -92,6 +84,21 @@ func Start(t testing.TB, cfg Config) *Instance {
 		t.Fatalf("postfix: smtpd on %s: %v", p.Addr, err)
 	}
 	return p
+}
+
+// CleanupMTA makes the test stop an MTA instance (stop) and remove its
+// folder dir when it ends; if the test failed, the instance's log, under
+// the given title, goes to the test log first.
+func CleanupMTA(t testing.TB, title string, log func() string, stop func() error, dir string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", title, log())
+		}
+		if err := stop(); err != nil {
+			t.Errorf("%s: %v", filepath.Base(dir), err)
+		}
+		os.RemoveAll(dir)
+	})
 }
 
 // newInstance lays out the folders and writes main.cf and master.cf.
