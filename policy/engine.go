@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/policy/impersonation"
 )
 
 // Class is what the engine knows about the connecting client.
@@ -55,6 +56,7 @@ type Engine struct {
 	rand     func() int
 	refresh  *refresher
 	closing  sync.Once
+	imp      *impersonation.Index
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -80,6 +82,7 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 		outbound: prefixes(cfg.Networks.Outbound),
 		allowNet: prefixes(cfg.Allow.Networks),
 		rand:     opts.Rand,
+		imp:      newImpersonationIndex(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }
