@@ -11,17 +11,26 @@ import "unicode/utf8"
 // query, never with the number of protected names; candidates found are
 // confirmed with the real distance.
 type deletes struct {
-	m              map[string][]int32
-	minLen, maxLen int // rune lengths of the stored keys
+	m map[string][]int32
+	// budgets[n] is the largest edit budget of a stored key of n runes:
+	// a query probes only as deep as a key of a nearby length needs.
+	budgets [maxKeyRunes + 1]int8
 }
 
+// maxKeyRunes bounds the keys stored and queried: a DNS label has at
+// most 63 octets, and its key is rarely longer.
+const maxKeyRunes = 80
+
 func newDeletes() deletes {
-	return deletes{m: map[string][]int32{}, minLen: 1 << 30}
+	return deletes{m: map[string][]int32{}}
 }
 
 func (ds *deletes) add(k string, d, i int) {
 	rs := []rune(k)
-	ds.minLen, ds.maxLen = min(ds.minLen, len(rs)), max(ds.maxLen, len(rs))
+	if len(rs) > maxKeyRunes {
+		return
+	}
+	ds.budgets[len(rs)] = max(ds.budgets[len(rs)], int8(d))
 	variants(rs, d, func(v []byte) bool {
 		list := ds.m[string(v)]
 		if len(list) == 0 || list[len(list)-1] != int32(i) {
@@ -31,16 +40,31 @@ func (ds *deletes) add(k string, d, i int) {
 	})
 }
 
-// candidates calls fn for each stored key that may lie within two edits
-// of k, until fn returns false.
+// depth is how many deletions a query of n runes needs: the largest
+// budget of a stored key whose length lies within that budget of n.
+func (ds *deletes) depth(n int) int {
+	d := 0
+	for l := max(n-2, 0); l <= min(n+2, maxKeyRunes); l++ {
+		if b := int(ds.budgets[l]); b > d && abs(l-n) <= b {
+			d = b
+		}
+	}
+	return d
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// candidates calls fn for each stored key that may lie within its edit
+// budget of k, until fn returns false.
 func (ds *deletes) candidates(k string, fn func(i int) bool) {
 	rs := []rune(k)
-	if len(rs) < ds.minLen-2 || len(rs) > ds.maxLen+2 {
+	d := ds.depth(len(rs))
+	if d == 0 {
 		return
 	}
 	var seen [8]int32
 	n := 0
-	variants(rs, 2, func(v []byte) bool {
+	variants(rs, d, func(v []byte) bool {
 		for _, i := range ds.m[string(v)] {
 			if containsID(seen[:min(n, len(seen))], i) {
 				continue

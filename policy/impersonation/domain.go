@@ -76,16 +76,16 @@ var genericLabels = map[string]bool{
 // distinctive reports whether a protected label is long and particular
 // enough to be looked for as a part of other names (hyphenated, as an
 // extra label). Very short labels ("ab", "ibm") would match by chance.
-func distinctive(labelKey string) bool {
-	return len([]rune(labelKey)) >= 4 && !genericLabels[labelKey]
+func distinctive(plainLabel string) bool {
+	return len([]rune(plainLabel)) >= 4 && !genericLabels[plainLabel]
 }
 
 // maxEdits is how many edits away from a protected label a name may be
 // and still count as its lookalike. Short names are left to the skeleton
 // alone: with five letters or fewer, real unrelated names lie one edit
 // apart too often.
-func maxEdits(labelKey string) int {
-	switch n := len([]rune(labelKey)); {
+func maxEdits(plainLabel string) int {
+	switch n := len([]rune(plainLabel)); {
 	case n >= 10:
 		return 2
 	case n >= 6:

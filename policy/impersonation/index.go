@@ -66,7 +66,9 @@ func (ix *Index) add(p Protected) {
 	ix.joined[jk] = append(ix.joined[jk], i)
 	if d := maxEdits(t.plain); d > 0 {
 		ix.near.add(t.key, d, i)
-		ix.near.add(t.plain, d, i)
+		if t.plain != t.key {
+			ix.near.add(t.plain, d, i)
+		}
 	}
 }
 
@@ -162,13 +164,13 @@ func (ix *Index) extraLabel(n name, _ string) (int, Kind) {
 	return ix.distinctPart(n, strings.Split(key(n.sub), "."), KindLabel)
 }
 
+// distinctPart finds a part equal to a distinctive protected label.
 func (ix *Index) distinctPart(n name, parts []string, kind Kind) (int, Kind) {
 	for _, p := range parts {
-		if !distinctive(p) {
-			continue
-		}
-		if i := ix.first(n, ix.byKey[p]); i >= 0 {
-			return i, kind
+		for _, i := range ix.byKey[p] {
+			if t := &ix.targets[i]; distinctive(t.plain) && !t.allowed(n.ascii) {
+				return i, kind
+			}
 		}
 	}
 	return -1, ""
