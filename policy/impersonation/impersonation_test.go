@@ -51,7 +51,7 @@ func TestLookalike(t *testing.T) {
 	test("pаypal.com", KindHomograph, "paypal.com", "")
 	test("paypa1.com", KindHomograph, "paypal.com", "")
 	test("ехample.org", KindHomograph, "example.org", "")
-	test("ｅｘａｍｐｌｅ.org", KindHomograph, "example.org", "") // full-width letters
+	test("ｅｘａｍｐｌｅ.org", KindHomograph, "example.org", "")       // full-width letters
 	test("exa\u200bmple.org", KindHomograph, "example.org", "") // zero-width space
 	test("exámple.org", KindHomograph, "example.org", "exámple.org (Latin á in place of a at position 3) looks like example.org")
 	test("bucher.example", KindHomograph, "bücher.example", "bucher.example (u in place of Latin ü at position 2) looks like bücher.example")
