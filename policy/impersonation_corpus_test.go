@@ -78,6 +78,11 @@ func TestImpersonationFalsePositives(t *testing.T) {
 	if messages < 100 || runs < messages {
 		t.Fatalf("only %d messages and %d runs found", messages, runs)
 	}
+	// The harness does see an impersonation when there is one.
+	m := corpusMessage(corpusEngine("example.org"), corpusHeaders([]byte("From: \"John Smith\" <ceo@examp1e.org>\n\nx\n")))
+	if m.checkImpersonation(); m.Observed().Rule != RuleDisplayName && m.Observed().Rule != RuleLookalike {
+		t.Errorf("the harness misses a known impersonation: %+v", m.Outcomes)
+	}
 	t.Logf("%d messages, %d runs (message × own domain protected), %d display-name or lookalike hits", messages, runs, hits)
 }
 
