@@ -57,6 +57,7 @@ type Engine struct {
 	refresh  *refresher
 	closing  sync.Once
 	imp      *impersonation.Index
+	domains  domainIndex
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -83,6 +84,7 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 		allowNet: prefixes(cfg.Allow.Networks),
 		rand:     opts.Rand,
 		imp:      newImpersonationIndex(cfg),
+		domains:  newDomainIndex(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }
@@ -163,7 +165,7 @@ func (e *Engine) protected(name string) *DomainConfig {
 	if name == "" {
 		return nil
 	}
-	return e.cfg.Domain(name)
+	return e.domains.lookup(name)
 }
 
 func prefixes(ns []Network) []netip.Prefix {

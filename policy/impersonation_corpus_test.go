@@ -149,3 +149,29 @@ func corpusMessage(e *Engine, headers []Header) *Message {
 	m.From = dnsauth.ParseFrom(m.headerValues("From"))
 	return m
 }
+
+// TestDomainIndexAgreesWithConfig: the engine's index finds the same
+// protected domain as Config.Domain for names in, under, beside and
+// outside the protected ones.
+func TestDomainIndexAgreesWithConfig(t *testing.T) {
+	cfg, err := ParseConfig("t.toml", []byte(`
+[[domain]]
+name = "example.org"
+[[domain]]
+name = "mail.example.org"
+subdomains = false
+[[domain]]
+name = "bücher.example"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := newDomainIndex(cfg)
+	for _, n := range []string{"example.org", "EXAMPLE.ORG.", "a.example.org", "mail.example.org", "x.mail.example.org",
+		"b.c.mail.example.org", "example.org.evil", "xample.org", "bücher.example", "xn--bcher-kva.example", "a.BÜCHER.example",
+		"junk\x00.example.org", "", ".", "org", "a..example.org"} {
+		if got, want := idx.lookup(n), cfg.Domain(n); got != want {
+			t.Errorf("%q: index %v, Config.Domain %v", n, got, want)
+		}
+	}
+}
