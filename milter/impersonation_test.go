@@ -2,18 +2,12 @@ package milter
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	gomilter "github.com/d--j/go-milter"
-
-	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // impersonationDomain is a protected edge-MX domain with people and an
@@ -30,19 +24,14 @@ lookalike_allow = ["northbank-group.example"]
 
 func newImpersonationWorld(t *testing.T, milterLines string) *daemonWorld {
 	t.Helper()
-	w := &daemonWorld{t: t, dns: dnstest.New(t, daemonZone), logs: &syncBuffer{}}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.key = priv
-	w.dns.MustAdd(t, `sel._domainkey.partner.example. IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
-	w.cfgPath = t.TempDir() + "/spoofguard.toml"
+	w := newDaemonWorld(t, milterLines)
 	cfg := fmt.Sprintf(daemonConfig, milterLines, w.dns.Addr) + impersonationDomain
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w.start(policy.Options{})
+	if err := w.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
