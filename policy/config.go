@@ -243,6 +243,11 @@ type DomainConfig struct {
 	DirectDelivery  Action `toml:"direct_delivery"`  // inbound mail that did not come through Via
 	EnvelopeForgery Action `toml:"envelope_forgery"` // MAIL FROM (or HELO) in this domain, SPF not pass
 	HeaderForgery   Action `toml:"header_forgery"`   // RFC5322.From in this domain, not DMARC-aligned
+	// Impersonation: mail that only looks like it is from this domain.
+	DisplayName    Action   `toml:"display_name"`    // a display name shows a protected address or person
+	Lookalike      Action   `toml:"lookalike"`       // From or envelope domain looks like this one
+	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
+	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
 }
 
 // IncludesSubdomains reports whether the protection covers every name
@@ -341,6 +346,8 @@ func cfgDefaultDomain() DomainConfig {
 		DirectDelivery:  ActionReject,
 		EnvelopeForgery: ActionReject,
 		HeaderForgery:   ActionReject,
+		DisplayName:     ActionQuarantine,
+		Lookalike:       ActionQuarantine,
 	}
 }
 

@@ -208,6 +208,7 @@ func (v *cfgChecker) domains() {
 		v.action(p+".direct_delivery", dm.DirectDelivery, nil)
 		v.action(p+".envelope_forgery", dm.EnvelopeForgery, nil)
 		v.action(p+".header_forgery", dm.HeaderForgery, nil)
+		v.impersonation(p, dm)
 	}
 }
 

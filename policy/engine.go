@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/policy/impersonation"
 )
 
 // Class is what the engine knows about the connecting client.
@@ -56,6 +57,8 @@ type Engine struct {
 	rand     func() int
 	refresh  *refresher
 	closing  sync.Once
+	imp      *impersonation.Index
+	domains  domainIndex
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -82,6 +85,8 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 		internal: prefixes(cfg.Networks.Internal),
 		allowNet: prefixes(cfg.Allow.Networks),
 		rand:     opts.Rand,
+		imp:      newImpersonationIndex(cfg),
+		domains:  newDomainIndex(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }
@@ -167,7 +172,7 @@ func (e *Engine) protected(name string) *DomainConfig {
 	if name == "" {
 		return nil
 	}
-	return e.cfg.Domain(name)
+	return e.domains.lookup(name)
 }
 
 func prefixes(ns []Network) []netip.Prefix {

@@ -76,6 +76,7 @@ name = "edge.example"
 [[domain]]
 name = "example.org"
 via = "filter"
+lookalike_allow = ["lists.example.net"]
 %s
 `
 

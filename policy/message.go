@@ -159,6 +159,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 	m.checkBehindOutbound(ctx)
 	m.From = dnsauth.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
+	m.checkImpersonation()
 	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
 		m.startDKIM(ctx)
 	}
