@@ -6,6 +6,10 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	dmarcauth "github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
+	"github.com/spoofguard/spoofguard/header"
 	"github.com/spoofguard/spoofguard/policy/received"
 )
 
@@ -116,10 +120,10 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 		return
 	}
 	if ip.IsValid() {
-		r := dnsauth.CheckSPF(ctx, m.e.dns, ip, helo, m.MailFrom)
+		r := spf.Check(ctx, m.e.dns, ip, helo, m.MailFrom)
 		m.SPF = &r
 	} else {
-		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity,
+		m.SPF = &spf.Result{Result: dnsauth.None, Identity: "mailfrom", Domain: identity,
 			Reason: "original client unknown: " + m.Origin.Err}
 	}
 	m.envelopeForgery(stage, d, identity)
@@ -208,7 +212,7 @@ func (m *Message) mightBeRescued(domains []string) bool {
 		}
 		rescue := false
 		for _, v := range m.headerValues("DKIM-Signature") {
-			if sig, err := dnsauth.ParseDKIMSignature(v); err == nil && aligned(sig.Domain, dom) {
+			if sig, err := dkim.ParseSignature(v); err == nil && aligned(sig.Domain, dom) {
 				rescue = true
 			}
 		}
@@ -270,14 +274,14 @@ func (m *Message) checkDMARC(ctx context.Context) {
 		return
 	}
 	for _, dom := range m.From.Domains {
-		r := dnsauth.CheckDMARC(ctx, m.e.dns, dnsauth.DMARCInput{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
-			dnsauth.DMARCOptions{Rand: m.e.rand})
+		r := dmarcauth.Check(ctx, m.e.dns, dmarcauth.Input{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
+			dmarcauth.Options{Rand: m.e.rand})
 		m.DMARC = append(m.DMARC, r)
 		m.dmarcRule(r)
 	}
 }
 
-func (m *Message) dmarcRule(r dnsauth.DMARCResult) {
+func (m *Message) dmarcRule(r dmarcauth.Result) {
 	d := m.e.protected(r.FromDomain)
 	switch {
 	case r.Result == dnsauth.TempError:
@@ -352,14 +356,14 @@ func (m *Message) spfWords() string {
 	return "SPF " + string(m.SPF.Result) + " for " + orNull(m.SPF.Domain)
 }
 
-func fromWords(f dnsauth.From) string {
+func fromWords(f header.From) string {
 	if len(f.Addresses) == 0 {
 		return "(" + orNull(f.Problem) + ")"
 	}
 	return strings.Join(f.Addresses, ", ")
 }
 
-func sampledWords(r dnsauth.DMARCResult) string {
+func sampledWords(r dmarcauth.Result) string {
 	if r.Sampled {
 		return ""
 	}

@@ -1,10 +1,10 @@
-package dnsauth
+package dkim
 
 // DKIM verification (RFC 6376; Ed25519 from RFC 8463; the algorithm and
 // key-size rules of RFC 8301) for a message that arrives in pieces.
 //
 // The milter sees each header field, the empty line, then body chunks. A
-// DKIMVerifier keeps the header block (bounded) and, at the empty line,
+// Verifier keeps the header block (bounded) and, at the empty line,
 // looks at the DKIM-Signature fields. With none, the body is discarded as
 // it comes. Otherwise go-msgauth's verifier starts in a goroutine, reading
 // the header block and then a small bounded pipe that Write fills with the
@@ -38,11 +38,23 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-msgauth/dkim"
+	msgauth "github.com/emersion/go-msgauth/dkim"
+	"github.com/spoofguard/spoofguard/dnsauth"
 )
 
-// DKIMOptions tunes a DKIMVerifier.
-type DKIMOptions struct {
+// Result is the outcome for one DKIM-Signature header (RFC 6376).
+type Result struct {
+	Result     dnsauth.Result // pass, fail, policy, neutral, temperror, permerror
+	Domain     string         // d=
+	Selector   string         // s=
+	Identifier string         // i=, "@"+d when absent
+	Algorithm  string         // a=
+	Signature  string         // the start of b=, for header.b (RFC 6008)
+	Reason     string         // why it did not pass; empty on pass
+}
+
+// Options tunes a Verifier.
+type Options struct {
 	// MaxSignatures is how many DKIM-Signature fields, counted from the
 	// top, are verified (default 8, RFC 6376 §6.1 lets a verifier limit
 	// them). The rest are reported as neutral, reason "not verified: more
@@ -66,7 +78,7 @@ const (
 	dkimPipeSize             = 256 << 10
 )
 
-// The phases of a DKIMVerifier.
+// The phases of a Verifier.
 const (
 	dkimInHeader = iota // collecting the header block
 	dkimInBody          // feeding the body to go-msgauth
@@ -74,15 +86,15 @@ const (
 	dkimClosed          // Close or Abort was called
 )
 
-// DKIMVerifier verifies every DKIM-Signature of one message fed to it as
+// Verifier verifies every DKIM-Signature of one message fed to it as
 // raw bytes. Write, Close and Abort are meant for the session's goroutine;
 // Abort may also come from another goroutine, and then unblocks a Write
 // waiting for the verifier to catch up.
-type DKIMVerifier struct {
+type Verifier struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	dns    DNS
-	opts   DKIMOptions
+	dns    dnsauth.DNS
+	opts   Options
 
 	mu       sync.Mutex
 	phase    int
@@ -94,8 +106,8 @@ type DKIMVerifier struct {
 	pipe     *dkimPipe
 	done     chan dkimOutcome // go-msgauth's answer, buffered
 	verified []*dkimSig       // the signatures go-msgauth verifies, in order
-	giveUp   *DKIMResult      // result for every verified signature whose body was not (fully) hashed
-	results  []DKIMResult
+	giveUp   *Result          // result for every verified signature whose body was not (fully) hashed
+	results  []Result
 
 	strictMu sync.Mutex
 	strict   map[string]bool // key names whose record has t=s
@@ -104,22 +116,22 @@ type DKIMVerifier struct {
 // dkimSig is one DKIM-Signature field of the message.
 type dkimSig struct {
 	value  string // the field value, trimmed
-	info   DKIMSignatureInfo
-	at     int        // offset of the field name in the header block
-	err    error      // from ParseDKIMSignature
-	result DKIMResult // filled when decided
+	info   Signature
+	at     int    // offset of the field name in the header block
+	err    error  // from ParseSignature
+	result Result // filled when decided
 }
 
 // dkimOutcome is what the verification goroutine hands back.
 type dkimOutcome struct {
-	verifs []*dkim.Verification
+	verifs []*msgauth.Verification
 	err    error
 	panic  string
 }
 
-// NewDKIMVerifier starts the verification of one message. ctx bounds the
+// NewVerifier starts the verification of one message. ctx bounds the
 // key lookups and Close; dns resolves the keys.
-func NewDKIMVerifier(ctx context.Context, dns DNS, opts DKIMOptions) *DKIMVerifier {
+func NewVerifier(ctx context.Context, dns dnsauth.DNS, opts Options) *Verifier {
 	if opts.MaxSignatures <= 0 {
 		opts.MaxSignatures = dkimDefaultMaxSignatures
 	}
@@ -127,16 +139,16 @@ func NewDKIMVerifier(ctx context.Context, dns DNS, opts DKIMOptions) *DKIMVerifi
 		opts.Now = time.Now
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	return &DKIMVerifier{ctx: cctx, cancel: cancel, dns: dns, opts: opts}
+	return &Verifier{ctx: cctx, cancel: cancel, dns: dns, opts: opts}
 }
 
-// VerifyDKIM verifies a whole message at once (spoofguard check). It is
+// Verify verifies a whole message at once (spoofguard check). It is
 // the streaming path fed from msg, so both give the same answers.
-func VerifyDKIM(ctx context.Context, dns DNS, msg io.Reader, opts DKIMOptions) []DKIMResult {
-	v := NewDKIMVerifier(ctx, dns, opts)
+func Verify(ctx context.Context, dns dnsauth.DNS, msg io.Reader, opts Options) []Result {
+	v := NewVerifier(ctx, dns, opts)
 	if _, err := io.Copy(v, msg); err != nil {
 		v.mu.Lock()
-		v.abandon(DKIMResult{Result: TempError, Reason: "message could not be read: " + err.Error()})
+		v.abandon(Result{Result: dnsauth.TempError, Reason: "message could not be read: " + err.Error()})
 		v.mu.Unlock()
 	}
 	return v.Close()
@@ -146,7 +158,7 @@ func VerifyDKIM(ctx context.Context, dns DNS, msg io.Reader, opts DKIMOptions) [
 // ("Name: value" with their folding), the empty line, then the body. Bare
 // LF line ends are turned into CRLF, on which DKIM canonicalization is
 // defined. Write never fails; once verification cannot go on, it discards.
-func (v *DKIMVerifier) Write(p []byte) (int, error) {
+func (v *Verifier) Write(p []byte) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n := len(p)
@@ -167,7 +179,7 @@ func (v *DKIMVerifier) Write(p []byte) (int, error) {
 // Close ends the message and returns one result per DKIM-Signature field,
 // in header order; none for an unsigned message. It waits for the key
 // lookups and hashing, at most until the context given to
-// NewDKIMVerifier ends. Later calls return the same results.
+// NewVerifier ends. Later calls return the same results.
 //
 // The results (RFC 8601 §2.7.1): pass; fail when the body hash or the
 // signature does not verify; policy for a signature that may be sound but
@@ -177,7 +189,7 @@ func (v *DKIMVerifier) Write(p []byte) (int, error) {
 // permerror when it can never verify: no key, revoked key, bad or missing
 // tags, rsa-sha1 or an RSA key under 1024 bits (RFC 8301), an unknown
 // algorithm, an expired x=, a malformed or oversized key record.
-func (v *DKIMVerifier) Close() []DKIMResult {
+func (v *Verifier) Close() []Result {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.phase == dkimClosed {
@@ -200,7 +212,7 @@ func (v *DKIMVerifier) Close() []DKIMResult {
 // goroutine stops reading and its lookups see a cancelled context, so it
 // ends within moments, and the buffers are dropped. Close afterwards
 // reports temperror for the signatures that were being verified.
-func (v *DKIMVerifier) Abort() {
+func (v *Verifier) Abort() {
 	v.cancel() // first, without the lock: it wakes a Write blocked on the pipe
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -211,7 +223,7 @@ func (v *DKIMVerifier) Abort() {
 		v.pipe.abort()
 	}
 	for _, s := range v.verified {
-		s.result = s.with(TempError, "verification aborted")
+		s.result = s.with(dnsauth.TempError, "verification aborted")
 	}
 	v.phase = dkimClosed
 	v.finish()
@@ -219,8 +231,8 @@ func (v *DKIMVerifier) Abort() {
 
 // finish builds the results, in header order, and drops everything a
 // finished verifier does not need.
-func (v *DKIMVerifier) finish() {
-	v.results = make([]DKIMResult, 0, len(v.sigs))
+func (v *Verifier) finish() {
+	v.results = make([]Result, 0, len(v.sigs))
 	for _, s := range v.sigs {
 		v.results = append(v.results, s.result)
 	}
@@ -233,7 +245,7 @@ func (v *DKIMVerifier) finish() {
 // abandon stops feeding the body: go-msgauth sees the end of the message
 // and every verified signature whose outcome depends on the body gets res.
 // The first reason to give up wins.
-func (v *DKIMVerifier) abandon(res DKIMResult) {
+func (v *Verifier) abandon(res Result) {
 	if v.giveUp == nil {
 		v.giveUp = &res
 	}
@@ -254,7 +266,7 @@ func (v *DKIMVerifier) abandon(res DKIMResult) {
 
 // writeHeader adds header bytes line by line and returns what follows the
 // empty line that ends the header block, once it has come.
-func (v *DKIMVerifier) writeHeader(p []byte) []byte {
+func (v *Verifier) writeHeader(p []byte) []byte {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -277,7 +289,7 @@ func (v *DKIMVerifier) writeHeader(p []byte) []byte {
 // appendHeader adds part of a line and, with eol, its end: CRLF whether
 // the LF came with its CR or bare. Past dkimMaxHeaderBytes it gives up on
 // the message and returns false.
-func (v *DKIMVerifier) appendHeader(part []byte, eol bool) bool {
+func (v *Verifier) appendHeader(part []byte, eol bool) bool {
 	if len(v.hdr)+len(part)+2 > dkimMaxHeaderBytes {
 		v.headerTooLarge()
 		return false
@@ -294,7 +306,7 @@ func (v *DKIMVerifier) appendHeader(part []byte, eol bool) bool {
 
 // endHeaderAtClose ends a message that stopped inside its header: a
 // message without a body needs no empty line (RFC 5322 §2.1).
-func (v *DKIMVerifier) endHeaderAtClose() {
+func (v *Verifier) endHeaderAtClose() {
 	if v.lineFrom < len(v.hdr) && !v.appendHeader(nil, true) {
 		return
 	}
@@ -304,10 +316,10 @@ func (v *DKIMVerifier) endHeaderAtClose() {
 
 // headerTooLarge gives up on a header block over dkimMaxHeaderBytes: the
 // signatures among its complete lines are reported, none verified.
-func (v *DKIMVerifier) headerTooLarge() {
+func (v *Verifier) headerTooLarge() {
 	v.collectSignatures(v.hdr[:v.lineFrom])
 	for _, s := range v.sigs {
-		s.decide(Neutral, fmt.Sprintf("not verified: header block over %d bytes", dkimMaxHeaderBytes))
+		s.decide(dnsauth.Neutral, fmt.Sprintf("not verified: header block over %d bytes", dkimMaxHeaderBytes))
 	}
 	v.hdr = nil
 	v.phase = dkimDiscard
@@ -315,7 +327,7 @@ func (v *DKIMVerifier) headerTooLarge() {
 
 // endHeader looks at the signatures of the complete header block and, if
 // any is to be verified, starts go-msgauth on it.
-func (v *DKIMVerifier) endHeader() {
+func (v *Verifier) endHeader() {
 	fields := v.collectSignatures(v.hdr)
 	verified := v.choose(fields > dkimMaxHeaderFields)
 	if len(verified) == 0 {
@@ -334,7 +346,7 @@ func (v *DKIMVerifier) endHeader() {
 // collectSignatures finds the DKIM-Signature fields of block the way
 // go-msgauth does (same field split, same name match) and returns how many
 // fields the block has.
-func (v *DKIMVerifier) collectSignatures(block []byte) int {
+func (v *Verifier) collectSignatures(block []byte) int {
 	return dkimScanFields(block, func(start int, field []byte) {
 		name, value, _ := bytes.Cut(field, []byte{':'})
 		if !strings.EqualFold(string(bytes.TrimSpace(name)), "DKIM-Signature") {
@@ -342,8 +354,8 @@ func (v *DKIMVerifier) collectSignatures(block []byte) int {
 		}
 		s := &dkimSig{value: string(bytes.TrimSpace(value))}
 		s.at = start + len(name) - len(bytes.TrimLeftFunc(name, unicode.IsSpace))
-		s.info, s.err = ParseDKIMSignature(s.value)
-		s.result = DKIMResult{
+		s.info, s.err = ParseSignature(s.value)
+		s.result = Result{
 			Domain:     s.info.Domain,
 			Selector:   s.info.Selector,
 			Identifier: s.info.Identifier,
@@ -362,21 +374,21 @@ func (v *DKIMVerifier) collectSignatures(block []byte) int {
 // renaming its field in the block (the first letter of its name becomes
 // X), which changes nothing for the others unless one of them signs
 // DKIM-Signature fields.
-func (v *DKIMVerifier) choose(tooManyFields bool) []*dkimSig {
+func (v *Verifier) choose(tooManyFields bool) []*dkimSig {
 	dkimDistinctPrefixes(v.sigs)
 	max := v.opts.MaxSignatures
 	var verified []*dkimSig
 	for i, s := range v.sigs {
 		switch {
 		case i >= max:
-			s.decide(Neutral, fmt.Sprintf("not verified: more than %d signatures", max))
+			s.decide(dnsauth.Neutral, fmt.Sprintf("not verified: more than %d signatures", max))
 		case tooManyFields:
-			s.decide(Neutral, fmt.Sprintf("not verified: header has more than %d fields", dkimMaxHeaderFields))
+			s.decide(dnsauth.Neutral, fmt.Sprintf("not verified: header has more than %d fields", dkimMaxHeaderFields))
 		case len(s.value) > dkimMaxSignatureField:
-			s.decide(Policy, fmt.Sprintf("signature field over %d bytes", dkimMaxSignatureField))
+			s.decide(dnsauth.Policy, fmt.Sprintf("signature field over %d bytes", dkimMaxSignatureField))
 			v.hdr[s.at] = 'X'
 		case len(s.info.Headers) > dkimMaxSignedFields:
-			s.decide(Policy, fmt.Sprintf("h= signs over %d header fields", dkimMaxSignedFields))
+			s.decide(dnsauth.Policy, fmt.Sprintf("h= signs over %d header fields", dkimMaxSignedFields))
 			v.hdr[s.at] = 'X'
 		default:
 			verified = append(verified, s)
@@ -469,15 +481,15 @@ func dkimTag(list, tag string) string {
 }
 
 // decide gives the signature a final result without go-msgauth.
-func (s *dkimSig) decide(r Result, reason string) {
+func (s *dkimSig) decide(r dnsauth.Result, reason string) {
 	s.result = s.with(r, reason)
 }
 
 // with is the signature's result with r and reason.
-func (s *dkimSig) with(r Result, reason string) DKIMResult {
+func (s *dkimSig) with(r dnsauth.Result, reason string) Result {
 	res := s.result
 	res.Result, res.Reason = r, reason
-	if r == Pass {
+	if r == dnsauth.Pass {
 		res.Reason = ""
 	}
 	return res
@@ -486,7 +498,7 @@ func (s *dkimSig) with(r Result, reason string) DKIMResult {
 // run is the verification goroutine: go-msgauth reads the header block,
 // looks up the keys, then hashes the body, all from the pipe. A panic
 // inside it becomes a permerror, never a crashed daemon.
-func (v *DKIMVerifier) run(pipe *dkimPipe, done chan<- dkimOutcome, n int) {
+func (v *Verifier) run(pipe *dkimPipe, done chan<- dkimOutcome, n int) {
 	var out dkimOutcome
 	defer func() {
 		if r := recover(); r != nil {
@@ -498,7 +510,7 @@ func (v *DKIMVerifier) run(pipe *dkimPipe, done chan<- dkimOutcome, n int) {
 	// The pipe serves the header block itself and writes the body
 	// straight out of its buffer (WriterTo), so go-msgauth's bufio.Reader
 	// needs no 32 KiB copy buffer per message.
-	out.verifs, out.err = dkim.VerifyWithOptions(pipe, &dkim.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
+	out.verifs, out.err = msgauth.VerifyWithOptions(pipe, &msgauth.VerifyOptions{LookupTXT: v.lookupKey, MaxVerifications: n})
 }
 
 // lookupKey is go-msgauth's key lookup hook (it has no context: the
@@ -506,7 +518,7 @@ func (v *DKIMVerifier) run(pipe *dkimPipe, done chan<- dkimOutcome, n int) {
 // notes which keys carry the t=s flag. It runs in go-msgauth's own
 // goroutines when there are several signatures, where no recover of ours
 // reaches, so it catches a panic of the resolver itself.
-func (v *DKIMVerifier) lookupKey(name string) (txts []string, err error) {
+func (v *Verifier) lookupKey(name string) (txts []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			txts, err = nil, &net.DNSError{Name: name, Err: "key lookup failed: " + dkimClip(fmt.Sprint(r))}
@@ -515,7 +527,7 @@ func (v *DKIMVerifier) lookupKey(name string) (txts []string, err error) {
 	txts, err = v.dns.LookupTXT(v.ctx, name)
 	if err != nil {
 		if _, ok := err.(*net.DNSError); !ok && v.ctx.Err() != nil {
-			return nil, errTemporary(name, "lookup abandoned: "+v.ctx.Err().Error(), true)
+			return nil, dnsauth.TemporaryError(name, "lookup abandoned: "+v.ctx.Err().Error(), true)
 		}
 		return nil, err
 	}
@@ -549,7 +561,7 @@ func dkimStrictKey(record string) bool {
 
 // collect waits for go-msgauth's answer, at most until the context ends,
 // and turns it into results.
-func (v *DKIMVerifier) collect() {
+func (v *Verifier) collect() {
 	select {
 	case out := <-v.done:
 		v.apply(out)
@@ -562,19 +574,19 @@ func (v *DKIMVerifier) collect() {
 	case <-v.ctx.Done():
 		v.pipe.abort()
 		for _, s := range v.verified {
-			s.result = s.with(TempError, "verification did not finish: "+v.ctx.Err().Error())
+			s.result = s.with(dnsauth.TempError, "verification did not finish: "+v.ctx.Err().Error())
 		}
 	}
 }
 
 // apply maps go-msgauth's verifications, one per verified signature in
 // order, to results.
-func (v *DKIMVerifier) apply(out dkimOutcome) {
+func (v *Verifier) apply(out dkimOutcome) {
 	var whole string
 	switch {
 	case out.panic != "":
 		whole = "verifier failed: " + out.panic
-	case out.err != nil && !errors.Is(out.err, dkim.ErrTooManySignatures):
+	case out.err != nil && !errors.Is(out.err, msgauth.ErrTooManySignatures):
 		// Its verifications are not to be trusted then: go-msgauth clears
 		// the error of the one that failed.
 		whole = "header could not be verified: " + dkimReason(out.err)
@@ -582,9 +594,9 @@ func (v *DKIMVerifier) apply(out dkimOutcome) {
 	for i, s := range v.verified {
 		switch {
 		case whole != "":
-			s.result = s.with(PermError, whole)
+			s.result = s.with(dnsauth.PermError, whole)
 		case i >= len(out.verifs) || out.verifs[i] == nil:
-			s.result = s.with(PermError, "no verdict from the verifier")
+			s.result = s.with(dnsauth.PermError, "no verdict from the verifier")
 		default:
 			s.result = v.classify(s, out.verifs[i].Err)
 		}
@@ -593,41 +605,41 @@ func (v *DKIMVerifier) apply(out dkimOutcome) {
 
 // classify maps go-msgauth's verdict on one signature to a result (RFC
 // 8601 §2.7.1), then applies the rules it does not know.
-func (v *DKIMVerifier) classify(s *dkimSig, err error) DKIMResult {
-	var res DKIMResult
+func (v *Verifier) classify(s *dkimSig, err error) Result {
+	var res Result
 	switch {
 	case err == nil:
-		res = s.with(Pass, "")
-	case dkim.IsTempFail(err):
-		res = s.with(TempError, dkimReason(err))
-	case dkim.IsPermFail(err):
-		res = s.with(PermError, dkimReason(err))
+		res = s.with(dnsauth.Pass, "")
+	case msgauth.IsTempFail(err):
+		res = s.with(dnsauth.TempError, dkimReason(err))
+	case msgauth.IsPermFail(err):
+		res = s.with(dnsauth.PermError, dkimReason(err))
 	case s.info.BodyLength:
 		// go-msgauth refuses l= before hashing: the signature may be
 		// sound, it is our policy not to accept a partly signed body.
-		res = s.with(Policy, "l= (partly signed body) is not accepted")
+		res = s.with(dnsauth.Policy, "l= (partly signed body) is not accepted")
 	default:
-		res = s.with(Fail, dkimReason(err))
+		res = s.with(dnsauth.Fail, dkimReason(err))
 	}
 	switch {
 	case s.err != nil:
 		// It could never pass: say why, and say it is permanent even when
 		// go-msgauth stopped earlier at a DNS failure. RFC 6376 §6.1.1
 		// checks the signature field before fetching the key.
-		res = s.with(PermError, s.err.Error())
+		res = s.with(dnsauth.PermError, s.err.Error())
 	case !s.info.Expires.IsZero() && v.opts.Now().After(s.info.Expires):
-		res = s.with(PermError, "signature expired at "+s.info.Expires.UTC().Format(time.RFC3339))
-	case res.Result == Pass && v.strictKeyViolated(s):
-		res = s.with(PermError, "key has t=s but i= is in a subdomain of d= (RFC 6376 §3.6.1)")
+		res = s.with(dnsauth.PermError, "signature expired at "+s.info.Expires.UTC().Format(time.RFC3339))
+	case res.Result == dnsauth.Pass && v.strictKeyViolated(s):
+		res = s.with(dnsauth.PermError, "key has t=s but i= is in a subdomain of d= (RFC 6376 §3.6.1)")
 	}
-	if v.giveUp != nil && (res.Result == Pass || res.Result == Fail) {
+	if v.giveUp != nil && (res.Result == dnsauth.Pass || res.Result == dnsauth.Fail) {
 		res = s.with(v.giveUp.Result, v.giveUp.Reason)
 	}
 	return res
 }
 
 // strictKeyViolated applies the key flag t=s, which go-msgauth ignores.
-func (v *DKIMVerifier) strictKeyViolated(s *dkimSig) bool {
+func (v *Verifier) strictKeyViolated(s *dkimSig) bool {
 	v.strictMu.Lock()
 	strict := v.strict[strings.ToLower(s.info.Selector+"._domainkey."+s.info.Domain)]
 	v.strictMu.Unlock()
@@ -649,7 +661,7 @@ func dkimReason(err error) string {
 
 // writeBody feeds body bytes to go-msgauth, CRLF for every bare LF, and
 // watches the runs of line breaks that its canonicalizers must hold back.
-func (v *DKIMVerifier) writeBody(p []byte) {
+func (v *Verifier) writeBody(p []byte) {
 	from := 0
 	for i, c := range p {
 		switch c {
@@ -668,7 +680,7 @@ func (v *DKIMVerifier) writeBody(p []byte) {
 			v.blankRun = 0
 		}
 		if v.blankRun > dkimMaxBlankRun {
-			v.abandon(DKIMResult{Result: Neutral,
+			v.abandon(Result{Result: dnsauth.Neutral,
 				Reason: fmt.Sprintf("not verified: body has over %d bytes of consecutive line breaks", dkimMaxBlankRun)})
 			return
 		}
@@ -834,10 +846,10 @@ func (p *dkimPipe) closeRead() {
 	p.cond.Broadcast()
 }
 
-// DKIMSignatureInfo is what ParseDKIMSignature reads from one
+// Signature is what ParseSignature reads from one
 // DKIM-Signature header field value (RFC 6376 §3.5). Every string is the
 // tag value with its folding whitespace removed.
-type DKIMSignatureInfo struct {
+type Signature struct {
 	Version          string    // v=
 	Algorithm        string    // a=, e.g. "rsa-sha256" or "ed25519-sha256"
 	Domain           string    // d=, the signing domain (SDID), as written
@@ -855,7 +867,7 @@ type DKIMSignatureInfo struct {
 // for at least eight characters.
 const dkimSigPrefix = 8
 
-// The tags ParseDKIMSignature looks at, numbered so duplicates are caught
+// The tags ParseSignature looks at, numbered so duplicates are caught
 // with a bit mask instead of a map.
 const (
 	dkimTagV = iota
@@ -891,7 +903,7 @@ type dkimTags struct {
 
 func (t *dkimTags) has(tag int) bool { return t.seen&(1<<tag) != 0 }
 
-// ParseDKIMSignature reads the tags of one DKIM-Signature header field
+// ParseSignature reads the tags of one DKIM-Signature header field
 // value. It is cheap (no key lookup, no hashing, few allocations) so the
 // engine can ask at end of headers which signatures could still align with
 // the From domain.
@@ -905,8 +917,8 @@ func (t *dkimTags) has(tag int) bool { return t.seen&(1<<tag) != 0 }
 // (BodyLength) never passes here, nor one past its x=. The checks never go
 // beyond what the verifier itself refuses before it fetches the key, so a
 // signature accepted here is one the verifier really tries.
-func ParseDKIMSignature(value string) (DKIMSignatureInfo, error) {
-	var info DKIMSignatureInfo
+func ParseSignature(value string) (Signature, error) {
+	var info Signature
 	var tags dkimTags
 	if err := tags.scan(value); err != nil {
 		tags.fill(&info)
@@ -942,7 +954,7 @@ func (t *dkimTags) scan(list string) error {
 }
 
 // fill copies the tag values into info.
-func (t *dkimTags) fill(info *DKIMSignatureInfo) {
+func (t *dkimTags) fill(info *Signature) {
 	info.Version = dkimStripSpace(t.val[dkimTagV])
 	info.Algorithm = dkimStripSpace(t.val[dkimTagA])
 	info.Domain = dkimStripSpace(t.val[dkimTagD])
@@ -958,7 +970,7 @@ func (t *dkimTags) fill(info *DKIMSignatureInfo) {
 
 // check applies the rules that make a parsed signature unusable, in the
 // order of RFC 6376 §6.1.1.
-func (t *dkimTags) check(info *DKIMSignatureInfo) error {
+func (t *dkimTags) check(info *Signature) error {
 	for _, tag := range dkimRequiredTags {
 		if !t.has(dkimTagNames[tag]) {
 			return fmt.Errorf("missing required tag %s=", tag)

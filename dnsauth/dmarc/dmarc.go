@@ -1,4 +1,4 @@
-package dnsauth
+package dmarc
 
 // DMARC (RFC 7489) tells whether the author domain of a message was
 // authenticated: an SPF pass for the RFC5321.MailFrom domain or a DKIM
@@ -49,7 +49,7 @@ package dnsauth
 //   - pct=: removed by DMARCbis, applied here (RFC 7489 §6.6.4). t=y is
 //     applied too, as a pct of 0.
 //
-// DMARCOptions.DMARCbis switches to the draft throughout: alignment by
+// Options.DMARCbis switches to the draft throughout: alignment by
 // tree walk, pct= ignored, several records skipped everywhere.
 //
 // A temporary DNS failure anywhere in discovery or alignment makes the
@@ -65,11 +65,32 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	spfauth "github.com/spoofguard/spoofguard/dnsauth/spf"
+	"github.com/spoofguard/spoofguard/header"
 )
 
-// DMARCRecord is a parsed DMARC policy record (RFC 7489 §6.3, plus the
+// Result is the outcome of DMARC for one RFC5322.From domain.
+type Result struct {
+	Result       dnsauth.Result // pass, fail, none, temperror, permerror
+	FromDomain   string         // the author domain evaluated
+	OrgDomain    string         // its organizational domain
+	RecordDomain string         // the name whose _dmarc record applied ("" when none)
+	Record       string         // the record text that applied
+	Policy       string         // the policy for this message: "none", "quarantine" or "reject"
+	PolicyTag    string         // where Policy came from: "p", "sp" or "np"
+	Sampled      bool           // false when pct sampling exempted this message from Policy
+	SPFAligned   bool
+	DKIMAligned  bool
+	AlignedDKIM  string // d= of the signature that aligned, if any
+	Reason       string // one line saying why
+}
+
+// Record is a parsed DMARC policy record (RFC 7489 §6.3, plus the
 // DMARCbis tags np, psd and t).
-type DMARCRecord struct {
+type Record struct {
 	Policy            string // p: "none", "quarantine" or "reject"
 	SubdomainPolicy   string // sp, "" when absent
 	NonexistentPolicy string // np (DMARCbis), "" when absent
@@ -86,32 +107,32 @@ type DMARCRecord struct {
 	Repaired string
 }
 
-// DMARCRecordError is a DMARC record that cannot be used: it is not a
+// RecordError is a DMARC record that cannot be used: it is not a
 // DMARC record at all, or its policy is missing or invalid and no rua=
 // rescues it. DMARC yields permerror for it.
-type DMARCRecordError struct {
+type RecordError struct {
 	Domain string // the domain whose _dmarc record it is, when known
 	Reason string
 }
 
-func (e *DMARCRecordError) Error() string {
+func (e *RecordError) Error() string {
 	if e.Domain == "" {
 		return "dmarc: " + e.Reason
 	}
 	return "dmarc: _dmarc." + e.Domain + ": " + e.Reason
 }
 
-// ErrDMARCMultipleRecords is returned (wrapped) by LookupDMARC when a name
+// ErrMultipleRecords is returned (wrapped) by Lookup when a name
 // publishes more than one DMARC record. RFC 7489 §6.6.3 then applies no
 // DMARC at all, so the result is none, not permerror.
-var ErrDMARCMultipleRecords = errors.New("dmarc: more than one DMARC record")
+var ErrMultipleRecords = errors.New("dmarc: more than one DMARC record")
 
-// ParseDMARCRecord parses the text of a DMARC TXT record. Unknown tags,
+// Parse parses the text of a DMARC TXT record. Unknown tags,
 // and invalid values of tags other than p, sp and np, are ignored in
 // favour of the defaults (RFC 7489 §6.3). A missing or invalid p=, or an
 // invalid sp= or np=, is an error unless rua= holds a valid URI; then the
 // record counts as p=none (§6.6.3) and Repaired says why.
-func ParseDMARCRecord(txt string) (*DMARCRecord, error) {
+func Parse(txt string) (*Record, error) {
 	rec, err := dmarcParse(txt)
 	if err != nil {
 		return nil, err
@@ -119,15 +140,15 @@ func ParseDMARCRecord(txt string) (*DMARCRecord, error) {
 	return rec, nil
 }
 
-// dmarcParse is ParseDMARCRecord, except that for a DMARC record whose
+// dmarcParse is Parse, except that for a DMARC record whose
 // policy is unusable it returns the record as far as it was read together
 // with the error, so the tree walk can still see its psd= tag.
-func dmarcParse(txt string) (*DMARCRecord, error) {
+func dmarcParse(txt string) (*Record, error) {
 	rest, ok := dmarcVersion(txt)
 	if !ok {
-		return nil, &DMARCRecordError{Reason: "not a DMARC record: it must start with v=DMARC1"}
+		return nil, &RecordError{Reason: "not a DMARC record: it must start with v=DMARC1"}
 	}
-	rec := &DMARCRecord{Percent: 100, ADKIM: "r", ASPF: "r", FO: "0", Raw: txt}
+	rec := &Record{Percent: 100, ADKIM: "r", ASPF: "r", FO: "0", Raw: txt}
 	tags := map[string]string{}
 	dup := map[string]bool{}
 	for _, part := range strings.Split(rest, ";") {
@@ -144,7 +165,7 @@ func dmarcParse(txt string) (*DMARCRecord, error) {
 	rec.fill(tags, dup)
 	if problem := rec.policyProblem(tags, dup); problem != "" {
 		if !dmarcAnyValidURI(rec.RUA) {
-			return rec, &DMARCRecordError{Reason: problem}
+			return rec, &RecordError{Reason: problem}
 		}
 		rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy = "none", "", ""
 		rec.Repaired = problem + "; rua= is valid, so the record counts as p=none (RFC 7489 §6.6.3)"
@@ -189,7 +210,7 @@ func dmarcIsTagName(s string) bool {
 
 // fill sets every field but the policies' validity from the tags; an
 // invalid or repeated value leaves the default.
-func (rec *DMARCRecord) fill(tags map[string]string, dup map[string]bool) {
+func (rec *Record) fill(tags map[string]string, dup map[string]bool) {
 	one := func(name string) (string, bool) {
 		v, ok := tags[name]
 		return strings.ToLower(v), ok && !dup[name]
@@ -222,7 +243,7 @@ func (rec *DMARCRecord) fill(tags map[string]string, dup map[string]bool) {
 }
 
 // policyProblem says what is wrong with p=, sp= and np=, or "".
-func (rec *DMARCRecord) policyProblem(tags map[string]string, dup map[string]bool) string {
+func (rec *Record) policyProblem(tags map[string]string, dup map[string]bool) string {
 	for _, name := range []string{"p", "sp", "np"} {
 		v, present := tags[name]
 		switch {
@@ -289,15 +310,15 @@ func dmarcAnyValidURI(uris []string) bool {
 	return false
 }
 
-// DMARCInput is what DMARC needs about one message.
-type DMARCInput struct {
-	FromDomain string       // the RFC5322.From domain
-	SPF        *SPFResult   // the MAIL FROM identity (RFC 7208 §2.4: postmaster@HELO for the null path); nil = none
-	DKIM       []DKIMResult // every signature's result
+// Input is what DMARC needs about one message.
+type Input struct {
+	FromDomain string          // the RFC5322.From domain
+	SPF        *spfauth.Result // the MAIL FROM identity (RFC 7208 §2.4: postmaster@HELO for the null path); nil = none
+	DKIM       []dkim.Result   // every signature's result
 }
 
-// DMARCOptions tunes CheckDMARC.
-type DMARCOptions struct {
+// Options tunes Check.
+type Options struct {
 	// Rand returns 0..99 for pct= sampling; nil uses math/rand/v2.
 	Rand func() int
 	// DMARCbis follows draft-ietf-dmarc-dmarcbis-41 throughout: relaxed
@@ -308,19 +329,19 @@ type DMARCOptions struct {
 	DMARCbis bool
 }
 
-// LookupDMARC discovers the DMARC record that applies to mail from
-// domain, as CheckDMARC does by default, and returns it with the domain
+// Lookup discovers the DMARC record that applies to mail from
+// domain, as Check does by default, and returns it with the domain
 // it was found at. No record: (nil, "", nil). A temporary DNS failure: a
 // *net.DNSError for which IsTemporary holds (temperror). An unusable
-// record: a *DMARCRecordError (permerror). Several records where RFC 7489
-// §6.6.3 stops: an error wrapping ErrDMARCMultipleRecords (none).
-func LookupDMARC(ctx context.Context, dns DNS, domain string) (rec *DMARCRecord, recordDomain string, err error) {
-	d := dmarcDiscover(ctx, dns, orgNormalize(domain), false)
+// record: a *RecordError (permerror). Several records where RFC 7489
+// §6.6.3 stops: an error wrapping ErrMultipleRecords (none).
+func Lookup(ctx context.Context, dns dnsauth.DNS, domain string) (rec *Record, recordDomain string, err error) {
+	d := dmarcDiscover(ctx, dns, header.NormalizeDomain(domain), false)
 	switch {
 	case d.tempErr != nil:
 		return nil, "", d.tempErr
 	case d.multiple != "":
-		return nil, d.multiple, fmt.Errorf("%w at _dmarc.%s", ErrDMARCMultipleRecords, d.multiple)
+		return nil, d.multiple, fmt.Errorf("%w at _dmarc.%s", ErrMultipleRecords, d.multiple)
 	case d.source == nil:
 		return nil, "", nil
 	case d.source.err != nil:
@@ -335,7 +356,7 @@ func LookupDMARC(ctx context.Context, dns DNS, domain string) (rec *DMARCRecord,
 type dmarcFound struct {
 	name  string
 	count int
-	rec   *DMARCRecord
+	rec   *Record
 	err   error
 }
 
@@ -375,7 +396,7 @@ func dmarcWalkTargets(start string) []string {
 // dmarcTreeWalk performs the DNS tree walk of DMARCbis §4.10 from start.
 // It stops at a temporary failure, or at a single record carrying psd=
 // (psd=n only, at the start itself: steps 2 and 7).
-func dmarcTreeWalk(ctx context.Context, dns DNS, start string) *dmarcWalk {
+func dmarcTreeWalk(ctx context.Context, dns dnsauth.DNS, start string) *dmarcWalk {
 	w := &dmarcWalk{start: start, at: map[string]*dmarcFound{}}
 	for i, name := range dmarcWalkTargets(start) {
 		f, err := dmarcQuery(ctx, dns, name)
@@ -403,14 +424,14 @@ func dmarcTreeWalk(ctx context.Context, dns DNS, start string) *dmarcWalk {
 // dmarcQuery reads the DMARC records at _dmarc.<name>. A name that cannot
 // be queried (too long, empty label) holds nothing. Any failure other
 // than NXDOMAIN is temporary: it must never become a DMARC fail.
-func dmarcQuery(ctx context.Context, dns DNS, name string) (*dmarcFound, error) {
+func dmarcQuery(ctx context.Context, dns dnsauth.DNS, name string) (*dmarcFound, error) {
 	f := &dmarcFound{name: name}
 	qname := "_dmarc." + name
 	if !dmarcQueryable(qname) {
 		return f, nil
 	}
 	txts, err := dns.LookupTXT(ctx, qname)
-	if err != nil && !IsNotFound(err) {
+	if err != nil && !dnsauth.IsNotFound(err) {
 		return nil, dmarcTemporary(qname, err)
 	}
 	var text string
@@ -422,7 +443,7 @@ func dmarcQuery(ctx context.Context, dns DNS, name string) (*dmarcFound, error) 
 	}
 	if f.count == 1 {
 		f.rec, f.err = dmarcParse(text)
-		if re, ok := f.err.(*DMARCRecordError); ok {
+		if re, ok := f.err.(*RecordError); ok {
 			re.Domain = name
 		}
 	}
@@ -432,10 +453,10 @@ func dmarcQuery(ctx context.Context, dns DNS, name string) (*dmarcFound, error) 
 // dmarcTemporary returns err as the bare *net.DNSError callers test with
 // IsTemporary, whatever the resolver gave.
 func dmarcTemporary(name string, err error) *net.DNSError {
-	if de, ok := err.(*net.DNSError); ok && IsTemporary(de) {
+	if de, ok := err.(*net.DNSError); ok && dnsauth.IsTemporary(de) {
 		return de
 	}
-	return errTemporary(name, err.Error(), false)
+	return dnsauth.TemporaryError(name, err.Error(), false)
 }
 
 // dmarcQueryable reports whether name can be sent as a DNS query: at most
@@ -512,7 +533,7 @@ type dmarcDiscovery struct {
 
 // dmarcDiscover finds the record that applies to mail from the
 // (normalised) domain from; see the top of this file for the rules.
-func dmarcDiscover(ctx context.Context, dns DNS, from string, bis bool) *dmarcDiscovery {
+func dmarcDiscover(ctx context.Context, dns dnsauth.DNS, from string, bis bool) *dmarcDiscovery {
 	d := &dmarcDiscovery{from: from, org: OrgDomain(from)}
 	d.walk = dmarcTreeWalk(ctx, dns, from)
 	if d.tempErr = d.walk.tempErr; d.tempErr != nil {
@@ -550,7 +571,7 @@ func (d *dmarcDiscovery) discoverBis() {
 
 // discover7489 applies RFC 7489 §6.6.3 with the PSL organizational
 // domain, then fills the gap from the walk (rule 5 at the top).
-func (d *dmarcDiscovery) discover7489(ctx context.Context, dns DNS) {
+func (d *dmarcDiscovery) discover7489(ctx context.Context, dns dnsauth.DNS) {
 	if d.org == d.from {
 		return
 	}
@@ -578,7 +599,7 @@ func (d *dmarcDiscovery) discover7489(ctx context.Context, dns DNS) {
 	}
 }
 
-// CheckDMARC evaluates DMARC for one author domain: discovery, identifier
+// Check evaluates DMARC for one author domain: discovery, identifier
 // alignment of the SPF and DKIM results given, and the policy that
 // applies when they do not align. Alignment is reported even when the
 // domain publishes no record, because spoofguard's own-domain rule needs
@@ -588,7 +609,7 @@ func (d *dmarcDiscovery) discover7489(ctx context.Context, dns DNS) {
 // to apply, after pct= and t=; on pass they are the published policy, for
 // reports (an np= is not considered then: the existence of the author
 // domain is only looked up when a failing message needs it).
-func CheckDMARC(ctx context.Context, dns DNS, in DMARCInput, opts DMARCOptions) DMARCResult {
+func Check(ctx context.Context, dns dnsauth.DNS, in Input, opts Options) Result {
 	c := &dmarcCheck{ctx: ctx, dns: dns, in: in, opts: opts, walks: map[string]*dmarcWalk{}}
 	return c.run()
 }
@@ -597,37 +618,37 @@ func CheckDMARC(ctx context.Context, dns DNS, in DMARCInput, opts DMARCOptions) 
 // DMARCbis alignment so each identifier is walked once.
 type dmarcCheck struct {
 	ctx   context.Context
-	dns   DNS
-	in    DMARCInput
-	opts  DMARCOptions
+	dns   dnsauth.DNS
+	in    Input
+	opts  Options
 	disc  *dmarcDiscovery
 	walks map[string]*dmarcWalk
-	res   DMARCResult
+	res   Result
 }
 
-func (c *dmarcCheck) run() DMARCResult {
-	from := orgNormalize(c.in.FromDomain)
+func (c *dmarcCheck) run() Result {
+	from := header.NormalizeDomain(c.in.FromDomain)
 	c.res.FromDomain = from
 	c.res.OrgDomain = OrgDomain(from)
 	if from == "" || !dmarcQueryable("_dmarc."+from) {
 		// PSL alignment only: no DNS is asked for such a name.
-		return c.withoutPolicy(None, fmt.Sprintf("author domain %q is not a DNS name", c.in.FromDomain))
+		return c.withoutPolicy(dnsauth.None, fmt.Sprintf("author domain %q is not a DNS name", c.in.FromDomain))
 	}
 	c.disc = dmarcDiscover(c.ctx, c.dns, from, c.opts.DMARCbis)
 	c.res.OrgDomain = c.disc.org
 	switch d := c.disc; {
 	case d.tempErr != nil:
 		c.bisUnusable()
-		return c.withoutPolicy(TempError, "temporary DNS failure during policy discovery: "+d.tempErr.Error())
+		return c.withoutPolicy(dnsauth.TempError, "temporary DNS failure during policy discovery: "+d.tempErr.Error())
 	case d.multiple != "":
-		return c.withoutPolicy(None, fmt.Sprintf("%d DMARC records at _dmarc.%s: none applies (RFC 7489 §6.6.3)", d.count, d.multiple))
+		return c.withoutPolicy(dnsauth.None, fmt.Sprintf("%d DMARC records at _dmarc.%s: none applies (RFC 7489 §6.6.3)", d.count, d.multiple))
 	case d.source == nil:
-		return c.withoutPolicy(None, "no DMARC record for "+from)
+		return c.withoutPolicy(dnsauth.None, "no DMARC record for "+from)
 	}
 	src := c.disc.source
 	c.res.RecordDomain, c.res.Record = src.name, src.rec.Raw
 	if src.err != nil {
-		return c.withoutPolicy(PermError, src.err.Error())
+		return c.withoutPolicy(dnsauth.PermError, src.err.Error())
 	}
 	return c.evaluate(src.rec)
 }
@@ -635,14 +656,14 @@ func (c *dmarcCheck) run() DMARCResult {
 // withoutPolicy ends an evaluation that has no usable record: alignment
 // is still computed, relaxed, for the own-domain rule; a temporary failure
 // while doing so makes the result temperror.
-func (c *dmarcCheck) withoutPolicy(r Result, reason string) DMARCResult {
+func (c *dmarcCheck) withoutPolicy(r dnsauth.Result, reason string) Result {
 	if _, err := c.alignAll("r", "r"); err != nil && !c.res.SPFAligned && !c.res.DKIMAligned {
-		return c.finish(TempError, reason+"; temporary DNS failure while checking alignment: "+err.Error())
+		return c.finish(dnsauth.TempError, reason+"; temporary DNS failure while checking alignment: "+err.Error())
 	}
 	return c.finish(r, reason)
 }
 
-func (c *dmarcCheck) finish(r Result, reason string) DMARCResult {
+func (c *dmarcCheck) finish(r dnsauth.Result, reason string) Result {
 	c.res.Result, c.res.Reason = r, reason
 	return c.res
 }
@@ -656,32 +677,32 @@ func (c *dmarcCheck) bisUnusable() {
 }
 
 // evaluate decides pass or fail against a usable record.
-func (c *dmarcCheck) evaluate(rec *DMARCRecord) DMARCResult {
+func (c *dmarcCheck) evaluate(rec *Record) Result {
 	tempAligned, err := c.alignAll(rec.ADKIM, rec.ASPF)
 	modes := fmt.Sprintf("adkim=%s aspf=%s", rec.ADKIM, rec.ASPF)
 	if c.res.DKIMAligned || c.res.SPFAligned {
 		c.res.Policy, c.res.PolicyTag, c.res.Sampled = c.publishedPolicy(rec, true), c.policyTagFor(rec, true), true
-		return c.finish(Pass, c.passReason(modes))
+		return c.finish(dnsauth.Pass, c.passReason(modes))
 	}
 	if err != nil {
-		return c.finish(TempError, "temporary DNS failure while checking alignment: "+err.Error())
+		return c.finish(dnsauth.TempError, "temporary DNS failure while checking alignment: "+err.Error())
 	}
 	if tempAligned != "" {
 		// DMARCbis "Determine Handling Policy": with no aligned pass and an aligned temperror,
 		// no permanent failure can be concluded.
-		return c.finish(TempError, "no aligned pass, and "+tempAligned+" had a temporary error")
+		return c.finish(dnsauth.TempError, "no aligned pass, and "+tempAligned+" had a temporary error")
 	}
 	return c.fail(rec, modes)
 }
 
 // fail picks the policy for a failing message: the tag (p, sp or np), then
 // pct= sampling and t=.
-func (c *dmarcCheck) fail(rec *DMARCRecord, modes string) DMARCResult {
+func (c *dmarcCheck) fail(rec *Record, modes string) Result {
 	exists := true
 	if c.res.RecordDomain != c.res.FromDomain && rec.NonexistentPolicy != "" {
 		var err error
 		if exists, err = dmarcDomainExists(c.ctx, c.dns, c.res.FromDomain); err != nil {
-			return c.finish(TempError, "temporary DNS failure checking whether the author domain exists: "+err.Error())
+			return c.finish(dnsauth.TempError, "temporary DNS failure checking whether the author domain exists: "+err.Error())
 		}
 	}
 	tag := c.policyTagFor(rec, exists)
@@ -695,13 +716,13 @@ func (c *dmarcCheck) fail(rec *DMARCRecord, modes string) DMARCResult {
 	if rec.Repaired != "" {
 		reason += "; " + rec.Repaired
 	}
-	return c.finish(Fail, reason)
+	return c.finish(dnsauth.Fail, reason)
 }
 
 // policyTagFor names the tag that applies (DMARCbis §4.10.1, RFC 7489
 // §6.3): p at the author domain itself; for a subdomain, np when it does
 // not exist and np is set, else sp when set, else p.
-func (c *dmarcCheck) policyTagFor(rec *DMARCRecord, exists bool) string {
+func (c *dmarcCheck) policyTagFor(rec *Record, exists bool) string {
 	switch {
 	case c.res.RecordDomain == c.res.FromDomain:
 		return "p"
@@ -713,7 +734,7 @@ func (c *dmarcCheck) policyTagFor(rec *DMARCRecord, exists bool) string {
 	return "p"
 }
 
-func (c *dmarcCheck) publishedPolicy(rec *DMARCRecord, exists bool) string {
+func (c *dmarcCheck) publishedPolicy(rec *Record, exists bool) string {
 	switch c.policyTagFor(rec, exists) {
 	case "np":
 		return rec.NonexistentPolicy
@@ -725,7 +746,7 @@ func (c *dmarcCheck) publishedPolicy(rec *DMARCRecord, exists bool) string {
 
 // sample applies pct= (RFC 7489 §6.6.4; not in DMARCbis mode) and t=y
 // (DMARCbis): a message left out gets the next less strict policy.
-func (c *dmarcCheck) sample(rec *DMARCRecord, policy string) (applied string, sampled bool, why string) {
+func (c *dmarcCheck) sample(rec *Record, policy string) (applied string, sampled bool, why string) {
 	switch {
 	case rec.Testing:
 		why = "t=y (testing)"
@@ -764,7 +785,7 @@ func dmarcDowngrade(p string) string {
 func (c *dmarcCheck) passReason(modes string) string {
 	var by []string
 	if c.res.SPFAligned {
-		by = append(by, "SPF "+orgNormalize(c.in.SPF.Domain))
+		by = append(by, "SPF "+header.NormalizeDomain(c.in.SPF.Domain))
 	}
 	if c.res.DKIMAligned {
 		by = append(by, "DKIM d="+c.res.AlignedDKIM)
@@ -777,24 +798,24 @@ func (c *dmarcCheck) passReason(modes string) string {
 // failure while checking one identifier does not stop the others: one
 // aligned pass settles DMARC whatever else failed.
 func (c *dmarcCheck) alignAll(adkim, aspf string) (tempAligned string, err error) {
-	if spf := c.in.SPF; spf != nil && spf.Domain != "" && (spf.Result == Pass || spf.Result == TempError) {
+	if spf := c.in.SPF; spf != nil && spf.Domain != "" && (spf.Result == dnsauth.Pass || spf.Result == dnsauth.TempError) {
 		ok, aerr := c.aligned(spf.Domain, aspf == "s")
 		err = cmp.Or(err, aerr)
-		c.res.SPFAligned = ok && spf.Result == Pass
-		if ok && spf.Result == TempError {
-			tempAligned = "SPF " + orgNormalize(spf.Domain)
+		c.res.SPFAligned = ok && spf.Result == dnsauth.Pass
+		if ok && spf.Result == dnsauth.TempError {
+			tempAligned = "SPF " + header.NormalizeDomain(spf.Domain)
 		}
 	}
 	for _, k := range c.in.DKIM {
-		if k.Result != Pass && k.Result != TempError || c.res.DKIMAligned {
+		if k.Result != dnsauth.Pass && k.Result != dnsauth.TempError || c.res.DKIMAligned {
 			continue
 		}
 		ok, aerr := c.aligned(k.Domain, adkim == "s")
 		err = cmp.Or(err, aerr)
-		if ok && k.Result == Pass {
-			c.res.DKIMAligned, c.res.AlignedDKIM = true, orgNormalize(k.Domain)
+		if ok && k.Result == dnsauth.Pass {
+			c.res.DKIMAligned, c.res.AlignedDKIM = true, header.NormalizeDomain(k.Domain)
 		} else if ok && tempAligned == "" {
-			tempAligned = "DKIM d=" + orgNormalize(k.Domain)
+			tempAligned = "DKIM d=" + header.NormalizeDomain(k.Domain)
 		}
 	}
 	return tempAligned, err
@@ -804,7 +825,7 @@ func (c *dmarcCheck) alignAll(adkim, aspf string) (tempAligned string, err error
 // strict is equality, relaxed is equal organizational domains, from the
 // PSL (RFC 7489 §3.2) or from tree walks when DMARCbis rules apply.
 func (c *dmarcCheck) aligned(id string, strict bool) (bool, error) {
-	id, from := orgNormalize(id), c.res.FromDomain
+	id, from := header.NormalizeDomain(id), c.res.FromDomain
 	switch {
 	case id == "" || from == "":
 		return false, nil
@@ -844,19 +865,19 @@ func (c *dmarcCheck) bisAligned(id string) (bool, error) {
 // dmarcDomainExists tells whether name exists for np= (DMARCbis §3.2.13,
 // RFC 8020): it does not when both the address and the MX lookups answer
 // NXDOMAIN. NODATA means the name exists.
-func dmarcDomainExists(ctx context.Context, dns DNS, name string) (bool, error) {
+func dmarcDomainExists(ctx context.Context, dns dnsauth.DNS, name string) (bool, error) {
 	_, err := dns.LookupIPAddr(ctx, name)
 	if err == nil {
 		return true, nil
 	}
-	if !IsNotFound(err) {
+	if !dnsauth.IsNotFound(err) {
 		return false, dmarcTemporary(name, err)
 	}
 	_, err = dns.LookupMX(ctx, name)
 	switch {
 	case err == nil:
 		return true, nil
-	case IsNotFound(err):
+	case dnsauth.IsNotFound(err):
 		return false, nil
 	}
 	return false, dmarcTemporary(name, err)

@@ -1,4 +1,4 @@
-package dnsauth
+package spf
 
 // SPF record syntax (RFC 7208 §4.5, §4.6 and the ABNF of §12).
 //
@@ -6,7 +6,7 @@ package dnsauth
 // record term by term while it evaluates it and so only notices a syntax
 // error once it reaches the broken term: a record such as
 // "v=spf1 ip4:192.0.2.1 ip4:1.2.3.4/99 -all" passes 192.0.2.1 there. RFC 7208
-// §4.6 wants the whole record checked first, so CheckSPF runs every record
+// §4.6 wants the whole record checked first, so Check runs every record
 // the library fetches through the checker below, and the audit and the relay
 // network expansion use the same parser. The scanner works on substrings of
 // the record and allocates nothing unless it reports an error.
@@ -14,6 +14,7 @@ package dnsauth
 import (
 	"context"
 	"fmt"
+	"github.com/spoofguard/spoofguard/dnsauth"
 	"net"
 	"net/netip"
 	"slices"
@@ -22,18 +23,18 @@ import (
 	"time"
 )
 
-// SPFRecord is a parsed "v=spf1" record.
-type SPFRecord struct {
-	Terms    []SPFTerm // the mechanisms (directives), in record order
-	All      string    // "-all", "~all", "?all", "+all", or "" when the record has no all
-	Redirect string    // the redirect= domain-spec, "" when absent
-	Exp      string    // the exp= domain-spec, "" when absent
-	Raw      string    // the record as published
+// Record is a parsed "v=spf1" record.
+type Record struct {
+	Terms    []Term // the mechanisms (directives), in record order
+	All      string // "-all", "~all", "?all", "+all", or "" when the record has no all
+	Redirect string // the redirect= domain-spec, "" when absent
+	Exp      string // the exp= domain-spec, "" when absent
+	Raw      string // the record as published
 }
 
-// SPFTerm is one directive of a record (RFC 7208 §4.6.1): a qualifier and a
+// Term is one directive of a record (RFC 7208 §4.6.1): a qualifier and a
 // mechanism with its argument.
-type SPFTerm struct {
+type Term struct {
 	Qualifier byte   // '+', '-', '~' or '?'; '+' when the record wrote none
 	Mechanism string // all, include, a, mx, ptr, ip4, ip6 or exists (lower case)
 	Value     string // domain-spec of include/a/mx/ptr/exists (may be "" for a, mx, ptr), network of ip4/ip6
@@ -45,7 +46,7 @@ type SPFTerm struct {
 
 // String writes the term back in record syntax, with the qualifier only
 // when it is not the default "+".
-func (t SPFTerm) String() string {
+func (t Term) String() string {
 	var b strings.Builder
 	if t.Qualifier != '+' && t.Qualifier != 0 {
 		b.WriteByte(t.Qualifier)
@@ -69,7 +70,7 @@ func (t SPFTerm) String() string {
 
 // DNSQuerying reports whether the term makes a DNS query when evaluated and
 // so counts against the limit of 10 (RFC 7208 §4.6.4).
-func (t SPFTerm) DNSQuerying() bool {
+func (t Term) DNSQuerying() bool {
 	switch t.Mechanism {
 	case "include", "a", "mx", "ptr", "exists":
 		return true
@@ -77,24 +78,24 @@ func (t SPFTerm) DNSQuerying() bool {
 	return false
 }
 
-// SPFSyntaxError says which term of a record breaks the RFC 7208 grammar.
-type SPFSyntaxError struct {
+// SyntaxError says which term of a record breaks the RFC 7208 grammar.
+type SyntaxError struct {
 	Term   string // the offending term as written ("" for record-level errors)
 	Index  int    // 1-based position of the term after "v=spf1" (0 for record-level errors)
 	Reason string
 }
 
-func (e *SPFSyntaxError) Error() string {
+func (e *SyntaxError) Error() string {
 	if e.Term == "" && e.Index == 0 {
 		return "invalid SPF record: " + e.Reason
 	}
 	return fmt.Sprintf("invalid SPF record: term %d %q: %s", e.Index, e.Term, e.Reason)
 }
 
-// IsSPFRecord reports whether a TXT string is an SPF record: "v=spf1"
+// IsRecord reports whether a TXT string is an SPF record: "v=spf1"
 // (any case) alone or followed by a space (RFC 7208 §4.5). Everything else
 // found at the name, "v=spf10" included, is some other TXT record.
-func IsSPFRecord(txt string) bool {
+func IsRecord(txt string) bool {
 	const v = "v=spf1"
 	if len(txt) < len(v) || !strings.EqualFold(txt[:len(v)], v) {
 		return false
@@ -102,11 +103,11 @@ func IsSPFRecord(txt string) bool {
 	return len(txt) == len(v) || txt[len(v)] == ' '
 }
 
-// ParseSPFRecord parses an SPF record. A record that does not follow the
+// Parse parses an SPF record. A record that does not follow the
 // grammar of RFC 7208 §12 in every term, or that repeats redirect= or exp=
-// (§6), gives an *SPFSyntaxError: receivers return permerror for it.
-func ParseSPFRecord(txt string) (*SPFRecord, error) {
-	rec := &SPFRecord{Raw: txt}
+// (§6), gives an *SyntaxError: receivers return permerror for it.
+func Parse(txt string) (*Record, error) {
+	rec := &Record{Raw: txt}
 	err := spfScanRecord(txt, func(t spfScanned) {
 		switch {
 		case t.modifier && spfIsName(t.name, "redirect"):
@@ -129,7 +130,7 @@ func ParseSPFRecord(txt string) (*SPFRecord, error) {
 	return rec, nil
 }
 
-// spfCheckRecord validates a record without building it; CheckSPF calls it
+// spfCheckRecord validates a record without building it; Check calls it
 // on every record the evaluation fetches.
 func spfCheckRecord(txt string) error {
 	return spfScanRecord(txt, nil)
@@ -145,8 +146,8 @@ type spfScanned struct {
 	prefix4, prefix6 int
 }
 
-func (t spfScanned) term() SPFTerm {
-	return SPFTerm{Qualifier: t.qualifier, Mechanism: strings.ToLower(t.name),
+func (t spfScanned) term() Term {
+	return Term{Qualifier: t.qualifier, Mechanism: strings.ToLower(t.name),
 		Value: t.value, Prefix4: t.prefix4, Prefix6: t.prefix6}
 }
 
@@ -156,8 +157,8 @@ func (t spfScanned) term() SPFTerm {
 //	record = version terms *SP          (RFC 7208 §12)
 //	terms  = *( 1*SP ( directive / modifier ) )
 func spfScanRecord(txt string, each func(spfScanned)) error {
-	if !IsSPFRecord(txt) {
-		return &SPFSyntaxError{Reason: `it does not start with "v=spf1"`}
+	if !IsRecord(txt) {
+		return &SyntaxError{Reason: `it does not start with "v=spf1"`}
 	}
 	rest := txt[len("v=spf1"):]
 	var sawRedirect, sawExp bool
@@ -177,7 +178,7 @@ func spfScanRecord(txt string, each func(spfScanned)) error {
 			reason = spfOnce(t.name, &sawRedirect, &sawExp)
 		}
 		if reason != "" {
-			return &SPFSyntaxError{Term: raw, Index: index, Reason: reason}
+			return &SyntaxError{Term: raw, Index: index, Reason: reason}
 		}
 		if each != nil {
 			each(t)
@@ -547,18 +548,18 @@ func spfIsAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 // case-insensitive (RFC 7208 §4.6.1).
 func spfIsName(s, name string) bool { return strings.EqualFold(s, name) }
 
-// SPFAnalysis describes a domain's SPF policy as a whole: its record, the
+// Analysis describes a domain's SPF policy as a whole: its record, the
 // records it pulls in through include and redirect, the RFC 7208 limits it
 // stays within or breaks, and every network it authorizes. The engine
 // learns a filtering relay's addresses from it; `spoofguard audit` judges a
 // domain's posture with it.
-type SPFAnalysis struct {
+type Analysis struct {
 	Domain      string
-	Records     []string   // every v=spf1 TXT found at Domain (more than one is an error, RFC 7208 §4.5)
-	Record      *SPFRecord // the record at Domain, nil when there is none or it does not parse
-	Lookups     int        // DNS-querying terms counted through include/redirect (RFC 7208 §4.6.4)
-	VoidLookups int        // those lookups that found nothing (NXDOMAIN or no answer)
-	All         string     // the effective final all ("-all", "~all", "?all", "+all"), following redirect; "" for none
+	Records     []string // every v=spf1 TXT found at Domain (more than one is an error, RFC 7208 §4.5)
+	Record      *Record  // the record at Domain, nil when there is none or it does not parse
+	Lookups     int      // DNS-querying terms counted through include/redirect (RFC 7208 §4.6.4)
+	VoidLookups int      // those lookups that found nothing (NXDOMAIN or no answer)
+	All         string   // the effective final all ("-all", "~all", "?all", "+all"), following redirect; "" for none
 	// Networks is every address that a "+" ip4, ip6, a or mx term
 	// authorizes, through "+" includes and redirect, with the terms' CIDR
 	// lengths. Terms whose result depends on the message (exists, ptr,
@@ -566,15 +567,15 @@ type SPFAnalysis struct {
 	Networks   []netip.Prefix
 	Unexpanded []string
 	// MinTTL is how long the analysis may be reused. The resolver does not
-	// report record TTLs, so it is a fixed refresh interval (SPFRefresh).
+	// report record TTLs, so it is a fixed refresh interval (Refresh).
 	MinTTL    time.Duration
 	Problems  []string // syntax errors, limits broken, multiple records, loops, macros, +all
 	TempError bool     // a lookup failed temporarily: the analysis is incomplete
 }
 
-// SPFRefresh is how long an SPFAnalysis is taken to hold before it should
+// Refresh is how long an Analysis is taken to hold before it should
 // be made again (its MinTTL).
-const SPFRefresh = 15 * time.Minute
+const Refresh = 15 * time.Minute
 
 // The walk is bounded whatever the records say: it goes on past the
 // RFC's 10 lookups to report the real count, but never sends more than
@@ -584,12 +585,12 @@ const (
 	spfMaxDepth   = 10
 )
 
-// AnalyzeSPF fetches and walks the SPF policy of domain. It never fails:
+// Analyze fetches and walks the SPF policy of domain. It never fails:
 // what went wrong is in Problems (and TempError for DNS trouble).
-func AnalyzeSPF(ctx context.Context, dns DNS, domain string) SPFAnalysis {
+func Analyze(ctx context.Context, dns dnsauth.DNS, domain string) Analysis {
 	w := &spfWalker{ctx: ctx, dns: dns, seen: map[string]bool{}, nets: map[netip.Prefix]bool{},
 		answers: map[string]spfAnswer{}}
-	w.a.MinTTL = SPFRefresh
+	w.a.MinTTL = Refresh
 	d, why := spfDomain(domain)
 	w.a.Domain = strings.ToLower(d)
 	if why != "" {
@@ -602,11 +603,11 @@ func AnalyzeSPF(ctx context.Context, dns DNS, domain string) SPFAnalysis {
 	return w.a
 }
 
-// spfWalker holds the state of one AnalyzeSPF walk.
+// spfWalker holds the state of one Analyze walk.
 type spfWalker struct {
 	ctx     context.Context
-	dns     DNS
-	a       SPFAnalysis
+	dns     dnsauth.DNS
+	a       Analysis
 	queries int
 	stopped bool
 	path    []string // the include/redirect chain being walked, for loops
@@ -658,7 +659,7 @@ func (w *spfWalker) walk(domain, via string, depth int, authorize bool) string {
 }
 
 // term expands one mechanism other than all.
-func (w *spfWalker) term(domain string, t SPFTerm, depth int, authorize bool) {
+func (w *spfWalker) term(domain string, t Term, depth int, authorize bool) {
 	if strings.Contains(t.Value, "%") {
 		w.unexpanded(t.String())
 		w.problem(spfWhere(domain) + t.String() + " uses macros: what it authorizes depends on the message")
@@ -708,7 +709,7 @@ func (w *spfWalker) follow(domain, term, target string, depth int, authorize boo
 
 // fetch gets and parses the SPF record of domain, reporting what is wrong
 // with it. It returns nil when there is no usable record.
-func (w *spfWalker) fetch(domain, via string) *SPFRecord {
+func (w *spfWalker) fetch(domain, via string) *Record {
 	ans := w.lookup("TXT", domain)
 	where := spfWhere(domain)
 	if via != "" {
@@ -716,7 +717,7 @@ func (w *spfWalker) fetch(domain, via string) *SPFRecord {
 	}
 	var recs []string
 	for _, t := range ans.txt {
-		if IsSPFRecord(t) {
+		if IsRecord(t) {
 			recs = append(recs, t)
 		}
 	}
@@ -724,7 +725,7 @@ func (w *spfWalker) fetch(domain, via string) *SPFRecord {
 		w.a.Records = recs
 	}
 	switch {
-	case ans.err != nil && !IsNotFound(ans.err):
+	case ans.err != nil && !dnsauth.IsNotFound(ans.err):
 		w.dnsProblem(where, ans.err)
 		return nil
 	case len(recs) == 0:
@@ -741,7 +742,7 @@ func (w *spfWalker) fetch(domain, via string) *SPFRecord {
 		w.problem(where + domain + " publishes " + strconv.Itoa(len(recs)) + " SPF records: receivers return permerror (RFC 7208 §4.5)")
 		return nil
 	}
-	rec, err := ParseSPFRecord(recs[0])
+	rec, err := Parse(recs[0])
 	if err != nil {
 		w.problem(where + domain + ": " + err.Error() + ": receivers return permerror")
 		return nil
@@ -753,9 +754,9 @@ func (w *spfWalker) fetch(domain, via string) *SPFRecord {
 }
 
 // addHost adds the addresses of an a term (or of one MX host).
-func (w *spfWalker) addHost(domain, host string, t SPFTerm, authorize bool) {
+func (w *spfWalker) addHost(domain, host string, t Term, authorize bool) {
 	ans := w.lookup("A/AAAA", host)
-	if ans.err != nil && !IsNotFound(ans.err) {
+	if ans.err != nil && !dnsauth.IsNotFound(ans.err) {
 		w.dnsProblem(spfWhere(domain)+t.String()+": ", ans.err)
 		return
 	}
@@ -774,9 +775,9 @@ func (w *spfWalker) addHost(domain, host string, t SPFTerm, authorize bool) {
 
 // expandMX adds the addresses of every exchange of an mx term; more than
 // 10 exchanges is a permerror (RFC 7208 §4.6.4).
-func (w *spfWalker) expandMX(domain, target string, t SPFTerm, authorize bool) {
+func (w *spfWalker) expandMX(domain, target string, t Term, authorize bool) {
 	ans := w.lookup("MX", target)
-	if ans.err != nil && !IsNotFound(ans.err) {
+	if ans.err != nil && !dnsauth.IsNotFound(ans.err) {
 		w.dnsProblem(spfWhere(domain)+t.String()+": ", ans.err)
 		return
 	}
@@ -818,7 +819,7 @@ func (w *spfWalker) lookup(qtype, name string) spfAnswer {
 		ans.ips, ans.err = w.dns.LookupIPAddr(w.ctx, name)
 		ans.void = len(ans.ips) == 0
 	}
-	if ans.err != nil && !IsNotFound(ans.err) {
+	if ans.err != nil && !dnsauth.IsNotFound(ans.err) {
 		ans.void = false
 	}
 	w.answers[key] = ans
@@ -839,7 +840,7 @@ func (w *spfWalker) dnsProblem(where string, err error) {
 	w.problem(where + "DNS error: " + err.Error())
 }
 
-func (w *spfWalker) addNet(addr netip.Addr, t SPFTerm) {
+func (w *spfWalker) addNet(addr netip.Addr, t Term) {
 	bits := t.Prefix6
 	if addr.Is4() {
 		bits = t.Prefix4
