@@ -1,9 +1,12 @@
-// Package dnsauth answers the question "who really sent this message?" for
-// spoofguard. It holds the one caching DNS resolver the whole daemon shares,
-// and the sender-authentication methods built on it: SPF (RFC 7208), DKIM
-// (RFC 6376, RFC 8463), DMARC (RFC 7489 with the DMARCbis tree walk) with
-// the organizational domain taken from the Public Suffix List, and the
-// Authentication-Results header (RFC 8601) that reports all of them.
+// Package dnsauth is the common ground of the sender-authentication
+// methods that answer "who really sent this message?" for spoofguard: the
+// one caching DNS resolver the whole daemon shares, the DNS interface the
+// methods resolve through, and the result values they report. The methods
+// themselves live one package each below it: spf (RFC 7208), dkim
+// (RFC 6376, RFC 8463), dmarc (RFC 7489 with the DMARCbis tree walk, and
+// the organizational domain from the Public Suffix List), and authres, the
+// Authentication-Results header (RFC 8601) that reports all of them. They
+// import dnsauth; dnsauth imports none of them.
 //
 // Every method resolves names through the DNS interface below, whose shape
 // matches what blitiri.com.ar/go/spf and emersion/go-msgauth expect. Errors

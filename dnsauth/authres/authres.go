@@ -1,6 +1,5 @@
-package authres
-
-// The Authentication-Results header field (RFC 8601): formatting ours, and
+// Package authres writes the Authentication-Results header field (RFC
+// 8601) that reports every method's result: it formats ours, and
 // recognising existing ones that claim our authserv-id, which must be
 // removed before ours is added (RFC 8601 §5) because whoever reads the
 // message trusts a field carrying that id.
@@ -10,14 +9,16 @@ package authres
 // §2.2 (RFC 2045 token, or local-part@domain) does not allow it bare, and
 // control characters never reach the output, so text taken from a hostile
 // message or DNS answer cannot add a line or a header of its own.
+package authres
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
-	"strings"
-	"unicode/utf8"
 )
 
 // Results is what one Authentication-Results field reports.

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/emersion/go-msgauth/authres"
+	"gopkg.in/yaml.v3"
+
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
-	"gopkg.in/yaml.v3"
 )
 
 var arUpdate = flag.Bool("ar.update", false, "rewrite the Authentication-Results golden files")

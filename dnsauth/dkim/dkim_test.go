@@ -25,9 +25,10 @@ import (
 
 	msgauth "github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
+	"gopkg.in/yaml.v3"
+
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
-	"gopkg.in/yaml.v3"
 )
 
 // dkimLibraryNow is go-msgauth's clock for x= (a package variable it does

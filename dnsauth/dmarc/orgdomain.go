@@ -13,14 +13,15 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/header"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/spoofguard/spoofguard/header"
 )
 
 // OrgDomain returns the organizational domain of domain (RFC 7489 §3.2):
 // the public suffix plus one label. The name is first normalised with
-// header.NormalizeDomain (lower case, trailing dot trimmed, U-labels turned into
-// A-labels). A name that has no registrable part (a bare public suffix, a
+// header.NormalizeDomain (lower case, trailing dot trimmed, U-labels
+// turned into A-labels). A name that has no registrable part (a bare public suffix, a
 // single label, an IP address, an empty label) is its own organizational
 // domain, so it can only ever align with itself.
 func OrgDomain(domain string) string {

@@ -1,10 +1,14 @@
-package spf
-
-// SPF (RFC 7208): may this client send mail for that domain?
+// Package spf answers the SPF question (RFC 7208): may this client send
+// mail for that domain? Check and CheckHelo evaluate it for one message;
+// Parse checks the syntax of a record, and Analyze walks a domain's whole
+// policy to list the networks it authorizes (the relay networks the engine
+// learns, and the audit).
+//
+// How Check works:
 //
 // Check and CheckHelo wrap blitiri.com.ar/go/spf, which evaluates
 // check_host() with the RFC limits (10 DNS-querying terms, 2 void lookups,
-// 10 MX names, §4.6.4). Around it this file adds what a mail filter needs
+// 10 MX names, §4.6.4). Around it this package adds what a mail filter needs
 // and the library leaves to its caller:
 //
 //   - the identity: the null sender becomes postmaster@<HELO> (§2.4), a
@@ -16,6 +20,7 @@ package spf
 //   - DNS errors that are not *net.DNSError (a cancelled context, say)
 //     become temporary ones, so they give temperror and never permerror;
 //   - a one-line reason and a readable step-by-step trace.
+package spf
 
 import (
 	"context"
@@ -27,8 +32,9 @@ import (
 	"strings"
 
 	blitiri "blitiri.com.ar/go/spf"
-	"github.com/spoofguard/spoofguard/dnsauth"
 	"golang.org/x/net/idna"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
 )
 
 // Result is the outcome of one SPF evaluation (RFC 7208).
