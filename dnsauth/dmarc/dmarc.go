@@ -74,7 +74,8 @@ type Result struct {
 	FromDomain   string         // the author domain evaluated
 	OrgDomain    string         // its organizational domain
 	RecordDomain string         // the name whose _dmarc record applied ("" when none)
-	Record       string         // the record text that applied
+	Record       *Record        // the record that applied, as parsed (its text is Record.Raw); nil when none
+	RecordErr    error          // why Record cannot be used (a *RecordError; the result is then permerror)
 	Policy       string         // the policy for this message: "none", "quarantine" or "reject"
 	PolicyTag    string         // where Policy came from: "p", "sp" or "np"
 	Sampled      bool           // false when pct sampling exempted this message from Policy
@@ -150,7 +151,9 @@ func (c *dmarcCheck) run() Result {
 		return c.withoutPolicy(dnsauth.None, "no DMARC record for "+from)
 	}
 	src := c.disc.source
-	c.res.RecordDomain, c.res.Record = src.name, src.rec.Raw
+	// The parsed record travels with the result, so that nothing
+	// downstream (the report of `spoofguard check`) parses it again.
+	c.res.RecordDomain, c.res.Record, c.res.RecordErr = src.name, src.rec, src.err
 	if src.err != nil {
 		return c.withoutPolicy(dnsauth.PermError, src.err.Error())
 	}

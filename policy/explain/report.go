@@ -390,14 +390,17 @@ func spfOf(s *spf.Result) *SPF {
 		Reason: s.Reason, Trace: nonNil(s.Trace)}
 }
 
-// dmarcOf adds the tags of the record that applied, read again from its
-// text, to the engine's result.
+// dmarcOf adds the tags of the record that applied, as the engine parsed
+// it, to the engine's result; an unusable record shows its text only.
 func dmarcOf(d dmarc.Result) DMARC {
 	out := DMARC{Result: d.Result, FromDomain: d.FromDomain, OrgDomain: d.OrgDomain, RecordDomain: d.RecordDomain,
-		Record: d.Record, Policy: d.Policy, PolicyTag: d.PolicyTag, Sampled: d.Sampled,
+		Policy: d.Policy, PolicyTag: d.PolicyTag, Sampled: d.Sampled,
 		SPFAligned: d.SPFAligned, DKIMAligned: d.DKIMAligned, AlignedDKIM: d.AlignedDKIM, Reason: d.Reason}
-	if rec, err := dmarc.Parse(d.Record); err == nil && d.Record != "" {
-		out.P, out.SP, out.NP, out.Pct = rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy, rec.Percent
+	if rec := d.Record; rec != nil {
+		out.Record = rec.Raw
+		if d.RecordErr == nil {
+			out.P, out.SP, out.NP, out.Pct = rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy, rec.Percent
+		}
 	}
 	return out
 }
