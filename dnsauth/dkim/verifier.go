@@ -139,8 +139,11 @@ func NewVerifier(ctx context.Context, dns dnsauth.DNS, opts Options) *Verifier {
 	return &Verifier{ctx: cctx, cancel: cancel, dns: dns, opts: opts}
 }
 
-// Verify verifies a whole message at once (spoofguard check). It is
-// the streaming path fed from msg, so both give the same answers.
+// Verify verifies a whole message at once. It is the streaming path fed
+// from msg, so both give the same answers. The daemon and `spoofguard
+// check` stream through the engine instead; Verify is kept as the
+// whole-message entry point the conformance suites (one message file per
+// case) and the DNS-fault tests drive the verifier through.
 func Verify(ctx context.Context, dns dnsauth.DNS, msg io.Reader, opts Options) []Result {
 	v := NewVerifier(ctx, dns, opts)
 	if _, err := io.Copy(v, msg); err != nil {

@@ -52,6 +52,11 @@ var ErrMultipleRecords = errors.New("dmarc: more than one DMARC record")
 // favour of the defaults (RFC 7489 §6.3). A missing or invalid p=, or an
 // invalid sp= or np=, is an error unless rua= holds a valid URI; then the
 // record counts as p=none (§6.6.3) and Repaired says why.
+//
+// The engine and the audit get their records through Check and Lookup,
+// which use the same parser; Parse is kept as the entry point for a
+// record's text alone, through which the record tests and FuzzParse pin
+// the parser's contract.
 func Parse(txt string) (*Record, error) {
 	rec, err := dmarcParse(txt)
 	if err != nil {

@@ -58,6 +58,8 @@ func Check(ctx context.Context, dns dnsauth.DNS, ip netip.Addr, helo, mailFrom s
 
 // CheckHelo evaluates the HELO identity (RFC 7208 §2.3); a HELO that is
 // not a domain (address literal, single label) gives none with a reason.
+// The engine does not call it yet; it is kept for the HELO rule, which
+// RFC 7208 §2.3 recommends and which is built on it.
 func CheckHelo(ctx context.Context, dns dnsauth.DNS, ip netip.Addr, helo string) Result {
 	domain, why := spfDomain(helo)
 	sender := ""
