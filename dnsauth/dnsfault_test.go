@@ -142,7 +142,7 @@ func TestDNSFaultDMARC(t *testing.T) {
 			t.Errorf("DMARC %s (%s), want temperror", res.Result, res.Reason)
 		}
 		if _, _, err := dmarc.Lookup(context.Background(), r, "example.org"); !dnsauth.IsTemporary(err) {
-			t.Errorf("LookupDMARC error %v, want a temporary one", err)
+			t.Errorf("Lookup error %v, want a temporary one", err)
 		}
 	})
 	// A subdomain's discovery falls back to the organizational domain

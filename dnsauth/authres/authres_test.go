@@ -104,7 +104,7 @@ func TestFormatAuthResultsGolden(t *testing.T) {
 				t.Errorf("AuthservID of our own field = %q, want %q", id, c.ar.AuthservID)
 			}
 			if !IsOwn(got, c.ar.AuthservID) {
-				t.Error("IsOwnAuthResults does not recognise our own field")
+				t.Error("IsOwn does not recognise our own field")
 			}
 		})
 	}
@@ -291,7 +291,7 @@ func TestAuthservIDSamples(t *testing.T) {
 			t.Errorf("%s: AuthservID = %q, want %q", name, got, want)
 		}
 		if own != "" && (!IsOwn(v, strings.ToUpper(own)) || IsOwn(v, "mx.example.org")) {
-			t.Errorf("%s: IsOwnAuthResults is wrong", name)
+			t.Errorf("%s: IsOwn is wrong", name)
 		}
 	}
 	n := 0
@@ -369,7 +369,7 @@ func TestAuthservIDHostile(t *testing.T) {
 		{"", "mx.example.org", false},
 	} {
 		if got := IsOwn(c.value, c.id); got != c.own {
-			t.Errorf("IsOwnAuthResults(%q, %q) = %v", c.value, c.id, got)
+			t.Errorf("IsOwn(%q, %q) = %v", c.value, c.id, got)
 		}
 	}
 }
@@ -383,7 +383,7 @@ func FuzzAuthservID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		id := AuthservID(value)
 		if id != "" && !IsOwn(value, id) && !strings.HasSuffix(id, ".") {
-			t.Errorf("IsOwnAuthResults(%q, %q) is false", value, id)
+			t.Errorf("IsOwn(%q, %q) is false", value, id)
 		}
 		if id != "" && !strings.Contains(value, `"`) && !strings.Contains(value, id) {
 			t.Errorf("id %q is not part of %q", id, value)

@@ -17,17 +17,17 @@ import (
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
-func TestParseSPFRecord(t *testing.T) {
+func TestParse(t *testing.T) {
 	test := func(txt string, want Record) {
 		t.Helper()
 		got, err := Parse(txt)
 		if err != nil {
-			t.Errorf("ParseSPFRecord(%q): %v", txt, err)
+			t.Errorf("Parse(%q): %v", txt, err)
 			return
 		}
 		want.Raw = txt
 		if !reflect.DeepEqual(*got, want) {
-			t.Errorf("ParseSPFRecord(%q)\n got %+v\nwant %+v", txt, *got, want)
+			t.Errorf("Parse(%q)\n got %+v\nwant %+v", txt, *got, want)
 		}
 	}
 	term := func(q byte, mech, value string, p4, p6 int) Term {
@@ -66,16 +66,16 @@ func TestParseSPFRecord(t *testing.T) {
 	test("v=spf1 ?all -all", Record{Terms: []Term{term('?', "all", "", 32, 128), term('-', "all", "", 32, 128)}, All: "?all"})
 }
 
-func TestParseSPFRecordErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	test := func(txt, want string) {
 		t.Helper()
 		_, err := Parse(txt)
 		var se *SyntaxError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseSPFRecord(%q) = %v; want an *SPFSyntaxError containing %q", txt, err, want)
+			t.Errorf("Parse(%q) = %v; want an *SyntaxError containing %q", txt, err, want)
 		}
 		if spfCheckRecord(txt) == nil {
-			t.Errorf("spfCheckRecord(%q) accepts what ParseSPFRecord rejects", txt)
+			t.Errorf("spfCheckRecord(%q) accepts what Parse rejects", txt)
 		}
 	}
 	test("", `does not start with "v=spf1"`)
@@ -254,7 +254,7 @@ func spfAddTXT(srv *dnstest.Server, name, txt string) {
 	srv.AddRR(&dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: parts})
 }
 
-func TestAnalyzeSPF(t *testing.T) {
+func TestAnalyze(t *testing.T) {
 	r := spfAnalyzeDNS(t)
 	type want struct {
 		lookups, voids int
@@ -274,19 +274,19 @@ func TestAnalyzeSPF(t *testing.T) {
 		got := want{a.Lookups, a.VoidLookups, a.All, strings.Join(nets, " "), strings.Join(a.Unexpanded, "|"), nil, a.TempError}
 		if got.lookups != w.lookups || got.voids != w.voids || got.all != w.all || got.networks != w.networks ||
 			got.unexpanded != w.unexpanded || got.tempError != w.tempError {
-			t.Errorf("AnalyzeSPF(%s)\n got %+v\nwant %+v\nproblems: %q", domain, got, w, a.Problems)
+			t.Errorf("Analyze(%s)\n got %+v\nwant %+v\nproblems: %q", domain, got, w, a.Problems)
 		}
 		if len(a.Problems) != len(w.problems) {
-			t.Errorf("AnalyzeSPF(%s): problems %q, want %d containing %q", domain, a.Problems, len(w.problems), w.problems)
+			t.Errorf("Analyze(%s): problems %q, want %d containing %q", domain, a.Problems, len(w.problems), w.problems)
 			return
 		}
 		for i, p := range w.problems {
 			if !strings.Contains(a.Problems[i], p) {
-				t.Errorf("AnalyzeSPF(%s): problem %d %q does not contain %q", domain, i, a.Problems[i], p)
+				t.Errorf("Analyze(%s): problem %d %q does not contain %q", domain, i, a.Problems[i], p)
 			}
 		}
 		if a.MinTTL != Refresh || a.Domain != strings.ToLower(strings.TrimSuffix(domain, ".")) {
-			t.Errorf("AnalyzeSPF(%s): MinTTL %v, Domain %q", domain, a.MinTTL, a.Domain)
+			t.Errorf("Analyze(%s): MinTTL %v, Domain %q", domain, a.MinTTL, a.Domain)
 		}
 	}
 	// Expansion with CIDR lengths; "-" and "?" terms and "-include" authorize nothing.
@@ -385,7 +385,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, txt string) {
 		rec, err := Parse(txt)
 		if (err == nil) != (spfCheckRecord(txt) == nil) {
-			t.Fatalf("ParseSPFRecord and spfCheckRecord disagree on %q", txt)
+			t.Fatalf("Parse and spfCheckRecord disagree on %q", txt)
 		}
 		if err != nil {
 			return

@@ -97,7 +97,7 @@ func TestCheckSPF(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got := Check(context.Background(), r, netip.MustParseAddr(ip), helo, mailFrom)
 			if got.Result != want || got.Identity != "mailfrom" || !strings.Contains(got.Reason, reason) {
-				t.Errorf("CheckSPF(%s, %q, %q) = %s, %q; want %s, reason containing %q\ntrace:\n%s",
+				t.Errorf("Check(%s, %q, %q) = %s, %q; want %s, reason containing %q\ntrace:\n%s",
 					ip, helo, mailFrom, got.Result, got.Reason, want, reason, strings.Join(got.Trace, "\n"))
 			}
 		})
@@ -320,7 +320,7 @@ func FuzzCheck(f *testing.F) {
 		// A hang must show up as a crash with its input, not as a stalled worker.
 		watchdog := time.AfterFunc(20*time.Second, func() {
 			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-			panic("CheckSPF hangs on " + strconv.Quote(txt))
+			panic("Check hangs on " + strconv.Quote(txt))
 		})
 		defer watchdog.Stop()
 		got := Check(context.Background(), r, netip.MustParseAddr("192.0.2.1"), "mx.example.net", "a@"+name)

@@ -141,7 +141,7 @@ func covered(nets []netip.Prefix, p netip.Prefix) bool {
 
 // isLimitProblem tells the problems the analysis reports that spfLimits
 // and spfAll already judged, so they are not listed twice. The wording
-// is dnsauth's (spfWalker.finish).
+// is dnsauth/spf's (spfWalker.finish).
 func isLimitProblem(a spf.Analysis, p string) bool {
 	return strings.HasPrefix(p, strconv.Itoa(a.Lookups)+" DNS-querying terms, over the limit") ||
 		strings.HasPrefix(p, strconv.Itoa(a.VoidLookups)+" lookups find nothing, over the limit") ||
