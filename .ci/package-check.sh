@@ -4,7 +4,8 @@
 # what lands on disk. Runs as root on a clean Debian 12 (CI container or a
 # scratch VM), from the repository root: .ci/package-check.sh
 #
-# Network: Debian's archive (rpm, systemd and groff-base when missing) and
+# Network: Debian's archive (rpm, systemd, groff-base and lintian when
+# missing) and
 # the Go module proxy (nfpm's first build).
 #
 # systemd: the script installs the systemd package when systemd-analyze is
@@ -41,6 +42,7 @@ need=()
 command -v rpm >/dev/null || need+=(rpm)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v groff >/dev/null || need+=(groff-base)
+command -v lintian >/dev/null || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq
 	# Keep services from starting while packages install (containers).
@@ -80,20 +82,51 @@ expect_stat() {
 files_of_deb() { dpkg-deb -c "$1" | awk '$1 ~ /^-/ {print substr($6, 2)}' | sort; }
 files_of_rpm() { rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$1" 2>/dev/null | awk '$1 ~ /^-/ {print $2}' | sort; }
 
+step "README names the packages make package builds"
+# The README shows a release build; the Makefile must name it the same way.
+readme_deb=$(grep -o 'spoofguard_[^ ]*_amd64\.deb' README.md | head -n1)
+readme_rpm=$(grep -o 'spoofguard-[^ ]*\.x86_64\.rpm' README.md | head -n1)
+[ -n "$readme_deb" ] && [ -n "$readme_rpm" ] || fail "README names no deb or no rpm"
+readme_version=${readme_deb#spoofguard_}
+readme_version=${readme_version%_amd64.deb}
+planned=$(make -s -n package VERSION="$readme_version")
+grep -qF -- "--target dist/$readme_deb" <<<"$planned" || fail "make package VERSION=$readme_version does not build $readme_deb"
+grep -qF -- "--target dist/$readme_rpm" <<<"$planned" || fail "make package VERSION=$readme_version does not build $readme_rpm"
+
+step "lintian"
+lintian --fail-on error,warning --tag-display-limit 0 "$deb" || fail "lintian (override a tag only with a reason, in packaging/deb/lintian-overrides)"
+
 step "package contents"
+# The same files, apart from where each family keeps its licence and
+# changelog, and lintian's overrides.
+only_deb='^/usr/share/(doc/spoofguard/(copyright|changelog\.Debian\.gz)|lintian/overrides/spoofguard)$'
+only_rpm='^/usr/share/licenses/spoofguard/LICENSE$'
 files_of_deb "$deb" >/tmp/pkgcheck.deb.files
 files_of_rpm "$rpm" >/tmp/pkgcheck.rpm.files
-diff -u /tmp/pkgcheck.deb.files /tmp/pkgcheck.rpm.files || fail "the deb and the rpm hold different files"
+grep -Ev "$only_deb" /tmp/pkgcheck.deb.files >/tmp/pkgcheck.deb.common
+grep -Ev "$only_rpm" /tmp/pkgcheck.rpm.files >/tmp/pkgcheck.rpm.common
+diff -u /tmp/pkgcheck.deb.common /tmp/pkgcheck.rpm.common || fail "the deb and the rpm hold different files"
+[ "$(grep -cE "$only_deb" /tmp/pkgcheck.deb.files)" = 3 ] || fail "the deb lacks its copyright, changelog or lintian overrides"
+grep -qE "$only_rpm" /tmp/pkgcheck.rpm.files || fail "the rpm lacks /usr/share/licenses/spoofguard/LICENSE"
 for f in /usr/sbin/spoofguard /etc/spoofguard/spoofguard.toml \
 	/usr/lib/systemd/system/spoofguard.service /usr/lib/systemd/system/spoofguard.socket \
 	/usr/share/man/man8/spoofguard.8.gz /usr/share/man/man5/spoofguard.toml.5.gz \
 	/usr/share/doc/spoofguard/README.md /usr/share/doc/spoofguard/configuration.md \
-	/usr/share/doc/spoofguard/copyright /usr/share/doc/spoofguard/examples/postfix/main.cf; do
+	/usr/share/doc/spoofguard/examples/postfix/main.cf; do
 	grep -qx "$f" /tmp/pkgcheck.deb.files || fail "$f is not in the packages"
 done
 grep -qx "$version" <<<"$(dpkg-deb -f "$deb" Version)" || fail "deb version is not $version"
 dpkg-deb -e "$deb" /tmp/pkgcheck.control
 grep -qx /etc/spoofguard/spoofguard.toml /tmp/pkgcheck.control/conffiles || fail "the deb does not mark the configuration as a conffile"
+# Units go through deb-systemd-helper/deb-systemd-invoke (policy-rc.d is
+# asked); systemctl only for daemon-reload.
+grep -q 'deb-systemd-helper enable spoofguard.service' /tmp/pkgcheck.control/postinst || fail "postinst does not enable through deb-systemd-helper"
+grep -q 'deb-systemd-invoke start spoofguard.service' /tmp/pkgcheck.control/postinst || fail "postinst does not start through deb-systemd-invoke"
+grep -q 'deb-systemd-invoke stop' /tmp/pkgcheck.control/prerm || fail "prerm does not stop through deb-systemd-invoke"
+grep -q 'deb-systemd-helper purge' /tmp/pkgcheck.control/postrm || fail "postrm does not purge through deb-systemd-helper"
+if grep -h 'systemctl' /tmp/pkgcheck.control/postinst /tmp/pkgcheck.control/prerm /tmp/pkgcheck.control/postrm | grep -v '^[[:space:]]*#' | grep -v 'daemon-reload'; then
+	fail "a deb maintainer script calls systemctl for more than daemon-reload"
+fi
 rm -rf /tmp/pkgcheck.control
 
 step "man pages"
@@ -103,6 +136,8 @@ for page in "$man"/usr/share/man/man8/spoofguard.8.gz "$man"/usr/share/man/man5/
 	warnings=$(zcat "$page" | groff -man -Tutf8 -ww -z 2>&1)
 	[ -z "$warnings" ] || fail "$(basename "$page"): groff warnings: $warnings"
 done
+zcat "$man/usr/share/doc/spoofguard/changelog.Debian.gz" | head -n1 | grep -q '^spoofguard (' ||
+	fail "the deb's changelog.Debian.gz is not a Debian changelog"
 rm -rf "$man"
 
 step "rpm metadata"
@@ -111,6 +146,13 @@ grep -qx /etc/spoofguard/spoofguard.toml <<<"$(rpm -qpc "$rpm")" || fail "rpm -q
 flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm" | awk '$1 == "/etc/spoofguard/spoofguard.toml" {print $2}')
 [ "$flags" = cn ] || fail "configuration FILEFLAGS are '$flags', want cn (%config(noreplace))"
 grep -qx '/etc/spoofguard/spoofguard.toml -rw-r----- root:spoofguard' <<<"$(rpm -qp --qf '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME}\n]' "$rpm")" || fail "rpm: configuration is not 0640 root:spoofguard"
+# %doc and %license: FILEFLAGS d and l.
+fileflags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm")
+for f in /usr/share/doc/spoofguard/README.md /usr/share/doc/spoofguard/configuration.md; do
+	grep -qx "$f d" <<<"$fileflags" || fail "rpm: $f is not marked %doc"
+done
+grep -qx '/usr/share/licenses/spoofguard/LICENSE l' <<<"$fileflags" || fail "rpm: LICENSE is not marked %license"
+rpm -qp --changelog "$rpm" | grep -q 'First release' || fail "rpm has no %changelog"
 scripts=$(rpm -qp --scripts "$rpm")
 for s in preinstall postinstall preuninstall postuninstall; do
 	grep -q "^$s scriptlet" <<<"$scripts" || fail "rpm has no $s scriptlet"
@@ -191,5 +233,5 @@ rm -rf /etc/spoofguard
 
 # Leave dist/ with the packages of this checkout, as "make package" made them.
 cp "$work/${debs[0]#dist/}" "$work/${rpms[0]#dist/}" dist/
-rm -rf "$work" /tmp/pkgcheck.deb.files /tmp/pkgcheck.rpm.files
+rm -rf "$work" /tmp/pkgcheck.deb.files /tmp/pkgcheck.rpm.files /tmp/pkgcheck.deb.common /tmp/pkgcheck.rpm.common
 echo "package-check: OK ($version, $(($(date +%s) - start))s)"

@@ -30,7 +30,7 @@ type benchWorld struct {
 	msg  string
 }
 
-func newBenchWorld(b *testing.B, bodySize int) *benchWorld {
+func newBenchWorld(b *testing.B, bodySize int, extraConfig ...string) *benchWorld {
 	b.Helper()
 	srv := dnstest.New(b, `
 partner.example. IN TXT "v=spf1 ip4:192.0.2.30 -all"
@@ -54,7 +54,7 @@ level = "error"
 servers = [%q]
 [[domain]]
 name = "example.org"
-`, srv.Addr)), 0o644)
+%s`, srv.Addr, strings.Join(extraConfig, ""))), 0o644)
 	d, err := New(Options{ConfigPath: cfg, LogOutput: &bytes.Buffer{}})
 	if err != nil {
 		b.Fatal(err)
@@ -87,8 +87,8 @@ func (w *benchWorld) transaction(b *testing.B, s *gomilter.ClientSession) {
 	}
 }
 
-func benchmarkMessages(b *testing.B, bodySize int) {
-	w := newBenchWorld(b, bodySize)
+func benchmarkMessages(b *testing.B, bodySize int, extraConfig ...string) {
+	w := newBenchWorld(b, bodySize, extraConfig...)
 	b.SetBytes(int64(len(w.msg)))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -25,14 +25,14 @@ func TestQuickAckFraming(t *testing.T) {
 	test := func(name string, stream []byte, wantAtEnd bool) {
 		t.Helper()
 		for cut := 1; cut <= len(stream); cut++ {
-			q := &quickAckReader{}
+			q := &framer{}
 			q.follow(stream[:cut])
 			q.follow(stream[cut:])
 			if got := q.replyFollows(); got != wantAtEnd {
 				t.Errorf("%s, read cut at %d of %d: replyFollows %v, want %v", name, cut, len(stream), got, wantAtEnd)
 			}
 		}
-		q := &quickAckReader{}
+		q := &framer{}
 		for i := range stream[:len(stream)-1] { // byte by byte: never at the end
 			q.follow(stream[i : i+1])
 			if q.replyFollows() && i+1 < len(stream) && !endsPacket(stream[:i+1]) {
@@ -79,7 +79,7 @@ func pipeConns(t *testing.T) (daemon *bufferedConn, mta net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := bufferedListener{ln}.Accept()
+	c, err := newListener(ln, listenerLimits{}).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestQuickAckAvoidsStall(t *testing.T) {
 		mta.(*net.TCPConn).SetNoDelay(false)
 		var d net.Conn
 		if wrap {
-			d, err = bufferedListener{ln}.Accept()
+			d, err = newListener(ln, listenerLimits{}).Accept()
 		} else {
 			d, err = ln.Accept()
 		}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"net/http"
 	"os"
@@ -49,8 +50,12 @@ type runtime struct {
 // Options set up a daemon.
 type Options struct {
 	ConfigPath string
-	LogOutput  io.Writer    // default os.Stderr
-	Listener   net.Listener // use this instead of milter.listen (tests); systemd's is taken first
+	Version    string    // in the start line and spoofguard_build_info
+	LogOutput  io.Writer // default os.Stderr
+	// SyslogSocket is the syslog daemon's socket for log.output = "syslog"
+	// (tests); empty means the system's, /dev/log.
+	SyslogSocket string
+	Listener     net.Listener // use this instead of milter.listen (tests); systemd's is taken first
 	// EngineOptions are passed to every engine built (tests inject pct randomness).
 	EngineOptions policy.Options
 }
@@ -62,11 +67,16 @@ type Daemon struct {
 	out       io.Writer
 	state     atomic.Pointer[runtime]
 	metrics   *Metrics
-	srv       *gomilter.Server
+	srv       *connServer
 	ln        net.Listener
 	activated bool // ln came from systemd
 	http      *http.Server
+	httpLn    net.Listener
+	serving   atomic.Bool // the milter socket accepts connections
+	draining  atomic.Bool // Shutdown has begun
 	reload    sync.Mutex
+	logMu     sync.Mutex
+	syslog    *syslog.Writer // connected at the first use of log.output = "syslog"
 	served    chan error
 }
 
@@ -74,7 +84,10 @@ type Daemon struct {
 // the configuration's problems (a *policy.ConfigError) or when the DNS
 // resolver cannot be set up.
 func New(opts Options) (*Daemon, error) {
-	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(), served: make(chan error, 1)}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	d := &Daemon{opts: opts, out: opts.LogOutput, metrics: NewMetrics(opts.Version), served: make(chan error, 1)}
 	if d.out == nil {
 		d.out = os.Stderr
 	}
@@ -91,7 +104,8 @@ func New(opts Options) (*Daemon, error) {
 	gomilter.LogWarning = func(format string, v ...any) {
 		d.current().log.Warn("milter protocol: " + fmt.Sprintf(format, v...))
 	}
-	d.srv = gomilter.NewServer(
+	d.srv = &connServer{panicked: d.sessionPanicked}
+	d.srv.lib = gomilter.NewServer(
 		gomilter.WithMilter(func() gomilter.Milter { return &guarded{s: &session{d: d}} }),
 		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine),
 		gomilter.WithProtocols(wantedProtocol),
@@ -117,13 +131,14 @@ const wantedProtocol = gomilter.OptNoUnknown | gomilter.OptNoData |
 
 // negotiate takes what both sides offer instead of failing when the MTA
 // lacks an optimisation (go-milter's default): an older MTA simply gets
-// more round trips.
-func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, offered gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
+// more round trips. Body chunks stay at 64 KiB whatever the MTA offers
+// (SMFIP_MDS_256K/1M), which keeps every packet within maxPacket.
+func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, _ gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
 	version := min(mtaVersion, milterVersion)
 	if version < 2 {
 		return 0, 0, 0, 0, fmt.Errorf("MTA speaks milter protocol version %d, too old", mtaVersion)
 	}
-	return version, milterActions & mtaActions, milterProtocol & mtaProtocol, offered, nil
+	return version, milterActions & mtaActions, milterProtocol & mtaProtocol, gomilter.DataSize64K, nil
 }
 
 // current is the runtime new transactions use.
@@ -135,12 +150,14 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 // build turns a configuration into a runtime. The resolver (and its warm
 // cache) is kept when the DNS settings did not change.
 func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
-	log := newLogger(d.out, cfg.Log)
+	log, err := d.logger(cfg.Log)
+	if err != nil {
+		return nil, err
+	}
 	res := (*dnsauth.Resolver)(nil)
 	if prev != nil && sameDNS(prev.cfg.DNS, cfg.DNS) {
 		res = prev.resolver
 	} else {
-		var err error
 		res, err = dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 		if err != nil {
 			return nil, fmt.Errorf("DNS resolver: %w", err)
@@ -161,16 +178,6 @@ func sameDNS(a, b policy.DNSConfig) bool {
 		a.Attempts == b.Attempts && a.CacheSize == b.CacheSize
 }
 
-func newLogger(w io.Writer, c policy.LogConfig) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // Start opens the listeners and serves in the background.
 func (d *Daemon) Start() error {
 	rt := d.current()
@@ -179,20 +186,23 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.ln, d.activated = ln, how == viaSystemd
-	go func() { d.served <- d.srv.Serve(ln) }()
-	if addr := rt.cfg.Metrics.Listen; addr != "" {
-		mln, err := net.Listen("tcp", addr)
-		if err != nil {
-			d.srv.Close()
-			return fmt.Errorf("metrics.listen: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", d.metrics)
-		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go d.http.Serve(mln)
-		rt.log.Info("metrics listening", "addr", mln.Addr().String())
+	if !sessionFits() {
+		rt.log.Warn("go-milter's session type is not the one this build knows: connections are served by go-milter itself, and a panic in its code ends the daemon")
 	}
-	rt.log.Info("spoofguard started", "listen", ln.Addr().String(), "via", how,
+	d.serving.Store(true)
+	go func() {
+		err := d.srv.Serve(ln)
+		d.serving.Store(false)
+		d.served <- err
+	}()
+	if addr := rt.cfg.Metrics.Listen; addr != "" {
+		if err := d.startHTTP(addr); err != nil {
+			d.srv.Close()
+			return err
+		}
+		rt.log.Info("metrics listening", "addr", d.httpLn.Addr().String(), "paths", "/metrics /healthz")
+	}
+	rt.log.Info("spoofguard started", "version", d.opts.Version, "listen", ln.Addr().String(), "via", how,
 		"mode", string(rt.cfg.Milter.Mode), "domains", len(rt.cfg.Domains), "relays", len(rt.cfg.Relays))
 	return nil
 }
@@ -200,19 +210,28 @@ func (d *Daemon) Start() error {
 const viaSystemd = "systemd socket activation"
 
 // listener picks the socket: one passed by systemd, one given in Options,
-// or the configured address.
+// or the configured address; its connections are bounded and checked
+// (newListener).
 func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
+	ln, how, err := d.socket(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return newListener(ln, d.limits(cfg)), how, nil
+}
+
+func (d *Daemon) socket(cfg *policy.Config) (net.Listener, string, error) {
 	if lns, err := activation.Listeners(); err == nil {
 		for _, ln := range lns {
 			if ln != nil {
-				return bufferedListener{ln}, viaSystemd, nil
+				return ln, viaSystemd, nil
 			}
 		}
 	}
 	if d.opts.Listener != nil {
-		return bufferedListener{d.opts.Listener}, "given listener", nil
+		return d.opts.Listener, "given listener", nil
 	}
-	ln, err := Listen(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
+	ln, err := listenSocket(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
 	return ln, cfg.Milter.Listen, err
 }
 
@@ -232,11 +251,16 @@ func (d *Daemon) Reload() error {
 			d.state.Store(rt)
 			d.metrics.SetResolver(old.resolver, rt.resolver)
 			old.engine.Close()
-			if cfg.Milter.Listen != old.cfg.Milter.Listen || cfg.Metrics.Listen != old.cfg.Metrics.Listen {
-				rt.log.Warn("listen addresses changed; they take effect at the next restart")
+			if drift := d.listenDrift(cfg); drift != nil {
+				rt.log.Warn("listen addresses changed; they take effect at the next restart", drift...)
+			}
+			if maxSessions(cfg) != maxSessions(old.cfg) {
+				rt.log.Warn("milter.max_sessions changed; it takes effect at the next restart")
 			}
 			d.metrics.reload(true)
-			rt.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+			rt.log.LogAttrs(context.Background(), slog.LevelInfo, "configuration reloaded",
+				append([]slog.Attr{slog.String("file", d.opts.ConfigPath), slog.Int("domains", len(cfg.Domains))},
+					configChanges(old.cfg, cfg)...)...)
 			return nil
 		}
 	}
@@ -248,13 +272,22 @@ func (d *Daemon) Reload() error {
 // Shutdown stops accepting connections and lets sessions in progress
 // finish within milter.drain_timeout; then it closes what is left.
 func (d *Daemon) Shutdown() {
+	d.draining.Store(true)
 	rt := d.current()
 	drain := rt.cfg.Milter.DrainTimeout.Duration
 	rt.log.Info("shutting down", "drain_timeout", drain.String(), "sessions", d.metrics.sessions.Load())
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	// The sessions still open are counted just before they are closed:
+	// once closed, they leave the count at their own pace.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := d.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
-		rt.log.Warn("drain timeout reached; closing the remaining sessions", "sessions", d.metrics.sessions.Load())
+	var closing atomic.Int64
+	timer := time.AfterFunc(drain, func() {
+		closing.Store(d.metrics.sessions.Load())
+		cancel()
+	})
+	defer timer.Stop()
+	if err := d.srv.Shutdown(ctx); errors.Is(err, context.Canceled) {
+		rt.log.Warn("drain timeout reached; closed the remaining sessions", "sessions_closed", closing.Load(), "drain_timeout", drain.String())
 	}
 	if d.http != nil {
 		d.http.Close()

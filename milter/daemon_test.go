@@ -68,6 +68,15 @@ type daemonWorld struct {
 
 func newDaemonWorld(t testing.TB, milterLines string) *daemonWorld {
 	t.Helper()
+	w := newIdleDaemonWorld(t, milterLines)
+	w.start(policy.Options{})
+	return w
+}
+
+// newIdleDaemonWorld is the world with its configuration written and the
+// daemon not started yet.
+func newIdleDaemonWorld(t testing.TB, milterLines string) *daemonWorld {
+	t.Helper()
 	w := &daemonWorld{t: t, dns: dnstest.New(t, daemonZone), logs: &syncBuffer{}}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -77,14 +86,23 @@ func newDaemonWorld(t testing.TB, milterLines string) *daemonWorld {
 	w.dns.MustAdd(t, `sel._domainkey.partner.example. IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
 	w.cfgPath = filepath.Join(t.TempDir(), "spoofguard.toml")
 	w.writeConfig(milterLines)
-	w.start(policy.Options{})
 	return w
 }
 
 // start runs the daemon on w.cfgPath until the test ends.
 func (w *daemonWorld) start(opts policy.Options) {
 	w.t.Helper()
-	d, err := New(Options{ConfigPath: w.cfgPath, LogOutput: w.logs, EngineOptions: opts})
+	w.startWith(Options{EngineOptions: opts})
+}
+
+// startWith is start with more of the daemon's options.
+func (w *daemonWorld) startWith(o Options) {
+	w.t.Helper()
+	o.ConfigPath = w.cfgPath
+	if o.LogOutput == nil {
+		o.LogOutput = w.logs
+	}
+	d, err := New(o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -271,10 +289,10 @@ func TestDaemonStagedVerdicts(t *testing.T) {
 	var metrics bytes.Buffer
 	w.d.Metrics().WriteTo(&metrics)
 	for _, want := range []string{
-		`spoofguard_messages_total{action="reject",rule="envelope-forgery",report_only="false"} 1`,
-		`spoofguard_messages_total{action="reject",rule="header-forgery",report_only="false"} 1`,
-		`spoofguard_messages_total{action="quarantine",rule="dmarc",report_only="false"} 1`,
-		`spoofguard_recipients_refused_total{action="reject",rule="direct-delivery",report_only="false"} 1`,
+		`spoofguard_messages_total{action="reject",report_only="false",rule="envelope-forgery"} 1`,
+		`spoofguard_messages_total{action="reject",report_only="false",rule="header-forgery"} 1`,
+		`spoofguard_messages_total{action="quarantine",report_only="false",rule="dmarc"} 1`,
+		`spoofguard_recipients_refused_total{action="reject",report_only="false",rule="direct-delivery"} 1`,
 		`spoofguard_stage_duration_seconds_count{stage="body"}`,
 		`spoofguard_dns_cache_hits_total`,
 	} {

@@ -10,49 +10,39 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoofguard/spoofguard/policy"
 )
 
-// ParseListen splits a listen address in Postfix's milter syntax —
-// "inet:host:port", "inet6:[addr]:port", "unix:/path" or "local:/path" —
-// into a network and an address for net.Listen.
+// ParseListen splits a listen address — Postfix's "inet:host:port",
+// "inet6:[addr]:port", "unix:/path", or libmilter's "inet:port@host",
+// "local:/path" — into a network and an address for net.Listen. The
+// grammar is the configuration's (policy.ParseListen), so that an address
+// `config check` accepts is one the daemon can listen on.
 func ParseListen(s string) (network, address string, err error) {
-	kind, rest, ok := strings.Cut(s, ":")
-	if !ok || rest == "" {
-		return "", "", fmt.Errorf("listen address %q: want inet:host:port or unix:/path", s)
-	}
-	switch kind {
-	case "inet", "inet6":
-		host, port, err := net.SplitHostPort(rest)
-		if err != nil {
-			return "", "", fmt.Errorf("listen address %q: %v", s, err)
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return "", "", fmt.Errorf("listen address %q: bad port %q", s, port)
-		}
-		network = "tcp4"
-		if kind == "inet6" || strings.Contains(host, ":") {
-			network = "tcp6"
-		}
-		return network, net.JoinHostPort(host, port), nil
-	case "unix", "local":
-		if !strings.HasPrefix(rest, "/") {
-			return "", "", fmt.Errorf("listen address %q: the socket path must be absolute", s)
-		}
-		return "unix", rest, nil
-	}
-	return "", "", fmt.Errorf("listen address %q: unknown kind %q (want inet, inet6 or unix)", s, kind)
+	l, err := policy.ParseListen(s)
+	return l.Network, l.Address, err
 }
 
 // Listen opens the milter socket. A unix socket left behind by a previous
 // run is removed first, and the new one gets a mode (and group) Postfix
-// can connect through: smtpd needs write permission on it.
+// can connect through: smtpd needs write permission on it. Its
+// connections are buffered and their framing is checked (newListener),
+// with no bound on their number.
 func Listen(addr, mode, group string) (net.Listener, error) {
+	ln, err := listenSocket(addr, mode, group)
+	if err != nil {
+		return nil, err
+	}
+	return newListener(ln, listenerLimits{}), nil
+}
+
+func listenSocket(addr, mode, group string) (net.Listener, error) {
 	network, address, err := ParseListen(addr)
 	if err != nil {
 		return nil, err
@@ -62,11 +52,7 @@ func Listen(addr, mode, group string) (net.Listener, error) {
 		// MTA, and keep-alive costs four setsockopt calls per connection
 		// (one per message, as Postfix connects per SMTP session).
 		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err := lc.Listen(context.Background(), network, address)
-		if err != nil {
-			return nil, err
-		}
-		return bufferedListener{ln}, nil
+		return lc.Listen(context.Background(), network, address)
 	}
 	if err := removeStaleSocket(address); err != nil {
 		return nil, err
@@ -79,7 +65,7 @@ func Listen(addr, mode, group string) (net.Listener, error) {
 		ln.Close()
 		return nil, err
 	}
-	return bufferedListener{ln}, nil
+	return ln, nil
 }
 
 // removeStaleSocket deletes a socket file nobody listens on any more; a
@@ -133,12 +119,46 @@ func setSocketAccess(path, mode, group string) error {
 // until the daemon next reads, which in this request-reply protocol is
 // exactly when a batch of replies is complete.
 //
+// Below the buffer, every byte from the MTA passes the framing check
+// (framer) before go-milter sees it, and the number of connections open
+// at once is bounded (listenerLimits.maxSessions).
+//
 // Deadlines are applied lazily (see bufferedConn.SetReadDeadline), and a
 // TCP connection re-arms TCP_QUICKACK after a read that the daemon will
-// not answer at once (see quickAckReader): without it, the MTA's next
-// packet can wait ~40 ms for our delayed ACK (go-libraries.md §11). Go
-// already sets TCP_NODELAY on every TCP connection.
-type bufferedListener struct{ net.Listener }
+// not answer at once (see wireReader): without it, the MTA's next packet
+// can wait ~40 ms for our delayed ACK (go-libraries.md §11). Go already
+// sets TCP_NODELAY on every TCP connection.
+type bufferedListener struct {
+	net.Listener
+	limits listenerLimits
+	slots  chan struct{} // one token per open connection; nil: no bound
+	closed chan struct{} // closed by Close: a wait for a slot ends
+	once   sync.Once
+}
+
+// listenerLimits bound what the MTA's connections may cost, and say whom
+// to tell when a bound is hit.
+type listenerLimits struct {
+	// maxSessions: connections served at once; 0 is no bound. Beyond
+	// it, Accept waits for one to end: the MTA's connection stays in the
+	// kernel's queue and its option negotiation unanswered, which Postfix
+	// bounds by milter_connect_timeout/milter_command_timeout (30 s) and
+	// then handles with milter_default_action (tempfail by default).
+	maxSessions int
+	// full is called when a connection has to wait for a free slot.
+	full func(open int)
+	// malformed is called once for a connection whose framing was
+	// refused; the connection then ends.
+	malformed func(peer net.Addr, err error)
+}
+
+func newListener(ln net.Listener, limits listenerLimits) *bufferedListener {
+	l := &bufferedListener{Listener: ln, limits: limits, closed: make(chan struct{})}
+	if limits.maxSessions > 0 {
+		l.slots = make(chan struct{}, limits.maxSessions)
+	}
+	return l
+}
 
 // readBufSize holds a whole message's header packets; body chunks
 // (up to 64 KiB) are read straight into go-milter's packet buffer.
@@ -148,24 +168,66 @@ const readBufSize = 8 << 10
 // session, so one per message in the common case.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
-func (l bufferedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
+func (l *bufferedListener) Accept() (net.Conn, error) {
+	if err := l.takeSlot(); err != nil {
 		return nil, err
 	}
-	return newBufferedConn(c), nil
+	c, err := l.Listener.Accept()
+	if err != nil {
+		l.releaseSlot()
+		return nil, err
+	}
+	bc := newBufferedConn(c, l.limits.malformed)
+	if l.slots != nil {
+		bc.release = l.releaseSlot
+	}
+	return bc, nil
 }
 
-func newBufferedConn(c net.Conn) *bufferedConn {
+// takeSlot waits until fewer than maxSessions connections are open.
+func (l *bufferedListener) takeSlot() error {
+	if l.slots == nil {
+		return nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if l.limits.full != nil {
+		l.limits.full(cap(l.slots))
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-l.closed:
+		return net.ErrClosed
+	}
+}
+
+func (l *bufferedListener) releaseSlot() {
+	if l.slots != nil {
+		<-l.slots
+	}
+}
+
+// Close stops accepting, also ending a wait for a free slot (go-milter's
+// Shutdown waits for Serve, which may be waiting in Accept).
+func (l *bufferedListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+func newBufferedConn(c net.Conn, malformed func(net.Addr, error)) *bufferedConn {
 	bc := &bufferedConn{Conn: c}
-	var src io.Reader = deadlineReader{bc}
+	w := &wireReader{r: deadlineReader{bc}, malformed: malformed, peer: c.RemoteAddr()}
 	if tc, ok := c.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
-			src = &quickAckReader{r: src, raw: raw}
+			w.raw = raw
 		}
 	}
 	bc.r = readers.Get().(*bufio.Reader)
-	bc.r.Reset(src)
+	bc.r.Reset(w)
 	return bc
 }
 
@@ -182,6 +244,8 @@ type bufferedConn struct {
 	mu            sync.Mutex
 	pending       []byte    // replies not yet sent
 	writeDeadline time.Time // on the socket; kept between flushes
+
+	release func() // frees the connection's slot; called once, by Close
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) {
@@ -216,6 +280,9 @@ func (c *bufferedConn) Close() error {
 		c.r.Reset(nil)
 		readers.Put(c.r)
 		c.r = nil
+		if c.release != nil {
+			c.release()
+		}
 	}
 	c.readMu.Unlock()
 	return err
@@ -286,71 +353,38 @@ func (c *bufferedConn) flushLocked() error {
 	return err
 }
 
-// quickAckReader re-arms TCP_QUICKACK after a read from the socket unless
-// the data ends with a command the daemon answers at once — there the
-// reply carries the ACK. To know, it follows the protocol's framing: a
-// 4-byte length, then that many bytes starting with the command code.
-// An MTA that sends events it was told not to expect replies for, or an
-// unexpected command, only costs a needless setsockopt.
-type quickAckReader struct {
-	r   io.Reader
-	raw syscall.RawConn
-
-	left    int    // bytes of the current packet still to come; 0: in a length prefix
-	lenHave int    // bytes of the length prefix seen
-	length  uint32 // the length prefix so far
-	atCmd   bool   // the next byte is a command code
-	cmd     byte   // command code of the current (or last) packet
+// wireReader reads the MTA's bytes from the socket and follows their
+// framing (framer): a packet go-milter could not decode safely, or one
+// longer than maxPacket, ends the connection before go-milter sees its
+// length. On TCP it also re-arms TCP_QUICKACK after a read unless the
+// data ends with a command the daemon answers at once — there the reply
+// carries the ACK. An MTA that sends events it was told not to expect
+// replies for only costs a needless setsockopt.
+type wireReader struct {
+	r         io.Reader
+	raw       syscall.RawConn // nil: not TCP
+	f         framer
+	peer      net.Addr
+	malformed func(net.Addr, error) // told once; may be nil
 }
 
-func (q *quickAckReader) Read(p []byte) (int, error) {
-	n, err := q.r.Read(p)
+func (w *wireReader) Read(p []byte) (int, error) {
+	if w.f.err != nil {
+		return 0, w.f.err
+	}
+	n, err := w.r.Read(p)
 	if n > 0 {
-		q.follow(p[:n])
-		if !q.replyFollows() {
-			q.raw.Control(func(fd uintptr) {
+		if ferr := w.f.follow(p[:n]); ferr != nil {
+			if w.malformed != nil {
+				w.malformed(w.peer, ferr)
+			}
+			return 0, ferr
+		}
+		if w.raw != nil && !w.f.replyFollows() {
+			w.raw.Control(func(fd uintptr) {
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
 			})
 		}
 	}
 	return n, err
-}
-
-// follow advances the framing over b.
-func (q *quickAckReader) follow(b []byte) {
-	for len(b) > 0 {
-		if q.left == 0 {
-			for q.lenHave < 4 && len(b) > 0 {
-				q.length = q.length<<8 | uint32(b[0])
-				q.lenHave++
-				b = b[1:]
-			}
-			if q.lenHave == 4 {
-				q.left, q.lenHave, q.length = int(q.length), 0, 0
-				q.atCmd, q.cmd = true, 0
-			}
-			continue
-		}
-		if q.atCmd {
-			q.cmd, q.atCmd = b[0], false
-		}
-		k := min(q.left, len(b))
-		q.left -= k
-		b = b[k:]
-	}
-}
-
-// replyFollows reports whether the data read so far ends with a whole
-// packet that the daemon answers: option negotiation, MAIL FROM, RCPT TO,
-// end of headers, end of body. Connect, HELO, header and body events get
-// no reply (wantedProtocol), macros and abort never do.
-func (q *quickAckReader) replyFollows() bool {
-	if q.left != 0 || q.lenHave != 0 {
-		return false
-	}
-	switch q.cmd {
-	case 'O', 'M', 'R', 'N', 'E':
-		return true
-	}
-	return false
 }

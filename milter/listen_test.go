@@ -12,12 +12,19 @@ import (
 
 func TestParseListen(t *testing.T) {
 	for _, c := range []struct{ in, network, address string }{
-		{"inet:127.0.0.1:8891", "tcp4", "127.0.0.1:8891"},
-		{"inet:localhost:8891", "tcp4", "localhost:8891"},
-		{"inet6:[::1]:8891", "tcp6", "[::1]:8891"},
-		{"inet:[::1]:8891", "tcp6", "[::1]:8891"},
+		{"inet:127.0.0.1:8955", "tcp4", "127.0.0.1:8955"},
+		{"inet:localhost:8955", "tcp4", "localhost:8955"},
+		{"inet6:[::1]:8955", "tcp6", "[::1]:8955"},
+		{"inet:[::1]:8955", "tcp6", "[::1]:8955"},
 		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock"},
 		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock"},
+		// libmilter's spellings, as OpenDKIM and OpenDMARC configurations write them.
+		{"inet:8955@127.0.0.1", "tcp4", "127.0.0.1:8955"},
+		{"inet:8955@localhost", "tcp4", "localhost:8955"},
+		{"inet:8955@[127.0.0.1]", "tcp4", "127.0.0.1:8955"},
+		{"inet6:8955@[::1]", "tcp6", "[::1]:8955"},
+		{"inet:8955", "tcp4", "0.0.0.0:8955"},
+		{"inet6:8955", "tcp6", "[::]:8955"},
 	} {
 		n, a, err := ParseListen(c.in)
 		if err != nil || n != c.network || a != c.address {
@@ -25,7 +32,8 @@ func TestParseListen(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "inet", "inet:", "inet:127.0.0.1", "inet:127.0.0.1:http", "inet:127.0.0.1:70000",
-		"unix:relative.sock", "tcp:127.0.0.1:8891", "127.0.0.1:8891"} {
+		"unix:relative.sock", "tcp:127.0.0.1:8955", "127.0.0.1:8955",
+		"inet:8955@", "inet6:8955@127.0.0.1", "inet::8955", "inet:::1:8955"} {
 		if _, _, err := ParseListen(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -1,20 +1,20 @@
 package milter
 
 import (
-	"fmt"
-	"io"
-	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/spoofguard/spoofguard/dnsauth"
 )
 
-// Metrics are the daemon's counters, exposed in the Prometheus text format
-// (version 0.0.4). A handful of counters and histograms do not justify the
-// Prometheus client library and its dependency tree.
+// Metrics are the daemon's counters. The milter stages count into plain
+// maps and arrays under one mutex, as cheap as a counter can be on the
+// message path; the Prometheus registry reads them only when scraped
+// (see exposition.go), next to the client library's process_* and go_*
+// collectors and spoofguard_build_info.
 type Metrics struct {
 	mu       sync.Mutex
 	messages map[verdictKey]uint64 // final verdict per message
@@ -25,6 +25,8 @@ type Metrics struct {
 	sessions atomic.Int64
 	dnsBase  dnsauth.ResolverStats        // counters of resolvers replaced by reloads
 	dns      func() dnsauth.ResolverStats // the current resolver's counters
+
+	registry *prometheus.Registry
 }
 
 type verdictKey struct {
@@ -42,14 +44,17 @@ type histogram struct {
 	n      uint64
 }
 
-// NewMetrics makes an empty set of counters.
-func NewMetrics() *Metrics {
-	return &Metrics{
+// NewMetrics makes an empty set of counters for a daemon of the given
+// version, registered with their own registry.
+func NewMetrics(version string) *Metrics {
+	m := &Metrics{
 		messages: map[verdictKey]uint64{},
 		rcpts:    map[verdictKey]uint64{},
 		reloads:  map[string]uint64{},
 		stages:   map[string]*histogram{},
 	}
+	m.registry = newRegistry(m, version)
+	return m
 }
 
 // SetResolver points the DNS counters at a new resolver, folding the
@@ -108,110 +113,4 @@ func (m *Metrics) observe(stage string, d time.Duration) {
 	h.sum += s
 	h.n++
 	m.mu.Unlock()
-}
-
-// ServeHTTP writes the metrics.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	m.WriteTo(w)
-}
-
-// WriteTo writes the metrics in the Prometheus text format.
-func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cw := &countingWriter{w: w}
-	writeVerdicts(cw, "spoofguard_messages_total", "Messages by final verdict and deciding rule.", m.messages)
-	writeVerdicts(cw, "spoofguard_recipients_refused_total", "Recipients refused (or, report-only, that would have been) at RCPT TO.", m.rcpts)
-
-	header(cw, "spoofguard_stage_duration_seconds", "histogram", "Time spent deciding at each milter stage.")
-	for _, stage := range sortedKeys(m.stages) {
-		h := m.stages[stage]
-		var cum uint64
-		for i, le := range latencyBuckets {
-			cum += h.counts[i]
-			fmt.Fprintf(cw, "spoofguard_stage_duration_seconds_bucket{stage=%q,le=\"%g\"} %d\n", stage, le, cum)
-		}
-		fmt.Fprintf(cw, "spoofguard_stage_duration_seconds_bucket{stage=%q,le=\"+Inf\"} %d\n", stage, h.n)
-		fmt.Fprintf(cw, "spoofguard_stage_duration_seconds_sum{stage=%q} %g\n", stage, h.sum)
-		fmt.Fprintf(cw, "spoofguard_stage_duration_seconds_count{stage=%q} %d\n", stage, h.n)
-	}
-
-	header(cw, "spoofguard_sessions_open", "gauge", "Milter sessions (MTA connections) open now.")
-	fmt.Fprintf(cw, "spoofguard_sessions_open %d\n", m.sessions.Load())
-
-	header(cw, "spoofguard_config_reloads_total", "counter", "Configuration reloads by result.")
-	for _, r := range []string{"ok", "failed"} {
-		fmt.Fprintf(cw, "spoofguard_config_reloads_total{result=%q} %d\n", r, m.reloads[r])
-	}
-
-	var s dnsauth.ResolverStats
-	if m.dns != nil {
-		s = m.dns()
-	}
-	for _, c := range []struct {
-		name, help string
-		v          uint64
-	}{
-		{"spoofguard_dns_lookups_total", "DNS lookups asked of the resolver.", m.dnsBase.Lookups + s.Lookups},
-		{"spoofguard_dns_cache_hits_total", "DNS lookups answered from the cache.", m.dnsBase.CacheHits + s.CacheHits},
-		{"spoofguard_dns_coalesced_total", "DNS lookups that joined an identical query in flight.", m.dnsBase.Coalesced + s.Coalesced},
-		{"spoofguard_dns_queries_total", "DNS queries sent to servers.", m.dnsBase.Queries + s.Queries},
-		{"spoofguard_dns_timeouts_total", "DNS query attempts that timed out.", m.dnsBase.Timeouts + s.Timeouts},
-		{"spoofguard_dns_failures_total", "DNS lookups that ended in a temporary failure.", m.dnsBase.Failures + s.Failures},
-	} {
-		header(cw, c.name, "counter", c.help)
-		fmt.Fprintf(cw, "%s %d\n", c.name, c.v)
-	}
-	return cw.n, cw.err
-}
-
-func writeVerdicts(w io.Writer, name, help string, counts map[verdictKey]uint64) {
-	header(w, name, "counter", help)
-	keys := make([]verdictKey, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.action != b.action {
-			return a.action < b.action
-		}
-		if a.rule != b.rule {
-			return a.rule < b.rule
-		}
-		return !a.reportOnly && b.reportOnly
-	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s{action=%q,rule=%q,report_only=\"%t\"} %d\n", name, k.action, k.rule, k.reportOnly, counts[k])
-	}
-}
-
-func header(w io.Writer, name, kind, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-type countingWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
 }

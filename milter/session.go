@@ -87,8 +87,8 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if v.Rule != "" && v.Action != policy.ActionAccept && v.Action != policy.ActionQuarantine {
 		s.d.metrics.rcpt(string(v.Action), v.Rule, v.ReportOnly)
 		if v.Enforced() {
-			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP, "class", s.msg.Class,
-				"from", s.msg.MailFrom, "rcpt", rcpt, "verdict", v.Action, "rule", v.Rule, "reason", v.Reason)
+			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP.String(), "class", string(s.msg.Class),
+				"from", s.msg.MailFrom, rcptAttr(s.msg.Rcpts[len(s.msg.Rcpts)-1:]), "verdict", string(v.Action), "rule", v.Rule, "reason", v.Reason)
 		}
 	}
 	if v.Effective() == policy.ActionReject || v.Effective() == policy.ActionTempFail {
@@ -142,7 +142,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
 	if v.Effective() == policy.ActionQuarantine {
-		if err := m.Quarantine(v.Rule + ": " + v.Text); err != nil {
+		if err := m.Quarantine(quarantineReason(v)); err != nil {
 			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
 		}
 	}
@@ -206,6 +206,23 @@ func response(v policy.Verdict) *gomilter.Response {
 		return gomilter.RespReject
 	}
 	return resp
+}
+
+// quarantineReason is what the MTA keeps with a held message: Sendmail
+// writes it to the queue file's q line and shows it in "mailq -qQ",
+// Postfix logs it with "milter-hold". A quarantine has no SMTP reply, so
+// its verdict has no reply text; the rule, the domain and the engine's
+// explanation say why, on one line of printable ASCII.
+func quarantineReason(v policy.Verdict) string {
+	why := v.Text
+	if why == "" {
+		why = v.Reason
+	}
+	head := v.Rule
+	if v.Domain != "" {
+		head += " domain=" + v.Domain
+	}
+	return sanitizeReply(head + ": " + why)
 }
 
 // sanitizeReply keeps an SMTP reply to printable ASCII on one line: the
@@ -294,7 +311,7 @@ func (s *session) finish(note string) {
 			attrs = append(attrs, slog.String("origin", o.IP.String()), slog.String("origin_helo", o.Helo))
 		}
 	}
-	attrs = append(attrs, slog.String("from", msg.MailFrom), slog.String("rcpt", strings.Join(msg.Rcpts, ",")))
+	attrs = append(attrs, slog.String("from", msg.MailFrom), rcptAttr(msg.Rcpts))
 	if len(msg.From.Addresses) > 0 || msg.From.Problem != "" {
 		attrs = append(attrs, slog.String("header_from", strings.Join(msg.From.Addresses, ",")))
 	}
@@ -311,6 +328,12 @@ func (s *session) finish(note string) {
 	}
 	attrs = append(attrs, slog.String("duration", time.Since(msg.Started).Round(time.Microsecond).String()))
 	log.LogAttrs(context.Background(), slog.LevelInfo, "message", attrs...)
+}
+
+// rcptAttr is how every log line spells recipients: as the engine
+// recorded them (no angle brackets), comma-separated, under "rcpt".
+func rcptAttr(rcpts []string) slog.Attr {
+	return slog.String("rcpt", strings.Join(rcpts, ","))
 }
 
 // appendResultAttrs renders each method's results compactly for the log

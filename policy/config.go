@@ -140,8 +140,9 @@ type Config struct {
 // what the daemon writes into messages.
 type MilterConfig struct {
 	// Listen is "inet:HOST:PORT", "inet6:[ADDR]:PORT" or "unix:/ABS/PATH"
-	// (Postfix milter syntax). Port 0 picks a free port (useful in tests
-	// only, as the MTA cannot know it).
+	// (Postfix milter syntax), or libmilter's spelling of the same
+	// (ParseListen). Port 0 picks a free port (useful in tests only, as
+	// the MTA cannot know it).
 	Listen        string   `toml:"listen"`
 	AuthservID    string   `toml:"authserv_id"`    // RFC 8601 authserv-id; "" in the file: the host name
 	Mode          Mode     `toml:"mode"`           // enforce or report-only
@@ -149,18 +150,19 @@ type MilterConfig struct {
 	SocketGroup   string   `toml:"socket_group"`   // group to chown the unix socket to; "" leaves it unchanged
 	VerdictHeader string   `toml:"verdict_header"` // header field carrying the verdict and the deciding rule
 	DrainTimeout  Duration `toml:"drain_timeout"`  // on SIGTERM, how long sessions in progress may finish
+	MaxSessions   int      `toml:"max_sessions"`   // MTA connections served at once; 0: the daemon's built-in bound
 }
 
 // ListenAddress splits Listen into the network and address that
-// net.Listen takes: ("tcp", "127.0.0.1:8891"), ("tcp6", "[::1]:8891") or
+// net.Listen takes: ("tcp4", "127.0.0.1:8955"), ("tcp6", "[::1]:8955") or
 // ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
 // value that ParseConfig would refuse.
 func (m MilterConfig) ListenAddress() (network, address string) {
-	l, err := cfgParseListen(m.Listen)
+	l, err := ParseListen(m.Listen)
 	if err != nil {
 		return "", ""
 	}
-	return l.network, l.address
+	return l.Network, l.Address
 }
 
 // SocketPermissions is SocketMode as file permissions (0660 when unset or
@@ -177,6 +179,7 @@ func (m MilterConfig) SocketPermissions() fs.FileMode {
 type LogConfig struct {
 	Level  string `toml:"level"`  // debug, info, warn or error
 	Format string `toml:"format"` // text or json
+	Output string `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
 }
 
 // MetricsConfig is the [metrics] table.
@@ -212,6 +215,9 @@ func (c DNSConfig) ResolverConfig() dnsauth.ResolverConfig {
 type NetworksConfig struct {
 	Trusted  []Network `toml:"trusted"`  // local submission: no sender checks
 	Outbound []Network `toml:"outbound"` // own outbound servers: may send as protected domains
+	// Internal are the organisation's own ranges: a client an own
+	// outbound server took mail from there is its own (policy/outbound.go).
+	Internal []Network `toml:"internal"`
 }
 
 // RelayConfig is one [[relay]]: an inbound filtering relay (the MX of the
@@ -237,6 +243,11 @@ type DomainConfig struct {
 	DirectDelivery  Action `toml:"direct_delivery"`  // inbound mail that did not come through Via
 	EnvelopeForgery Action `toml:"envelope_forgery"` // MAIL FROM (or HELO) in this domain, SPF not pass
 	HeaderForgery   Action `toml:"header_forgery"`   // RFC5322.From in this domain, not DMARC-aligned
+	// Impersonation: mail that only looks like it is from this domain.
+	DisplayName    Action   `toml:"display_name"`    // a display name shows a protected address or person
+	Lookalike      Action   `toml:"lookalike"`       // From or envelope domain looks like this one
+	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
+	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
 }
 
 // IncludesSubdomains reports whether the protection covers every name
@@ -290,14 +301,14 @@ type AllowConfig struct {
 func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
-			Listen:        "inet:127.0.0.1:8891",
+			Listen:        "inet:127.0.0.1:8955",
 			AuthservID:    cfgHostname(),
 			Mode:          ModeEnforce,
 			SocketMode:    "0660",
 			VerdictHeader: "X-Spoofguard",
 			DrainTimeout:  Duration{30 * time.Second},
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log: LogConfig{Level: "info", Format: "text", Output: "stderr"},
 		DNS: DNSConfig{
 			Timeout:     Duration{2 * time.Second},
 			Attempts:    2,
@@ -307,11 +318,21 @@ func Default() *Config {
 		Networks: NetworksConfig{Trusted: []Network{
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
-		}},
+		}, Internal: cfgInternalDefault()},
 		DMARC: DMARCConfig{Enabled: cfgBool(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
 	}
+}
+
+// cfgInternalDefault is networks.internal of an empty file: the private
+// ranges (RFC 1918, RFC 4193), loopback and link-local.
+func cfgInternalDefault() []Network {
+	var out []Network
+	for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "::1/128", "fe80::/10"} {
+		out = append(out, Network{netip.MustParsePrefix(p)})
+	}
+	return out
 }
 
 // cfgDefaultRelay and cfgDefaultDomain are the starting values of each
@@ -325,6 +346,8 @@ func cfgDefaultDomain() DomainConfig {
 		DirectDelivery:  ActionReject,
 		EnvelopeForgery: ActionReject,
 		HeaderForgery:   ActionReject,
+		DisplayName:     ActionQuarantine,
+		Lookalike:       ActionQuarantine,
 	}
 }
 

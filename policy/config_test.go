@@ -58,14 +58,16 @@ func TestDefaultsAreSafe(t *testing.T) {
 		key       string
 		got, want any
 	}{
-		{"milter.listen", c.Milter.Listen, "inet:127.0.0.1:8891"},
+		{"milter.listen", c.Milter.Listen, "inet:127.0.0.1:8955"},
 		{"milter.mode", c.Milter.Mode, ModeEnforce},
 		{"milter.socket_mode", c.Milter.SocketMode, "0660"},
 		{"milter.socket_group", c.Milter.SocketGroup, ""},
 		{"milter.verdict_header", c.Milter.VerdictHeader, "X-Spoofguard"},
 		{"milter.drain_timeout", c.Milter.DrainTimeout.Duration, 30 * time.Second},
+		{"milter.max_sessions", c.Milter.MaxSessions, 0},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
+		{"log.output", c.Log.Output, "stderr"},
 		{"metrics.listen", c.Metrics.Listen, ""},
 		{"dns.servers", len(c.DNS.Servers), 0},
 		{"dns.timeout", c.DNS.Timeout.Duration, 2 * time.Second},
@@ -123,11 +125,11 @@ func TestParseValid(t *testing.T) {
 
 	test("listen inet", `milter.listen = "inet:localhost:10025"`, func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp", "localhost:10025"})
+		eq(t, "listen", []string{n, a}, []string{"tcp4", "localhost:10025"})
 	})
-	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8891\"", func(t *testing.T, c *Config) {
+	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8955\"", func(t *testing.T, c *Config) {
 		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp6", "[::1]:8891"})
+		eq(t, "listen", []string{n, a}, []string{"tcp6", "[::1]:8955"})
 	})
 	test("listen unix", `
 [milter]
@@ -156,8 +158,9 @@ drain_timeout = "1m30s"`, func(t *testing.T, c *Config) {
 	test("log and metrics", `
 log.level = "debug"
 log.format = "json"
+log.output = "syslog"
 metrics.listen = "[::1]:9891"`, func(t *testing.T, c *Config) {
-		eq(t, "log", c.Log, LogConfig{Level: "debug", Format: "json"})
+		eq(t, "log", c.Log, LogConfig{Level: "debug", Format: "json", Output: "syslog"})
 		eq(t, "metrics", c.Metrics.Listen, "[::1]:9891")
 	})
 	test("dns servers normalised to ip:port", `
@@ -400,7 +403,7 @@ func TestExampleContent(t *testing.T) {
 	}
 	d := c.Domain("example.org")
 	switch {
-	case c.Milter.Listen != "inet:127.0.0.1:8891":
+	case c.Milter.Listen != "inet:127.0.0.1:8955":
 		t.Errorf("listen = %q", c.Milter.Listen)
 	case c.Milter.Mode != ModeEnforce:
 		t.Errorf("mode = %q", c.Milter.Mode)

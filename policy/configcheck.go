@@ -47,7 +47,7 @@ func (v *cfgChecker) report(path, format string, args ...any) {
 
 func (v *cfgChecker) milter() {
 	m := &v.c.Milter
-	if _, err := cfgParseListen(m.Listen); err != nil {
+	if _, err := ParseListen(m.Listen); err != nil {
 		v.report("milter.listen", "%v", err)
 	}
 	if m.AuthservID == "" {
@@ -66,11 +66,13 @@ func (v *cfgChecker) milter() {
 		v.report("milter.verdict_header", "%v", err)
 	}
 	v.durationIn("milter.drain_timeout", m.DrainTimeout, 0, time.Hour, "between 0s and 1h")
+	v.intIn("milter.max_sessions", m.MaxSessions, 0, 100_000)
 }
 
 func (v *cfgChecker) log() {
 	v.oneOf("log.level", "log level", v.c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", v.c.Log.Format, "text", "json")
+	v.oneOf("log.output", "log output", v.c.Log.Output, "stderr", "syslog")
 }
 
 func (v *cfgChecker) metrics() {
@@ -83,8 +85,8 @@ func (v *cfgChecker) metrics() {
 		v.report("metrics.listen", "invalid listen address %s: want HOST:PORT such as \"127.0.0.1:9891\"", cfgQuote(l))
 		return
 	}
-	if ml, err := cfgParseListen(v.c.Milter.Listen); err == nil && ml.network == "tcp" && ml.address == addr && !strings.HasSuffix(addr, ":0") {
-		v.report("metrics.listen", "%s is also milter.listen; the two need different ports", addr)
+	if ml, err := ParseListen(v.c.Milter.Listen); err == nil && cfgSamePort(ml, addr) {
+		v.report("metrics.listen", "%s is also milter.listen (%s); the two need different ports", addr, ml)
 	}
 }
 
@@ -110,6 +112,7 @@ func (v *cfgChecker) networks() {
 	n := &v.c.Networks
 	v.notEverything("networks.trusted", n.Trusted, "every client would be trusted and skip all checks")
 	v.notEverything("networks.outbound", n.Outbound, "every client could send as your protected domains unchecked")
+	v.notEverything("networks.internal", n.Internal, "mail an outbound server takes from the Internet would never be checked")
 }
 
 // notEverything refuses a /0 in a list whose members are exempt from
@@ -205,6 +208,7 @@ func (v *cfgChecker) domains() {
 		v.action(p+".direct_delivery", dm.DirectDelivery, nil)
 		v.action(p+".envelope_forgery", dm.EnvelopeForgery, nil)
 		v.action(p+".header_forgery", dm.HeaderForgery, nil)
+		v.impersonation(p, dm)
 	}
 }
 
@@ -392,53 +396,19 @@ func cfgChoices(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// cfgListen is a parsed milter.listen value.
-type cfgListen struct{ network, address string }
-
-// cfgParseListen reads the Postfix milter address forms the daemon can
-// listen on.
-func cfgParseListen(s string) (cfgListen, error) {
-	bad := func(why string) (cfgListen, error) {
-		return cfgListen{}, fmt.Errorf("invalid listen address %s: %s", cfgQuote(s), why)
+// cfgSamePort reports whether the metrics address would take the milter's
+// TCP port: the same port on the same host, or on every interface.
+func cfgSamePort(ml ListenAddr, metrics string) bool {
+	mh, mp, err1 := net.SplitHostPort(ml.Address)
+	h, p, err2 := net.SplitHostPort(metrics)
+	if ml.Network == "unix" || err1 != nil || err2 != nil || p != mp || p == "0" {
+		return false
 	}
-	const forms = "want inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/PATH"
-	scheme, rest, _ := strings.Cut(s, ":")
-	switch scheme {
-	case "unix":
-		if err := cfgSocketPath(rest); err != nil {
-			return bad(err.Error())
-		}
-		return cfgListen{"unix", rest}, nil
-	case "inet":
-		i := strings.LastIndexByte(rest, ':')
-		if i < 0 {
-			return bad(forms)
-		}
-		host, port := rest[:i], rest[i+1:]
-		if strings.ContainsAny(host, ":[]") {
-			return bad("IPv6 addresses take the form inet6:[ADDR]:PORT")
-		}
-		if a, err := netip.ParseAddr(host); (err != nil || !a.Is4()) && !cfgHostName(host) {
-			return bad("the host is neither an IPv4 address nor a host name")
-		}
-		if !cfgPort(port) {
-			return bad("the port must be a number from 0 to 65535")
-		}
-		return cfgListen{"tcp", net.JoinHostPort(host, port)}, nil
-	case "inet6":
-		host, port, ok := strings.Cut(strings.TrimPrefix(rest, "["), "]:")
-		if !ok || !strings.HasPrefix(rest, "[") {
-			return bad(forms)
-		}
-		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
-			return bad("the address in brackets must be IPv6")
-		}
-		if !cfgPort(port) {
-			return bad("the port must be a number from 0 to 65535")
-		}
-		return cfgListen{"tcp6", net.JoinHostPort(host, port)}, nil
+	unspecified := func(h string) bool {
+		a, err := netip.ParseAddr(h)
+		return h == "" || err == nil && a.IsUnspecified()
 	}
-	return bad(forms)
+	return h == mh || unspecified(h) || unspecified(mh)
 }
 
 // cfgSocketPath checks a unix socket path; sockaddr_un holds 108 bytes

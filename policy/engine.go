@@ -22,6 +22,7 @@ import (
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/policy/impersonation"
 )
 
 // Class is what the engine knows about the connecting client.
@@ -52,10 +53,13 @@ type Engine struct {
 	byName   map[string]*relaySet
 	trusted  []netip.Prefix
 	outbound []netip.Prefix
+	internal []netip.Prefix
 	allowNet []netip.Prefix
 	rand     func() int
 	refresh  *refresher
 	closing  sync.Once
+	imp      *impersonation.Index
+	domains  domainIndex
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -79,8 +83,11 @@ func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) 
 		byName:   make(map[string]*relaySet),
 		trusted:  prefixes(cfg.Networks.Trusted),
 		outbound: prefixes(cfg.Networks.Outbound),
+		internal: prefixes(cfg.Networks.Internal),
 		allowNet: prefixes(cfg.Allow.Networks),
 		rand:     opts.Rand,
+		imp:      newImpersonationIndex(cfg),
+		domains:  newDomainIndex(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }
@@ -128,9 +135,14 @@ func (e *Engine) Classify(ip netip.Addr, authUser string) (class Class, relay st
 	ip = ip.Unmap()
 	switch {
 	case !ip.IsValid():
-		// Only the MTA's own local submission (Postfix non_smtpd_milters,
-		// Sendmail's queue runs) comes without a network address.
-		return ClassTrusted, "", "local submission: the MTA reported no client address"
+		// No address is no proof of anything: MAIL before CONNECT, or an
+		// unknown or unix address family. Postfix reports its local
+		// submission as 127.0.0.1 (networks.trusted decides), and an own
+		// user authenticates; a client nothing is known of is checked.
+		if authUser != "" {
+			return ClassAuthenticated, "", "authenticated as " + authUser + " (the MTA reported no client address)"
+		}
+		return ClassInternet, "", "the MTA reported no client address: judged as an Internet client"
 	case prefixesContain(e.trusted, ip):
 		return ClassTrusted, "", ip.String() + " is in networks.trusted"
 	case authUser != "":
@@ -161,7 +173,7 @@ func (e *Engine) protected(name string) *DomainConfig {
 	if name == "" {
 		return nil
 	}
-	return e.cfg.Domain(name)
+	return e.domains.lookup(name)
 }
 
 func prefixes(ns []Network) []netip.Prefix {
@@ -173,6 +185,14 @@ func prefixes(ns []Network) []netip.Prefix {
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
+
+// addrWords names a client address in reasons; a missing one is said so.
+func addrWords(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "(no address)"
+	}
+	return ip.String()
+}
 
 // domainOf returns the lower-cased domain of an address, without a final
 // dot; "" when there is none.

@@ -20,9 +20,23 @@ type Client struct {
 }
 
 // Header is one header field as the MTA passed it: the value is raw,
-// including the space after the colon and any folding.
+// including the space after the colon and any folding. Name is the name
+// the field is known by (FieldName).
 type Header struct {
 	Name, Value string
+	// written is the name as the MTA passed it, when it differs from
+	// Name: DKIM verifies the field as it stood in the message.
+	written string
+}
+
+// FieldName is the name a header field is known by: the name as written
+// without the white space the obsolete syntax allows before the colon
+// (RFC 5322 §4.5: field-name *WSP ":"). Mail clients show "From : x" as
+// the author, so every rule reads it as From. Some MTAs pass the name to
+// the milter as written, and `spoofguard check` reads it from the file:
+// both reach the engine through Message.Header, which applies this.
+func FieldName(written string) string {
+	return strings.TrimRight(written, " \t")
 }
 
 // Origin is the client that connected to the inbound relay, read from the
@@ -62,9 +76,10 @@ type Message struct {
 	AuthUser    string
 	MailFrom    string // envelope sender without <>; "" for the null sender
 	Rcpts       []string
-	Origin      *Origin // relayed mail only
+	Origin      *Origin // relayed mail, and mail an outbound server took from the Internet
 
 	SPF   *spf.Result // MAIL FROM identity of the evaluated client; nil when not checked
+	HELO  *spf.Result // HELO identity, checked when it names a protected domain; else nil
 	From  header.From
 	DKIM  []dkim.Result
 	DMARC []dmarc.Result
@@ -124,7 +139,11 @@ func (m *Message) Rcpt(rcpt string) Verdict {
 
 // Header records one header field.
 func (m *Message) Header(name, value string) {
-	m.headers = append(m.headers, Header{name, value})
+	h := Header{Name: FieldName(name), Value: value}
+	if h.Name != name {
+		h.written = name
+	}
+	m.headers = append(m.headers, h)
 }
 
 // Headers returns the header fields recorded so far.
@@ -140,8 +159,10 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.findOrigin()
 		m.checkEnvelope(ctx, StageHeaders)
 	}
+	m.checkBehindOutbound(ctx)
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
+	m.checkImpersonation()
 	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
 		m.startDKIM(ctx)
 	}
@@ -221,8 +242,14 @@ func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, doma
 }
 
 // temperror records a rule that could not decide because DNS failed. The
-// configured action applies, and it can never be a reject.
-func (m *Message) temperror(rule string, stage Stage, d *DomainConfig, domain, reason string) {
+// configured action applies, and it can never be a reject. worst is what
+// the rule would do had the lookup gone against the sender: when that is
+// accept, the failure cannot change the verdict and decides nothing.
+func (m *Message) temperror(rule string, stage Stage, worst Action, d *DomainConfig, domain, reason string) {
+	if worst == ActionAccept || worst == "" {
+		m.outcome(rule, stage, "temperror", reason+" (cannot change the verdict: the rule's action is accept)", nil)
+		return
+	}
 	a := m.e.cfg.DNS.OnTemperror
 	if a == ActionReject {
 		a = ActionTempFail
@@ -270,7 +297,11 @@ func (m *Message) startDKIM(ctx context.Context) {
 // appendHeaderCRLF renders a header field as it stood in the message,
 // with CRLF line ends (milters may receive folds as bare LF).
 func appendHeaderCRLF(b []byte, h Header) []byte {
-	b = append(b, h.Name...)
+	if h.written != "" {
+		b = append(b, h.written...)
+	} else {
+		b = append(b, h.Name...)
+	}
 	b = append(b, ':')
 	for i := 0; i < len(h.Value); i++ {
 		c := h.Value[i]
@@ -283,13 +314,14 @@ func appendHeaderCRLF(b []byte, h Header) []byte {
 }
 
 // evaluated returns the client the sender checks judge: the original
-// client for relayed mail, the connecting one otherwise.
+// client for relayed mail and for mail an outbound server took from the
+// Internet, the connecting one otherwise.
 func (m *Message) evaluated() (ip netip.Addr, helo string, class Class) {
-	if m.Class == ClassRelay {
-		if m.Origin == nil || !m.Origin.IP.IsValid() {
-			return netip.Addr{}, "", ClassInternet
-		}
+	switch {
+	case m.Origin != nil && m.Origin.IP.IsValid():
 		return m.Origin.IP, m.Origin.Helo, m.Origin.Class
+	case m.Class == ClassRelay || m.Origin != nil:
+		return netip.Addr{}, "", ClassInternet
 	}
 	return m.Client.IP, m.Client.Helo, m.Class
 }

@@ -13,6 +13,7 @@ func (m *Message) AuthResults(authservID string) string {
 	ar := authres.Results{
 		AuthservID: authservID,
 		SPF:        m.SPF,
+		HELO:       m.HELO,
 		DKIM:       m.DKIM,
 		DMARC:      m.DMARC,
 		AuthUser:   m.AuthUser,
@@ -27,8 +28,10 @@ func (m *Message) AuthResults(authservID string) string {
 		ar.Comment = "via relay " + m.Relay + " from " + m.Origin.IP.String()
 	case m.Class == ClassRelay:
 		ar.Comment = "via relay " + m.Relay + ", original client unknown"
+	case m.Origin != nil:
+		ar.Comment = "via outbound server " + m.Client.IP.String() + " from " + addrWords(m.Origin.IP)
 	default:
-		ar.Comment = string(m.Class) + " client " + m.Client.IP.String()
+		ar.Comment = string(m.Class) + " client " + addrWords(m.Client.IP)
 	}
 	return authres.Format(ar)
 }

@@ -10,7 +10,6 @@ import (
 	dmarcauth "github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
 	"github.com/spoofguard/spoofguard/header"
-	"github.com/spoofguard/spoofguard/policy/received"
 )
 
 // directDelivery is the rule for mail that bypassed the inbound filter: a
@@ -34,12 +33,12 @@ func (m *Message) directDelivery(rcpt string) Verdict {
 	}
 	if rs := m.e.byName[d.Via]; rs != nil {
 		if _, certain := rs.contains(m.Client.IP); !certain {
-			m.temperror(RuleDirectDelivery, stage, d, d.Name,
-				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+m.Client.IP.String()+" cannot be judged")
+			m.temperror(RuleDirectDelivery, stage, d.DirectDelivery, d, d.Name,
+				"relay "+quote(d.Via)+" networks from SPF are not loaded yet ("+rs.Status()+"), so "+addrWords(m.Client.IP)+" cannot be judged")
 			return m.lastVerdict()
 		}
 	}
-	how := "directly from " + m.Client.IP.String()
+	how := "directly from " + addrWords(m.Client.IP)
 	if m.Class == ClassRelay {
 		how = "through relay " + quote(m.Relay) + ", which is not " + d.Name + "'s relay " + quote(d.Via)
 	}
@@ -55,54 +54,6 @@ func (m *Message) lastVerdict() Verdict {
 		return *m.Outcomes[n-1].Verdict
 	}
 	return Accept
-}
-
-// findOrigin reads the original client of relayed mail from the Received
-// header(s) the relay added (spec: "Two deployments"). Only the relay's
-// own headers are trusted: anything below them was written by whoever
-// connected to the relay and may be forged. The MTA's own header for this
-// hop, when it passes one (Sendmail does, Postfix does not), is skipped.
-func (m *Message) findOrigin() {
-	rc := m.e.byName[m.Relay].cfg
-	var values []string
-	for _, h := range m.headers {
-		if strings.EqualFold(h.Name, "Received") {
-			values = append(values, h.Value)
-		}
-	}
-	skip := 0
-	if len(values) > 0 {
-		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
-			skip = 1
-		}
-	}
-	idx := skip + rc.Hops - 1
-	o := &Origin{Index: idx, Class: ClassInternet}
-	m.Origin = o
-	if idx >= len(values) {
-		o.Err = fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)
-		m.traceError(rc)
-		return
-	}
-	o.Received = values[idx]
-	hop, err := received.Parse(values[idx])
-	if err != nil {
-		o.Err = fmt.Sprintf("relay %q's Received header cannot be read: %v", rc.Name, err)
-		m.traceError(rc)
-		return
-	}
-	o.IP, o.Helo, o.Host = hop.IP.Unmap(), hop.Helo, hop.Host
-	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
-		o.Class = ClassOutbound
-	}
-}
-
-// traceError applies relay.trace_error. With accept, checks go on without
-// an original client: SPF cannot pass, so own-domain mail must still be
-// DKIM-aligned to get through.
-func (m *Message) traceError(rc *RelayConfig) {
-	m.fire(RuleRelayTrace, StageHeaders, rc.TraceError, nil, "",
-		"cannot trace the message through relay "+quote(rc.Name), m.Origin.Err)
 }
 
 // checkEnvelope evaluates SPF for the envelope sender on the evaluated
@@ -123,10 +74,14 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 		r := spf.Check(ctx, m.e.dns, ip, helo, m.MailFrom)
 		m.SPF = &r
 	} else {
-		m.SPF = &spf.Result{Result: dnsauth.None, Identity: "mailfrom", Domain: identity,
-			Reason: "original client unknown: " + m.Origin.Err}
+		why := "the MTA reported no client address"
+		if m.Origin != nil {
+			why = "original client unknown: " + m.Origin.Err
+		}
+		m.SPF = &spf.Result{Result: dnsauth.None, Identity: "mailfrom", Domain: identity, Reason: why}
 	}
 	m.envelopeForgery(stage, d, identity)
+	m.checkHelo(ctx, stage, ip, helo)
 	m.spfRule(stage, d)
 }
 
@@ -139,7 +94,7 @@ func (m *Message) envelopeForgery(stage Stage, d *DomainConfig, identity string)
 	case dnsauth.Pass:
 		m.outcome(RuleEnvelopeForgery, stage, "pass", "SPF pass for "+identity, nil)
 	case dnsauth.TempError:
-		m.temperror(RuleEnvelopeForgery, stage, d, d.Name, "SPF temperror for protected domain "+identity+": "+m.SPF.Reason)
+		m.temperror(RuleEnvelopeForgery, stage, d.EnvelopeForgery, d, d.Name, "SPF temperror for protected domain "+identity+": "+m.SPF.Reason)
 	default:
 		what := "sender <" + m.MailFrom + ">"
 		if m.MailFrom == "" {
@@ -153,15 +108,18 @@ func (m *Message) envelopeForgery(stage Stage, d *DomainConfig, identity string)
 }
 
 // spfRule acts on an SPF fail of a domain that is not protected; DMARC
-// usually decides such mail, so its default action is accept.
+// usually decides such mail, so its default action is accept. A
+// temperror could have been a fail, so it matters only when a fail would.
 func (m *Message) spfRule(stage Stage, d *DomainConfig) {
 	switch {
 	case d != nil:
 		m.outcome(RuleSPF, stage, "not applicable", "protected domain: envelope-forgery decides", nil)
-	case m.SPF.Result != dnsauth.Fail:
+	case m.SPF.Result != dnsauth.Fail && m.SPF.Result != dnsauth.TempError:
 		m.outcome(RuleSPF, stage, "pass", "SPF "+string(m.SPF.Result), nil)
 	case m.allowed(false) != "":
 		m.outcome(RuleSPF, stage, "allowed", m.allowed(false), nil)
+	case m.SPF.Result == dnsauth.TempError:
+		m.temperror(RuleSPF, stage, m.e.cfg.SPF.OnFail, nil, m.SPF.Domain, "SPF temperror for "+m.SPF.Domain+": "+m.SPF.Reason)
 	default:
 		m.fire(RuleSPF, stage, m.e.cfg.SPF.OnFail, nil, m.SPF.Domain,
 			"SPF check failed for "+m.SPF.Domain, "SPF fail: "+m.SPF.Reason)
@@ -234,7 +192,10 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 		m.outcome(RuleHeaderForgery, stage, "pass", dom+": SPF pass aligned ("+m.SPF.Domain+")", nil)
 		return
 	}
-	tempfailed := m.SPF != nil && m.SPF.Result == dnsauth.TempError
+	// Only an identifier that aligns with the From domain could rescue
+	// the message, so only its failed lookup leaves the verdict open
+	// (RFC 7489 §3.1: an unaligned pass would not count either).
+	tempfailed := m.SPF != nil && m.SPF.Result == dnsauth.TempError && aligned(m.SPF.Domain, dom)
 	for _, s := range m.DKIM {
 		if !aligned(s.Domain, dom) {
 			continue
@@ -248,7 +209,7 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 		}
 	}
 	if tempfailed {
-		m.temperror(RuleHeaderForgery, stage, d, d.Name, "From "+dom+": alignment could not be checked (DNS temporary failure)")
+		m.temperror(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, "From "+dom+": an aligned identifier could not be checked (DNS temporary failure)")
 		return
 	}
 	text := "message claims to be from protected domain " + d.Name + " but is not authenticated"
@@ -284,25 +245,53 @@ func (m *Message) checkDMARC(ctx context.Context) {
 func (m *Message) dmarcRule(r dmarcauth.Result) {
 	d := m.e.protected(r.FromDomain)
 	switch {
-	case r.Result == dnsauth.TempError:
-		m.temperror(RuleDMARC, StageBody, d, r.FromDomain, "DMARC temperror for "+r.FromDomain+": "+r.Reason)
-	case r.Result != dnsauth.Fail:
+	case r.Result != dnsauth.Fail && r.Result != dnsauth.TempError:
 		m.outcome(RuleDMARC, StageBody, string(r.Result), r.FromDomain+": "+r.Reason, nil)
 	case m.allowed(true) != "":
 		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.allowed(true), nil)
+	case r.Result == dnsauth.TempError && (r.SPFAligned || r.DKIMAligned):
+		// An aligned pass settles DMARC whatever the policy lookup would
+		// have found (RFC 7489 §6.6.2).
+		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": aligned pass; "+r.Reason, nil)
+	case r.Result == dnsauth.TempError:
+		m.temperror(RuleDMARC, StageBody, m.dmarcWorst(r), d, r.FromDomain, "DMARC temperror for "+r.FromDomain+": "+r.Reason)
 	default:
-		a := ActionAccept
-		switch r.Policy {
-		case "reject":
-			a = m.e.cfg.DMARC.OnReject
-		case "quarantine":
-			a = m.e.cfg.DMARC.OnQuarantine
-		}
+		a := m.dmarcAction(r.Policy)
 		text := "DMARC policy of " + r.FromDomain + " rejects this message"
 		reason := fmt.Sprintf("DMARC fail for %s (policy %s=%s from %s%s): %s",
 			r.FromDomain, r.PolicyTag, r.Policy, r.RecordDomain, sampledWords(r), r.Reason)
 		m.fire(RuleDMARC, StageBody, a, d, r.FromDomain, text, reason)
 	}
+}
+
+// dmarcAction is the local action for a DMARC policy applied to a failing
+// message.
+func (m *Message) dmarcAction(policy string) Action {
+	switch policy {
+	case "reject":
+		return m.e.cfg.DMARC.OnReject
+	case "quarantine":
+		return m.e.cfg.DMARC.OnQuarantine
+	}
+	return ActionAccept
+}
+
+// dmarcWorst is the action a DMARC failure could have led to when the
+// evaluation stopped at a temporary error: the strictest policy of the
+// record found (p, sp or np, whichever would have applied), or of any
+// record when none was found.
+func (m *Message) dmarcWorst(r dmarcauth.Result) Action {
+	policies := []string{"reject"}
+	if rec := r.Record; rec != nil {
+		policies = []string{rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy}
+	}
+	worst := ActionAccept
+	for _, p := range policies {
+		if a := m.dmarcAction(p); severity(a) > severity(worst) {
+			worst = a
+		}
+	}
+	return worst
 }
 
 // allowed returns why the message is allow-listed for the SPF and DMARC
@@ -345,8 +334,12 @@ func (m *Message) clientWords() string {
 		return fmt.Sprintf("%s (HELO %s) behind relay %q", ip, orNull(helo), m.Relay)
 	case m.Class == ClassRelay:
 		return "unknown (behind relay " + quote(m.Relay) + ")"
+	case m.Origin != nil && ip.IsValid():
+		return fmt.Sprintf("%s (HELO %s) behind outbound server %s", ip, orNull(helo), m.Client.IP)
+	case m.Origin != nil:
+		return "unknown (behind outbound server " + m.Client.IP.String() + ")"
 	}
-	return fmt.Sprintf("%s (HELO %s, %s)", ip, orNull(helo), m.Class)
+	return fmt.Sprintf("%s (HELO %s, %s)", addrWords(ip), orNull(helo), m.Class)
 }
 
 func (m *Message) spfWords() string {

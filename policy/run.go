@@ -62,11 +62,13 @@ func ends(v Verdict) bool {
 }
 
 // ReadHeaders splits the header block of a saved message into fields and
-// hands each to add with its raw value: everything after the colon,
-// folding included, as a milter receives it with leading space preserved.
-// A line that is not a header field (a field name is printable ASCII
-// without spaces, RFC 5322 §3.6.8) ends the header block, as it does for
-// an MTA, and is returned as the start of the body. Engine.Run and
+// hands each to add with its name as written and its raw value:
+// everything after the colon, folding included, as a milter receives it
+// with leading space preserved. A line that is not a header field (a
+// field name is printable ASCII without spaces, RFC 5322 §3.6.8, which
+// the obsolete syntax may follow with white space before the colon,
+// §4.5) ends the header block, as it does for an MTA, and is returned as
+// the start of the body. Engine.Run and
 // `spoofguard check` read headers with it, so both see the same fields.
 func ReadHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte, err error) {
 	var name string
@@ -125,17 +127,27 @@ func ReadHeaders(r *bufio.Reader, add func(name, value string)) (leftover []byte
 }
 
 // fieldNameEnd returns the index of the colon that ends a field name at
-// the start of line, or -1 when the line does not start with one.
+// the start of line, or -1 when the line does not start with one. White
+// space may stand between the name and the colon (RFC 5322 §4.5), not
+// inside the name.
 func fieldNameEnd(line []byte) int {
+	name := 0
 	for i, c := range line {
 		switch {
 		case c == ':':
-			if i == 0 {
+			if name == 0 {
 				return -1
 			}
 			return i
-		case c <= ' ' || c > '~':
+		case c == ' ' || c == '\t':
+			if name == 0 {
+				return -1
+			}
+		case c < ' ' || c > '~' || name < i:
+			// A control byte, or a name that goes on after white space.
 			return -1
+		default:
+			name = i + 1
 		}
 	}
 	return -1

@@ -16,7 +16,8 @@ const (
 )
 
 // Rules lists every rule in the order the engine reports them.
-var Rules = []string{RuleDirectDelivery, RuleEnvelopeForgery, RuleHeaderForgery, RuleDMARC, RuleSPF, RuleRelayTrace}
+var Rules = []string{RuleDirectDelivery, RuleEnvelopeForgery, RuleHeaderForgery, RuleDMARC, RuleSPF, RuleRelayTrace,
+	RuleDisplayName, RuleLookalike}
 
 // Stage is the point of the SMTP dialogue where evidence is complete
 // enough for a rule to decide.

@@ -35,9 +35,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
 	defer cancel()
-	e, err := offlineEngine(ctx, cfg, policy.Options{})
+	e, err := auditEngine(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "spoofguard audit:", err)
+		fmt.Fprintln(stderr, "spoofguard audit: cannot run:", err)
 		return 2
 	}
 	defer e.Close()
@@ -55,4 +55,18 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// auditEngine builds the engine once the resolver is known to answer:
+// with the resolver down every lookup fails, and each failure would be
+// reported against the audited domain.
+func auditEngine(ctx context.Context, cfg *policy.Config) (*policy.Engine, error) {
+	res, err := newResolver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.CheckResolver(ctx, res.Servers(), cfg.DNS.Timeout.Duration); err != nil {
+		return nil, err
+	}
+	return engineOn(ctx, cfg, res, policy.Options{}), nil
 }

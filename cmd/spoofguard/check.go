@@ -16,22 +16,30 @@ import (
 	"github.com/spoofguard/spoofguard/policy/explain"
 )
 
-const checkUsage = "usage: spoofguard check [-config FILE] [--client-ip IP --helo NAME --mail-from ADDR --rcpt ADDR...] [--json] message.eml"
+const checkUsage = "usage: spoofguard check [-config FILE] [--client-ip IP --helo NAME --mail-from ADDR --rcpt ADDR... --auth-user NAME] [--json] message.eml|-"
 
 // checkTimeout bounds one check, DNS included: a stage of the daemon
 // gets 20 seconds, and a check runs every stage.
 const checkTimeout = time.Minute
 
-// check explains what the daemon would do with a saved message. Its exit
-// status is 0 whatever the verdict; 1 when the configuration or the
-// message cannot be used, 2 for a bad command line.
-func check(args []string, stdout, stderr io.Writer) int {
+// checkFlags are the envelope facts given on the command line.
+type checkFlags struct {
+	clientIP, helo, mailFrom, authUser string
+	rcpts                              listFlag
+}
+
+// check explains what the daemon would do with a saved message ("-":
+// the standard input, e.g. from postcat). Its exit status is 0 whatever
+// the verdict; 1 when the configuration or the message cannot be used,
+// 2 for a bad command line.
+func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs, path := newFlags("check", stderr)
-	clientIP := fs.String("client-ip", "", "the client that connected to the MTA (default: from the topmost Received header)")
-	helo := fs.String("helo", "", "the client's HELO name (default: from that Received header)")
-	mailFrom := fs.String("mail-from", "", `the envelope sender; "<>" for the null sender (default: Return-Path)`)
-	var rcpts listFlag
-	fs.Var(&rcpts, "rcpt", "an envelope recipient; repeatable (default: X-Original-To, Delivered-To, else To and Cc)")
+	var cf checkFlags
+	fs.StringVar(&cf.clientIP, "client-ip", "", "the client that connected to the MTA (default: from the topmost Received header)")
+	fs.StringVar(&cf.helo, "helo", "", "the client's HELO name (default: from that Received header)")
+	fs.StringVar(&cf.mailFrom, "mail-from", "", `the envelope sender; "<>" for the null sender (default: Return-Path)`)
+	fs.Var(&cf.rcpts, "rcpt", "an envelope recipient; repeatable (default: X-Original-To, Delivered-To, else To and Cc)")
+	fs.StringVar(&cf.authUser, "auth-user", "", `the SMTP AUTH user, as if the client had authenticated; "" for none (default: as the topmost Received header says)`)
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the trace")
 	files, ok := parseInterspersed(fs, args)
 	if !ok {
@@ -41,7 +49,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, checkUsage)
 		return 2
 	}
-	opts, err := checkOptions(fs, *clientIP, *helo, *mailFrom, rcpts)
+	opts, err := checkOptions(fs, cf)
 	if err != nil {
 		fmt.Fprintln(stderr, "spoofguard check:", err)
 		return 2
@@ -51,23 +59,15 @@ func check(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return 1
 	}
-	f, err := os.Open(files[0])
+	msg, name, err := openMessage(files[0], stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "spoofguard check:", err)
 		return 1
 	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
-	defer cancel()
-	e, err := offlineEngine(ctx, cfg, policy.Options{Rand: func() int { return 0 }})
+	defer msg.Close()
+	rep, err := checkInput(cfg, msg, opts)
 	if err != nil {
-		fmt.Fprintln(stderr, "spoofguard check:", err)
-		return 1
-	}
-	defer e.Close()
-	rep, err := explain.Check(ctx, e, f, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", files[0], err)
+		fmt.Fprintf(stderr, "spoofguard check: %s: %v\n", name, err)
 		return 1
 	}
 	if *asJSON {
@@ -82,24 +82,63 @@ func check(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// openMessage opens the message file, or takes the standard input for
+// "-" (postcat -q QUEUEID | spoofguard check -).
+func openMessage(file string, stdin io.Reader) (io.ReadCloser, string, error) {
+	if file == "-" {
+		return io.NopCloser(stdin), "standard input", nil
+	}
+	f, err := os.Open(file)
+	return f, file, err
+}
+
+// checkInput checks a message, or the queue file postcat printed with
+// the envelope it recorded.
+func checkInput(cfg *policy.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
+	body, env, err := sniffPostcat(msg)
+	if err != nil {
+		return nil, err
+	}
+	if env != nil {
+		env.fill(&opts)
+	}
+	return checkMessage(cfg, body, opts)
+}
+
+// checkMessage runs the message through an engine built the way the
+// daemon builds it.
+func checkMessage(cfg *policy.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	e, err := offlineEngine(ctx, cfg, policy.Options{Rand: func() int { return 0 }})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	return explain.Check(ctx, e, msg, opts)
+}
+
 // checkOptions turns the flags into explain options; a flag that was not
 // given leaves its fact to be read from the message.
-func checkOptions(fs *flag.FlagSet, clientIP, helo, mailFrom string, rcpts listFlag) (explain.Options, error) {
+func checkOptions(fs *flag.FlagSet, cf checkFlags) (explain.Options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	opts := explain.Options{Rcpts: rcpts}
+	opts := explain.Options{Rcpts: cf.rcpts}
 	if set["client-ip"] {
-		ip, err := netip.ParseAddr(strings.Trim(clientIP, "[]"))
+		ip, err := netip.ParseAddr(strings.Trim(cf.clientIP, "[]"))
 		if err != nil {
-			return opts, fmt.Errorf("--client-ip %q is not an IP address", clientIP)
+			return opts, fmt.Errorf("--client-ip %q is not an IP address", cf.clientIP)
 		}
 		opts.ClientIP = ip
 	}
 	if set["helo"] {
-		opts.Helo = &helo
+		opts.Helo = &cf.helo
 	}
 	if set["mail-from"] {
-		opts.MailFrom = &mailFrom
+		opts.MailFrom = &cf.mailFrom
+	}
+	if set["auth-user"] {
+		opts.AuthUser = &cf.authUser
 	}
 	return opts, nil
 }
@@ -108,12 +147,26 @@ func checkOptions(fs *flag.FlagSet, clientIP, helo, mailFrom string, rcpts listF
 // configured DNS settings, but loads relay networks published in SPF once
 // instead of keeping them fresh.
 func offlineEngine(ctx context.Context, cfg *policy.Config, opts policy.Options) (*policy.Engine, error) {
+	res, err := newResolver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return engineOn(ctx, cfg, res, opts), nil
+}
+
+// newResolver is the resolver of the configured DNS settings.
+func newResolver(cfg *policy.Config) (*dnsauth.Resolver, error) {
 	res, err := dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 	if err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
+	return res, nil
+}
+
+// engineOn is offlineEngine with the resolver given.
+func engineOn(ctx context.Context, cfg *policy.Config, res *dnsauth.Resolver, opts policy.Options) *policy.Engine {
 	opts.NoRefresh = true
-	return policy.NewEngine(ctx, cfg, res, opts), nil
+	return policy.NewEngine(ctx, cfg, res, opts)
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -3,7 +3,7 @@
 //
 //	spoofguard serve [-config FILE]          run the milter daemon
 //	spoofguard config check [-config FILE]   validate the configuration
-//	spoofguard check [flags] message.eml     explain the verdict for a saved message
+//	spoofguard check [flags] message.eml|-   explain the verdict for a saved message
 //	spoofguard audit [-config FILE] [domain...]
 //	                                         check the DNS posture of the protected domains
 //	spoofguard version                       print the version
@@ -28,11 +28,17 @@ var version = "dev"
 const defaultConfig = "/etc/spoofguard/spoofguard.toml"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runWith(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command line and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, os.Stdin, stdout, stderr)
+}
+
+// runWith is run with the standard input given: `check -` reads the
+// message from it.
+func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -47,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return configCheck(args[2:], stdout, stderr)
 	case "check":
-		return check(args[1:], stdout, stderr)
+		return check(args[1:], stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -66,7 +72,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   spoofguard serve [-config FILE]          run the milter daemon
   spoofguard config check [-config FILE]   validate the configuration
-  spoofguard check [-config FILE] [--client-ip IP --helo NAME --mail-from ADDR --rcpt ADDR...] [--json] message.eml
+  spoofguard check [-config FILE] [--client-ip IP --helo NAME --mail-from ADDR --rcpt ADDR... --auth-user NAME] [--json] message.eml|-
                                            explain the verdict for a saved message
   spoofguard audit [-config FILE] [--json] [domain...]
                                            check the DNS posture of the protected domains
@@ -87,7 +93,7 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	d, err := milter.New(milter.Options{ConfigPath: *path, LogOutput: stderr})
+	d, err := milter.New(milter.Options{ConfigPath: *path, Version: version, LogOutput: stderr})
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
@@ -101,6 +107,8 @@ func serve(args []string, stderr io.Writer) int {
 
 func configCheck(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("config check", stderr)
+	as := fs.String("user", "", "the account serve runs as (default: "+serviceUser+" if it exists, else the current user)")
+	onHost := fs.Bool("host", true, "also check this host for what serve needs at start (false: the file alone)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -109,7 +117,30 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return 1
 	}
+	r := &hostReport{}
+	if *onHost {
+		u, err := checkUser(*as)
+		if err != nil {
+			fmt.Fprintln(stderr, "spoofguard config check:", err)
+			return 2
+		}
+		r = checkHost(cfg, u)
+	}
+	for _, e := range r.errors {
+		fmt.Fprintf(stderr, "%s: %s\n", *path, e)
+	}
+	if len(r.errors) > 0 {
+		return 1
+	}
+	l, _ := policy.ParseListen(cfg.Milter.Listen)
 	fmt.Fprintf(stdout, "%s: OK (%d protected domains, %d relays, mode %s)\n", *path, len(cfg.Domains), len(cfg.Relays), cfg.Milter.Mode)
+	fmt.Fprintf(stdout, "  milter.listen %s\n", l)
+	for _, w := range r.warnings {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	for _, n := range r.notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
 	return 0
 }
 

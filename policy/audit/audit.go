@@ -40,6 +40,7 @@ import (
 
 	"golang.org/x/net/idna"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -184,10 +185,30 @@ func (a *auditor) domain(name string) Domain {
 		da.d.Protected, da.d.Via = true, dc.Via
 	}
 	da.configChecks()
+	if !da.exists() {
+		return *da.d
+	}
 	da.spf()
 	da.dmarc()
 	da.mx()
 	return *da.d
+}
+
+// exists reports whether the domain is in the DNS at all. A name that
+// does not exist (NXDOMAIN) has no SPF, DMARC or MX to judge: saying "no
+// SPF record" would send the administrator to fix a record where the
+// fault is the name, typically a typo in the configuration.
+func (da *domainAudit) exists() bool {
+	_, err := da.e.DNS().LookupTXT(da.ctx, da.d.Name)
+	if !dnsauth.IsNotFound(err) {
+		return true
+	}
+	advice := "check the spelling of the name"
+	if da.cfg != nil {
+		advice = "check the spelling of this [[domain]] name in the configuration"
+	}
+	da.add("exists", Fail, da.d.Name+" does not exist in the DNS (NXDOMAIN): there is nothing to audit", advice)
+	return false
 }
 
 // normalize writes a domain name as the configuration does and DNS

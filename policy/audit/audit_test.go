@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
@@ -17,6 +18,7 @@ import (
 // records unless the case is about them.
 const auditZone = `
 mx.filter.example.        IN A    198.51.100.10
+bare.example.             IN A    192.0.2.99
 mx6.filter.example.       IN AAAA 2001:db8:f::25
 
 two.example.              IN TXT  "v=spf1 -all"
@@ -148,8 +150,13 @@ func TestAuditDomains(t *testing.T) {
 	test("v6.example", "exposure", "WARN direct-delivery exposure: v6.example resolves to 2001:db8:bad::1")
 	test("lax.example", "exposure", "FAIL direct-delivery exposure: smtp.lax.example resolves to 192.0.2.80")
 	test("trying.example", "exposure", "WARN direct-delivery exposure: mx.trying.example")
-	test("nothing.example", "mx", "FAIL no MX records")
-	test("nothing.example", "dmarc.record", "FAIL no DMARC record: forgeries of this domain are delivered elsewhere")
+	test("bare.example", "mx", "FAIL no MX records")
+	test("bare.example", "dmarc.record", "FAIL no DMARC record: forgeries of this domain are delivered elsewhere")
+	// A name that does not exist is reported as such, not as a domain
+	// without SPF, DMARC or MX.
+	test("nothing.example", "exists", "FAIL nothing.example does not exist in the DNS (NXDOMAIN)")
+	test("nothing.example", "spf.record")
+	test("nothing.example", "mx")
 }
 
 func TestAuditReportOnlyExposureWords(t *testing.T) {
@@ -173,7 +180,7 @@ func TestAuditConfiguration(t *testing.T) {
 	want := []string{
 		"FAIL networks.trusted 2000::/16 covers a large part of the Internet",
 		"WARN networks.trusted 2001:db8:77::/48 is a public range",
-		"PASS networks.outbound 1 network(s)",
+		"WARN networks.outbound 203.0.113.10/32 is a public range",
 		`PASS relay "filter" 2 network(s)`,
 	}
 	if len(got) != len(want) {
@@ -185,7 +192,7 @@ func TestAuditConfiguration(t *testing.T) {
 		}
 	}
 	// v6.example publishes neither SPF nor DMARC: two FAILs of its own.
-	if r.Summary != (Summary{Pass: 4, Warn: 2, Fail: 3}) || !r.Failed() {
+	if r.Summary != (Summary{Pass: 3, Warn: 3, Fail: 3}) || !r.Failed() {
 		t.Errorf("summary %+v", r.Summary)
 	}
 }
@@ -259,5 +266,24 @@ func TestNetworkJudgements(t *testing.T) {
 		if overlaps(pair[0], pair[1]) != want {
 			t.Errorf("overlaps(%q, %q) != %v", pair[0], pair[1], want)
 		}
+	}
+}
+
+// The resolver is checked before the audit: with it down, no domain is
+// blamed for lookups that never reached a server.
+func TestCheckResolver(t *testing.T) {
+	srv := dnstest.New(t, auditZone)
+	if err := CheckResolver(context.Background(), []string{srv.Addr}, time.Second); err != nil {
+		t.Errorf("a running server: %v", err)
+	}
+	if err := CheckResolver(context.Background(), []string{dnstest.DeadAddr, srv.Addr}, time.Second); err != nil {
+		t.Errorf("one of two servers answers: %v", err)
+	}
+	err := CheckResolver(context.Background(), []string{dnstest.DeadAddr}, time.Second)
+	if err == nil || err.Error() != "resolver "+dnstest.DeadAddr+" unreachable" {
+		t.Errorf("dead server: %v", err)
+	}
+	if err := CheckResolver(context.Background(), nil, time.Second); err == nil {
+		t.Error("no server: no error")
 	}
 }

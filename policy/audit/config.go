@@ -49,9 +49,8 @@ func (a *auditor) configFindings() []Finding {
 	add := func(check string, s Status, detail, advice string) {
 		out = append(out, Finding{Check: check, Status: s, Detail: detail, Advice: advice})
 	}
-	a.trustedFindings(add)
-	a.wideFindings(add, "networks.outbound", a.cfg.Networks.Outbound,
-		"every client there may send as your protected domains")
+	a.exemptFindings(add, "networks.trusted", a.cfg.Networks.Trusted, trustedWords)
+	a.exemptFindings(add, "networks.outbound", a.cfg.Networks.Outbound, outboundWords)
 	a.wideFindings(add, "allow.networks", a.cfg.Allow.Networks,
 		"every client there skips the DMARC and SPF outcomes")
 	for _, r := range a.cfg.Relays {
@@ -65,28 +64,52 @@ func (a *auditor) configFindings() []Finding {
 
 type addFunc func(check string, s Status, detail, advice string)
 
-// trustedFindings: a trusted client skips every check, so a trusted
-// network that holds hosts taking mail from the Internet is door 4 of the
-// spec, and an Internet-wide one switches spoofguard off.
-func (a *auditor) trustedFindings(add addFunc) {
+// exemptWords say what an exempt network list means for a FAIL (an
+// Internet-wide entry), a WARN (a public one) and what to do instead.
+type exemptWords struct {
+	wide, wideAdvice, public, publicAdvice string
+}
+
+// A trusted client skips every check, so a trusted network that holds
+// hosts taking mail from the Internet is door 4 of the spec, and an
+// Internet-wide one switches spoofguard off.
+var trustedWords = exemptWords{
+	wide: "every client there skips every check", wideAdvice: "trust only the hosts that submit mail locally",
+	public:       "clients there skip every check, so a host there that accepts mail from the Internet is a back door",
+	publicAdvice: "put own mail servers in networks.outbound and filters in [[relay]]; keep trusted for local submission",
+}
+
+// An outbound client may send as the protected domains. Mail such a host
+// took from an unauthenticated Internet client is judged by its Received
+// header, but a host that also accepts mail from the Internet stays a
+// risk: it may write no header the check can read, or relay for
+// authenticated users whose accounts are stolen.
+var outboundWords = exemptWords{
+	wide: "every client there may send as your protected domains", wideAdvice: "list the exact networks",
+	public:       "clients there may send as your protected domains, so a host there that also accepts mail from the Internet is a back door",
+	publicAdvice: "list only your own sending servers, and let them accept mail from outside only with SMTP AUTH",
+}
+
+// exemptFindings judges a list of networks whose clients are exempt from
+// some checks: an Internet-wide entry FAILs, a public one WARNs, and a
+// list of local ranges only PASSes.
+func (a *auditor) exemptFindings(add addFunc, key string, nets []policy.Network, w exemptWords) {
 	var local []string
-	for _, n := range a.cfg.Networks.Trusted {
+	for _, n := range nets {
 		p := n.Prefix
 		switch {
 		case isLocal(p):
 			local = append(local, p.String())
 		case internetWide(p):
-			add("networks.trusted", Fail, p.String()+" covers a large part of the Internet: every client there skips every check",
-				"trust only the hosts that submit mail locally")
+			add(key, Fail, p.String()+" covers a large part of the Internet: "+w.wide, w.wideAdvice)
 		default:
-			add("networks.trusted", Warn, p.String()+" is a public range: clients there skip every check, so a host there that accepts mail from the Internet is a back door",
-				"put own mail servers in networks.outbound and filters in [[relay]]; keep trusted for local submission")
+			add(key, Warn, p.String()+" is a public range: "+w.public, w.publicAdvice)
 		}
 	}
 	// A PASS only when it is true of the whole list: beside a FAIL or WARN
 	// above, "local ranges only" would be wrong and count as a pass.
-	if len(local) == len(a.cfg.Networks.Trusted) {
-		add("networks.trusted", Pass, "local ranges only: "+orNone(strings.Join(local, ", ")), "")
+	if len(local) == len(nets) && (len(nets) > 0 || key == "networks.trusted") {
+		add(key, Pass, "local ranges only: "+orNone(strings.Join(local, ", ")), "")
 	}
 }
 

@@ -64,11 +64,12 @@ func (c *recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// values returns the values of every field called name, topmost first.
+// values returns the values of every field called name, topmost first,
+// matching names as the engine does (policy.FieldName).
 func values(fields []field, name string) []string {
 	var out []string
 	for _, f := range fields {
-		if strings.EqualFold(f.name, name) {
+		if strings.EqualFold(policy.FieldName(f.name), name) {
 			out = append(out, f.value)
 		}
 	}

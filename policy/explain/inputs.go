@@ -27,6 +27,21 @@ type Options struct {
 	// Rcpts are the envelope recipients. Empty: X-Original-To, else
 	// Delivered-To, else every To and Cc address.
 	Rcpts []string
+	// AuthUser is the SMTP AUTH user name the MTA would report
+	// ({auth_authen}); "" says the client did not authenticate. nil: as
+	// the topmost Received header records it.
+	AuthUser *string
+	// Origin names where the facts above came from, for the trace; ""
+	// means the command line, and each fact is named by its flag.
+	Origin string
+}
+
+// source names the origin of a fact given in the options.
+func (o Options) source(flag string) string {
+	if o.Origin != "" {
+		return o.Origin
+	}
+	return flag
 }
 
 // Input is one SMTP fact and where it came from.
@@ -77,12 +92,13 @@ func gather(fields []field, opts Options) (policy.Transaction, Inputs, error) {
 func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inputs) error {
 	if opts.ClientIP.IsValid() {
 		tx.Client.IP = opts.ClientIP.Unmap()
-		in.ClientIP = Input{tx.Client.IP.String(), "--client-ip"}
+		in.ClientIP = Input{tx.Client.IP.String(), opts.source("--client-ip")}
 		in.Helo = Input{"", srcNotGiven}
 		if opts.Helo != nil {
 			tx.Client.Helo = *opts.Helo
-			in.Helo = Input{*opts.Helo, "--helo"}
+			in.Helo = Input{*opts.Helo, opts.source("--helo")}
 		}
+		gatherAuth(opts, tx, in)
 		return nil
 	}
 	trace := values(fields, "Received")
@@ -98,7 +114,7 @@ func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 	in.Helo = Input{hop.Helo, "Received header #0"}
 	if opts.Helo != nil {
 		tx.Client.Helo = *opts.Helo
-		in.Helo = Input{*opts.Helo, "--helo"}
+		in.Helo = Input{*opts.Helo, opts.source("--helo")}
 	}
 	if hop.Authenticated {
 		// The daemon learns the user from the MTA; the trace header
@@ -106,7 +122,20 @@ func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 		tx.AuthUser = "unknown"
 		in.AuthUser = &Input{"unknown", "Received header #0 records SMTP AUTH (" + hop.With + "); the user name is not in it"}
 	}
+	gatherAuth(opts, tx, in)
 	return nil
+}
+
+// gatherAuth applies --auth-user, which overrides what the Received
+// header says either way.
+func gatherAuth(opts Options, tx *policy.Transaction, in *Inputs) {
+	if opts.AuthUser == nil {
+		return
+	}
+	tx.AuthUser, in.AuthUser = *opts.AuthUser, nil
+	if *opts.AuthUser != "" {
+		in.AuthUser = &Input{*opts.AuthUser, opts.source("--auth-user")}
+	}
 }
 
 // gatherSender takes the envelope sender from the options or from
@@ -114,7 +143,7 @@ func gatherClient(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 func gatherSender(fields []field, opts Options, tx *policy.Transaction, in *Inputs) error {
 	if opts.MailFrom != nil {
 		tx.MailFrom = bareAddress(*opts.MailFrom)
-		in.MailFrom = Input{tx.MailFrom, "--mail-from"}
+		in.MailFrom = Input{tx.MailFrom, opts.source("--mail-from")}
 		return nil
 	}
 	rp := values(fields, "Return-Path")
@@ -133,7 +162,7 @@ func gatherSender(fields []field, opts Options, tx *policy.Transaction, in *Inpu
 func gatherRcpts(fields []field, opts Options, tx *policy.Transaction, in *Inputs) error {
 	if len(opts.Rcpts) > 0 {
 		for _, r := range opts.Rcpts {
-			addRcpt(tx, in, bareAddress(r), "--rcpt")
+			addRcpt(tx, in, bareAddress(r), opts.source("--rcpt"))
 		}
 		return nil
 	}

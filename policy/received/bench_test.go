@@ -1,6 +1,9 @@
 package received
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // BenchmarkParse parses the header a Postfix relay writes, as done once per
 // relayed message.
@@ -16,6 +19,20 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(postfix); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestParseAllocs keeps Parse free of allocations on success for the
+// sample of every writer family (a folded protocol name of several words,
+// which must be joined, is the one exception).
+func TestParseAllocs(t *testing.T) {
+	for _, tc := range samples {
+		if strings.Contains(tc.want.With, " ") {
+			continue
+		}
+		if n := testing.AllocsPerRun(20, func() { _, _ = Parse(tc.in) }); n != 0 {
+			t.Errorf("%s: %v allocations per Parse", tc.name, n)
 		}
 	}
 }

@@ -23,6 +23,11 @@ var (
 	// that is not a usable IP address, such as [999.1.1.1] or an address
 	// with an IPv6 zone.
 	ErrBadIP = errors.New("received: invalid client IP address")
+	// ErrAmbiguous: client text could have produced the header in more
+	// than one way, so which address the receiver wrote cannot be told:
+	// more than one place in the from clause holds an address, or text
+	// after the clauses poses as another from or by clause.
+	ErrAmbiguous = errors.New("received: ambiguous client address")
 )
 
 // Error says why a Received header could not be parsed and where.

@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-var sentinels = []error{ErrTooLong, ErrMalformed, ErrNoFrom, ErrNoIP, ErrBadIP}
+var sentinels = []error{ErrTooLong, ErrMalformed, ErrNoFrom, ErrNoIP, ErrBadIP, ErrAmbiguous}
 
 func checkError(t *testing.T, in string, h Hop, err error) {
 	var e *Error

@@ -10,21 +10,26 @@
 // The grammar in RFC 5321 §4.4 is a sketch that no MTA follows to the
 // letter. Parse reads what Postfix, Exim, Sendmail, qmail, Microsoft
 // Exchange and Exchange Online, Google, and the filtering services built on
-// them (Proofpoint, Mimecast, Barracuda, Cisco, Momentum) write. The parts
-// are found by position, never by guessing across the whole text:
+// them (Proofpoint, Mimecast, Barracuda, Cisco, Momentum) write.
 //
-//   - The client address is the first address in the TCP-info comment right
-//     after the from-domain, "from helo (host [192.0.2.1])". Failing that, a
-//     bare literal after the from-domain ("from host [192.0.2.1] (EHLO x)"),
-//     then the from-domain itself when it is a literal
-//     ("from [192.0.2.1] (helo=x)"). Later addresses never override an
-//     earlier one, so text the client controls further on cannot move it.
-//   - The HELO name is the from-domain, or the helo= item (Exim) or the
+// The header mixes text the receiving MTA wrote with text the client chose:
+// its HELO argument above all, which many writers copy as sent. So the
+// client address is never the first address found, but the only one: every
+// place in the from clause that holds an address is counted, leaving out
+// the slots known to carry client text (see tcpinfo.go for what each writer
+// escapes). One place, "from helo (host [192.0.2.1])", "from host
+// [192.0.2.1] (EHLO x)" or "from [192.0.2.1] (helo=x)", names the client.
+// More than one means the client's text poses as the MTA's, and the
+// header is refused with ErrAmbiguous rather than guessed at: "from x
+// [203.0.113.10] (unknown [192.0.2.66])" could be either.
+//
+//   - The HELO name is the from-domain (with what is glued to it, as in
+//     Postfix's "x?[192.0.2.9]"), or the helo= item (Exim) or the
 //     "(HELO x)" comment (qmail and relatives) where the from-domain is the
 //     reverse DNS name instead.
 //   - Authentication is read from the protocol the receiver wrote
-//     ("with ESMTPSA", RFC 3848) and from notes in the from clause such as
-//     Postfix's "(Authenticated sender: ...)".
+//     ("with ESMTPSA", RFC 3848) and from notes after the client address
+//     such as Postfix's "(Authenticated sender: ...)".
 //
 // A header that does not yield a client address is an error, never a
 // partial guess: the caller must decide what an unreadable relay header
@@ -112,30 +117,27 @@ func checkText(s string) error {
 	return nil
 }
 
-// source tells where the client address was found.
-type source uint8
-
-const (
-	srcNone    source = iota
-	srcTCPInfo        // the TCP-info comment: "(host [192.0.2.1])"
-	srcLiteral        // a bare literal after the from-domain: "host [192.0.2.1]"
-	srcDomain         // the from-domain itself: "from [192.0.2.1]"
-)
-
 // fromClause gathers what the from clause says before it is resolved into
 // a Hop, because some items change the meaning of others: a "(HELO x)"
-// comment makes the from-domain a reverse DNS name instead of the HELO.
+// comment makes the from-domain a reverse DNS name instead of the HELO,
+// and an address in the comment after a literal from-domain makes that
+// literal the HELO.
 type fromClause struct {
-	at       int   // offset of the "from" keyword
-	domain   token // the from-domain: a word or a literal, tokEOF if absent
-	src      source
-	ip       netip.Addr
-	bad      *Error // the address found where the client address belongs is not usable
+	at       int    // offset of the "from" keyword
+	domain   token  // the from-domain's first token: a word or a literal, tokEOF if absent
+	domEnd   int    // the from-domain's end, glued tokens included
+	compound bool   // the from-domain is several glued tokens: HELO text, never an address
+	domHelo  bool   // the comment right after a literal from-domain holds the address
+	items    int    // items read after the from-domain
+	notes    int    // how many of them are greeting notes: "(HELO x)"
+	n        int    // places outside the from-domain that hold an address
+	cand     string // the first of them, as written
+	candAt   int
+	takeable bool   // it stands where writers put the client's address
 	host     string // the name in the TCP-info comment
 	helo     string // from helo= or "(HELO x)"
 	heloSet  bool
 	heloNote bool // a "(HELO x)" comment: the from-domain is the host name
-	tcpSeen  bool // the TCP-info comment has been read
 	exim     bool // Exim's key=value items were seen
 	auth     bool
 }
@@ -165,13 +167,22 @@ func (p *parser) unread(t token) {
 
 // parse reads the clauses in their order (RFC 5321 §4.4 Stamp): from,
 // by, the optional via/with/id/for, and after the last top-level ";" the
-// date.
+// date. The by clause is required, as in the Stamp grammar: every writer
+// puts it right after the text it wrote about the client, so a header
+// whose "by" is missing had it swallowed by something the client opened.
 func (p *parser) parse() error {
 	if err := p.fromKeyword(); err != nil {
 		return err
 	}
-	if err := p.fromItems(); err != nil {
+	by, err := p.fromItems()
+	if err != nil {
 		return err
+	}
+	if !by {
+		if _, err := p.resolve(); err != nil {
+			return err // the more telling reason, for headers that name no client at all
+		}
+		return malformed(p.from.at, "no by clause")
 	}
 	if err := p.byClause(); err != nil {
 		return err
@@ -213,62 +224,46 @@ func (p *parser) fromDomain() error {
 		return err
 	}
 	if (t.kind == tokWord && !strings.EqualFold(t.text, "by")) || t.kind == tokLiteral {
-		p.from.domain = t
-		return nil
+		f := &p.from
+		f.domain = t
+		end, err := p.sc.gluedEnd(t.end, false)
+		f.domEnd, f.compound = end, end != t.end
+		return err
 	}
 	p.unread(t)
 	return nil
 }
 
 // fromItems reads the comments and literals between the from-domain and
-// "by".
-func (p *parser) fromItems() error {
-	for {
+// "by". A quoted string or a path has no place there in any writer's
+// layout; only client text can put one there, and it could hide what the
+// MTA wrote after it, so the header is refused.
+func (p *parser) fromItems() (by bool, err error) {
+	for ; ; p.from.items++ {
 		t, err := p.next()
 		if err != nil {
-			return err
+			return false, err
 		}
 		switch t.kind {
-		case tokEOF:
-			return nil
-		case tokSemi:
-			p.unread(t)
-			return nil
+		case tokEOF, tokSemi:
+			return false, nil
 		case tokWord:
 			if strings.EqualFold(t.text, "by") {
-				return nil
+				return true, nil
 			}
 		case tokLiteral:
-			if !p.from.tcpSeen && p.from.src == srcNone && p.from.bad == nil {
-				p.takeAddr(t.text, t.start+1, srcLiteral)
-			}
+			// "from unknown [192.0.2.1] (EHLO x)" (Momentum) and fetchmail
+			// write the address bare right after the from-domain, GMX
+			// after a greeting note: "from host (EHLO x) [192.0.2.1]".
+			p.candidate(t.text, t.start+1, p.from.items == p.from.notes)
 		case tokComment:
 			if err := p.fromComment(t); err != nil {
-				return err
+				return false, err
 			}
+		case tokQuoted, tokAngle:
+			return false, newError(ErrAmbiguous, t.start, "quoted text in the from clause")
 		}
 	}
-}
-
-// fromComment sorts one comment of the from clause: a HELO note, an
-// authentication note, or (the first other one) the TCP-info.
-func (p *parser) fromComment(t token) error {
-	first := firstWord(t.text)
-	switch {
-	case strings.EqualFold(first, "HELO") || strings.EqualFold(first, "EHLO"):
-		// qmail, Cisco, Momentum, CommuniGate: "from host (HELO name)".
-		p.from.heloNote = true
-		return p.tcpInfoHeloOnly(t)
-	case strings.EqualFold(first, "account"):
-		// CommuniGate Pro: "(account user@example.org HELO name)".
-		p.from.auth = true
-		return p.tcpInfoHeloOnly(t)
-	case isAuthNote(first):
-		p.from.auth = true
-	case !p.from.tcpSeen:
-		return p.tcpInfo(t.start+1, t.end-1)
-	}
-	return nil
 }
 
 // isAuthNote reports whether a from-clause comment starting with word w
@@ -302,6 +297,9 @@ func (p *parser) byClause() error {
 			p.unread(t)
 			break
 		}
+		if err := p.laterItem(t, 2); err != nil {
+			return err
+		}
 		if t.kind == tokComment && strings.HasPrefix(t.text, "Exim ") {
 			p.exim = true
 		}
@@ -327,25 +325,108 @@ func (p *parser) dateTail() error {
 			return nil
 		case tokSemi:
 			p.dateAt = t.end
+		case tokLiteral:
+			return newError(ErrAmbiguous, t.start, "address literal after the clauses")
+		default:
+			if err := p.laterItem(t, 1); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// resolve turns what the clauses said into a Hop.
+// laterItem refuses an item after the from clause that shows the
+// client's text swallowed what the MTA wrote about the client. The MTA's
+// TCP-info comes after the client's HELO text and before the real "by";
+// to move it out of the from clause, the HELO must bring its own "by" (or
+// ";") and then hide the real one, and whatever hides it hides the
+// TCP-info too. So these are refused: a second "by" keyword ("HELO x
+// [192.0.2.1] by mx with ESMTP id Q;" kept as sent by a writer that does
+// not sanitise it), a comment holding an address at depth or deeper (1:
+// the comment itself, 2: a comment nested in it; the TCP-info has its own
+// parentheses, so a comment the client opened holds it one level down,
+// while the receiver's own address, "by EXCH02 (10.0.0.6)", is at depth
+// 1), and a quoted string or path holding one at all (those hold client
+// text: a recipient or a sender). "from" may follow: XMail writes "from
+// <sender>" after its for clause.
+func (p *parser) laterItem(t token, depth int) error {
+	switch t.kind {
+	case tokWord:
+		if strings.EqualFold(t.text, "by") {
+			return newError(ErrAmbiguous, t.start, "a second by clause")
+		}
+		return nil
+	case tokQuoted, tokAngle:
+		depth = 1
+	case tokComment:
+	default:
+		return nil
+	}
+	d, err := p.addrDepth(t.start+1, t.end-1)
+	if err == nil && d >= depth {
+		err = newError(ErrAmbiguous, t.start, "an address after the from clause, inside "+quoteDetail(p.sc.s[t.start:t.end]))
+	}
+	return err
+}
+
+// addrDepth returns the deepest level (1: the comment itself) at which the
+// comment inside from..to holds an address literal or a word that is an
+// IP address; 0 if none. Parentheses inside a path, which the comment's
+// scan passed over, may unbalance it; that is no error here.
+func (p *parser) addrDepth(from, to int) (int, error) {
+	sc := scanner{s: p.sc.s, pos: from, lim: to}
+	depth, deepest := 1, 0
+	for {
+		t, err := sc.flat()
+		if err != nil {
+			return 0, err
+		}
+		switch t.kind {
+		case tokEOF:
+			return deepest, nil
+		case tokOpen:
+			depth++
+		case tokClose:
+			depth = max(depth-1, 1)
+		case tokLiteral:
+			deepest = max(deepest, depth)
+		case tokWord:
+			// A failed netip parse allocates its error, and version
+			// numbers ("(Exim 4.96)") are common here: check the shape.
+			if a := afterAt(t.text); looksLikeAddr(a) && (strings.Count(a, ".") == 3 || strings.Contains(a, ":")) {
+				if _, ok := parseAddr(a); ok {
+					deepest = max(deepest, depth)
+				}
+			}
+		}
+	}
+}
+
+// resolve turns what the clauses said into a Hop: the one place that
+// holds an address is the client's, and a literal from-domain is that
+// place when no comment right after it holds one (Exim's "from [192.0.2.1]
+// (helo=x)").
 func (p *parser) resolve() (Hop, error) {
 	f := &p.from
-	if f.src == srcNone && f.bad == nil && f.domain.kind == tokLiteral {
-		p.takeAddr(f.domain.text, f.domain.start+1, srcDomain)
+	domAddr := f.domain.kind == tokLiteral && !f.compound && !f.domHelo
+	total := f.n
+	if domAddr {
+		total++
+		f.cand, f.candAt, f.takeable = f.domain.text, f.domain.start+1, true
 	}
-	if f.bad != nil {
-		return Hop{}, f.bad
-	}
-	if f.src == srcNone {
+	switch {
+	case total > 1:
+		return Hop{}, newError(ErrAmbiguous, f.at, strconv.Itoa(total)+" places hold an address")
+	case total == 0 || !f.takeable:
 		return Hop{}, newError(ErrNoIP, f.at, "")
 	}
+	ip, ok := parseAddr(f.cand)
+	if !ok {
+		return Hop{}, newError(ErrBadIP, f.candAt, quoteDetail(f.cand))
+	}
 	h := p.hop
-	h.IP = f.ip
-	h.Helo = p.helo()
+	h.IP = ip
+	h.Helo = p.helo(domAddr)
 	h.Host = p.host()
 	h.Authenticated = h.Authenticated || f.auth
 	if p.dateAt > 0 {
@@ -356,17 +437,15 @@ func (p *parser) resolve() (Hop, error) {
 
 // helo picks the HELO name: an explicit helo= or "(HELO x)" first, else
 // the from-domain unless it was the client address itself.
-func (p *parser) helo() string {
+func (p *parser) helo(domAddr bool) string {
 	f := &p.from
 	switch {
 	case f.heloSet:
 		return f.helo
-	case f.domain.kind == tokWord:
-		return f.domain.text
-	case f.domain.kind == tokLiteral && f.src != srcDomain:
-		return p.sc.s[f.domain.start:f.domain.end]
+	case f.domain.kind == tokEOF || domAddr:
+		return ""
 	}
-	return ""
+	return p.sc.s[f.domain.start:f.domEnd]
 }
 
 // host picks the reverse DNS name: the one in the TCP-info comment, else
@@ -377,7 +456,7 @@ func (p *parser) host() string {
 	if f.host != "" {
 		return f.host
 	}
-	if f.domain.kind != tokWord || !(f.exim || p.exim || f.heloNote) {
+	if f.domain.kind != tokWord || f.compound || !(f.exim || p.exim || f.heloNote) {
 		return ""
 	}
 	return hostName(f.domain.text)

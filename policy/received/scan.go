@@ -15,6 +15,8 @@ const (
 	tokQuoted       // `"` ... `"`
 	tokAngle        // "<" ... ">", a path such as <user@example.org>
 	tokSemi         // ";", which ends the clauses and starts the date
+	tokOpen         // "(" inside a comment read flat (scanner.flat)
+	tokClose        // ")" inside a comment read flat
 )
 
 // token is one lexical item. start and end delimit it in the scanned text,
@@ -53,16 +55,21 @@ func isDelim(c byte) bool {
 	return isSpace(c)
 }
 
-// next returns the next token. Folding (CRLF followed by white space) is
-// plain white space here, so folded and unfolded values scan alike.
-func (sc *scanner) next() (token, error) {
+// skipSpace moves past white space and reports whether anything is left.
+func (sc *scanner) skipSpace() bool {
 	for sc.pos < sc.lim && isSpace(sc.s[sc.pos]) {
 		sc.pos++
 	}
-	start := sc.pos
-	if start >= sc.lim {
-		return token{kind: tokEOF, start: start, end: start}, nil
+	return sc.pos < sc.lim
+}
+
+// next returns the next token. Folding (CRLF followed by white space) is
+// plain white space here, so folded and unfolded values scan alike.
+func (sc *scanner) next() (token, error) {
+	if !sc.skipSpace() {
+		return token{kind: tokEOF, start: sc.pos, end: sc.pos}, nil
 	}
+	start := sc.pos
 	switch c := sc.s[start]; c {
 	case '(':
 		return sc.comment()
@@ -152,4 +159,73 @@ func (sc *scanner) skipAngle(i int) int {
 		return i
 	}
 	return i + 1 + j
+}
+
+// flat returns the next item of a comment's inside without descending
+// into nested comments: their parentheses come back as tokOpen and
+// tokClose, so a comment nested to any depth is read in one pass. Inside
+// a comment RFC 5322 §3.2.2 knows no quoted strings or paths: '"', '<',
+// '>' and ';' are ctext, read as parts of words, so a quote or an angle
+// bracket opened by the client cannot hide what the MTA wrote after it.
+// A backslash escapes the next byte (quoted-pair), as in comment.
+func (sc *scanner) flat() (token, error) {
+	if !sc.skipSpace() {
+		return token{kind: tokEOF, start: sc.pos, end: sc.pos}, nil
+	}
+	start := sc.pos
+	switch sc.s[start] {
+	case '(':
+		sc.pos++
+		return token{kind: tokOpen, start: start, end: sc.pos}, nil
+	case ')':
+		sc.pos++
+		return token{kind: tokClose, start: start, end: sc.pos}, nil
+	case '[':
+		return sc.closed(tokLiteral, ']', "unterminated address literal")
+	case ']':
+		return token{}, malformed(start, "unbalanced ]")
+	}
+	for sc.pos < sc.lim && !isFlatDelim(sc.s[sc.pos]) {
+		if sc.s[sc.pos] == '\\' {
+			sc.pos++
+		}
+		sc.pos++
+	}
+	if sc.pos > sc.lim {
+		sc.pos = sc.lim
+	}
+	return token{kind: tokWord, start: start, end: sc.pos, text: sc.s[start:sc.pos]}, nil
+}
+
+// isFlatDelim reports whether c ends a word inside a comment.
+func isFlatDelim(c byte) bool {
+	switch c {
+	case '(', ')', '[', ']':
+		return true
+	}
+	return isSpace(c)
+}
+
+// gluedEnd returns where a value that ends at end really ends: words and
+// literals written right after it, with no white space between, belong
+// to it ("x?[192.0.2.1]", Postfix's rendering of "HELO x [192.0.2.1]").
+// inComment selects the flat reading of a comment's inside.
+func (sc *scanner) gluedEnd(end int, inComment bool) (int, error) {
+	for sc.pos == end && sc.pos < sc.lim {
+		if c := sc.s[sc.pos]; c != '[' && (isDelim(c) && !inComment || isFlatDelim(c)) {
+			break
+		}
+		var t token
+		var err error
+		if inComment {
+			t, err = sc.flat()
+		} else {
+			t, err = sc.next()
+		}
+		if err != nil {
+			return 0, err
+		}
+		end = t.end
+	}
+	return end, nil
 }

@@ -5,98 +5,249 @@ import (
 	"strings"
 )
 
-// tcpInfo reads the TCP-info comment between from and to (the comment's
-// inside). Its shapes, by writer:
+// The client's address is the one item of the from clause that only the
+// receiving MTA writes: its TCP-info, "(host.example.net [192.0.2.1])",
+// which it puts right after the client's HELO text, or in some layouts
+// the bare address itself. Everything else in the from clause is client
+// text or derived from it: the HELO argument, an RFC 1413 ident, and the
+// reverse DNS name (whose zone the client's owner controls). What each
+// writer lets through of that text, read in its source or documentation:
 //
-//	host.example.net [192.0.2.1]            Postfix, Sendmail, Google, Proofpoint, ...
-//	unknown [IPv6:2001:db8::1]              Postfix without reverse DNS
-//	user@host.example.net [192.0.2.1]       Sendmail with an RFC 1413 ident
-//	host.example.net [192.0.2.1] (may be forged)
-//	[192.0.2.1]:52344 helo=name             Exim, with port logging
-//	port=52344 helo=name                    Exim, when the from-domain is [ip]
-//	192.0.2.1 / 2603:10b6:408:1::12         Exchange, qmail: no brackets
-//	user@192.0.2.1                          qmail with an ident
+//   - Postfix (src/smtpd/smtpd.c, helo_cmd and ehlo_cmd) passes the HELO
+//     argument through printable() and neuter() with NEUTER_CHARACTERS,
+//     which turn control characters, white space and any of < > ( ) \ "
+//     ; @ into "?", but keep "[" and "]"; the host name in the TCP-info
+//     passed valid_hostname() (smtpd_peer.c) or is "unknown". data_cmd
+//     writes "from HELO (NAME [ADDR])", then TLS and "(Authenticated
+//     sender: ...)" comments, cleaned by comment_sanitize().
+//   - Sendmail (srvrsmtp.c, the HELO/EHLO case of smtp()) cuts the
+//     argument at the first white space and refuses any character but
+//     letters, digits and "[].-_#:" unless AllowBogusHELO is set, which
+//     lets everything but white space through. cf/m4/proto.m4 writes
+//     "from $s ($_)", $_ being "[ident@]name [addr]" and "(may be forged)"
+//     when the name is not confirmed.
+//   - qmail (received.c, safeput) turns every byte outside letters,
+//     digits and ".@%+/=:-[]" into "?" and writes "from NAME (HELO h)
+//     (ident@ADDR)".
+//   - Exim (smtp_in.c, check_helo) refuses a HELO that is not a domain or
+//     an address literal unless helo_accept_junk_hosts matches (some
+//     hosting panels set it to "*", so junk HELOs do get through); its
+//     default received_header_text writes $sender_rcvhost: "NAME ([ADDR]
+//     helo=h)" or "[ADDR] (helo=h)", with port= and ident= items.
+//   - Exchange, Exchange Online, Google, Proofpoint, Mimecast, Barracuda,
+//     Cisco and Momentum publish no source. Their headers show the
+//     layouts above ("from HELO (ADDR)", "from NAME (HELO h) ([ADDR])",
+//     "from NAME [ADDR] (EHLO h)"), and what they do with a hostile HELO
+//     is not known, so the parser assumes they keep it as sent.
 //
-// The first address decides; a name right before it is the host name.
+// So the parser counts every place in the from clause that holds an
+// address, at any comment depth, leaving out only the slots it knows to
+// be client text (the from-domain when it is the HELO, a greeting
+// comment's value, helo= and ident= values). One place: that is the
+// client. More than one: client text poses as TCP-info, and which one the
+// MTA wrote cannot be told, since an unsanitised "HELO x [203.0.113.10]"
+// yields "from x [203.0.113.10] (unknown [192.0.2.66])" and a sanitised
+// writer never yields two; the header is refused with ErrAmbiguous rather
+// than guessed at. The MTA's own TCP-info is always counted, because it
+// follows the client's text: whatever the client opens (a comment, a
+// quoted string, a path, a ";") either swallows it into a place that is
+// still counted or makes the header unreadable or ambiguous.
+
+// commentWalk is what one comment of the from clause said, read item by
+// item in one pass.
+type commentWalk struct {
+	depth    int   // 1 inside the comment itself, more in nested ones
+	items    int   // items at depth 1, the client-text value runs counting as one
+	first    token // the first item at depth 1
+	nested   bool  // a comment is nested inside
+	verb     bool  // the comment opens with a greeting verb: "(HELO name)"
+	account  bool  // CommuniGate Pro: "(account user HELO name)"
+	auth     bool  // an authentication note
+	slot     bool  // the next item is client text
+	keyed    bool  // a keyword announced client text: helo=, ident=, HELO, account
+	slotHelo bool  // ... and it is the HELO
+	valueAt  int   // where the greeting's value is, when it is shaped like an address
+	value    string
+	takeable int // addresses found at depth 1
+}
+
+// tcpInfo reads the inside of Sendmail's "(from name [addr])", the form
+// for a client that sent no HELO.
 func (p *parser) tcpInfo(from, to int) error {
-	p.from.tcpSeen = true
-	return p.commentItems(from, to, true)
+	_, err := p.walkComment(from, to)
+	return err
 }
 
-// tcpInfoHeloOnly reads a comment that may carry "HELO name" but whose
-// addresses, if any, are not the client's.
-func (p *parser) tcpInfoHeloOnly(t token) error {
-	return p.commentItems(t.start+1, t.end-1, false)
+// fromComment reads one comment of the from clause: the TCP-info, a
+// greeting note, an authentication note, or anything else, each searched
+// for addresses.
+func (p *parser) fromComment(t token) error {
+	f := &p.from
+	// An authentication note counts only where the MTA writes it, after
+	// the client's address; before it, it can be HELO text.
+	owned := f.n > 0 || (f.domain.kind == tokLiteral && !f.compound)
+	w, err := p.walkComment(t.start+1, t.end-1)
+	if err != nil {
+		return err
+	}
+	if f.items == 0 && w.takeable > 0 && !w.keyed {
+		// "from [192.168.1.2] (host [192.0.2.1])": the literal is the
+		// HELO. Where a writer puts the address there instead, the
+		// comment after it opens with a keyword before the client's text
+		// ("(helo=x)", "(HELO x)", "(account a)"), and that text may hold
+		// an address of its own.
+		f.domHelo = true
+	}
+	f.auth = f.auth || (w.auth && owned)
+	return nil
 }
 
-// commentItems walks the items of a comment's inside. Nested comments
-// ("(may be forged)") are skipped whole, so each byte is read at most twice.
-func (p *parser) commentItems(from, to int, addrs bool) error {
+// walkComment reads a comment's inside, nested comments included, in one
+// flat pass.
+func (p *parser) walkComment(from, to int) (commentWalk, error) {
 	sc := scanner{s: p.sc.s, pos: from, lim: to}
-	var first token
-	expectHelo := false
-	for n := 0; ; n++ {
-		t, err := sc.next()
+	w := commentWalk{depth: 1}
+	for {
+		t, err := sc.flat()
 		if err != nil {
-			return err
+			return w, err
 		}
-		if t.kind == tokEOF {
-			return nil
-		}
-		if n == 0 {
-			first = t
-		}
-		if expectHelo && (t.kind == tokWord || t.kind == tokLiteral) {
-			p.setHelo(p.sc.s[t.start:t.end])
-			expectHelo = false
-			continue
-		}
-		expectHelo = false
 		switch t.kind {
-		case tokWord:
-			expectHelo = p.commentWord(t, n, first, addrs)
-		case tokLiteral:
-			if addrs {
-				p.tcpAddr(t.text, t.start+1, n, first)
+		case tokEOF:
+			p.endComment(&w)
+			return w, nil
+		case tokOpen:
+			w.depth++
+			w.nested, w.slot = true, false
+		case tokClose:
+			if w.depth--; w.depth < 1 {
+				return w, malformed(t.start, "unbalanced )")
+			}
+			w.slot = false
+		default:
+			if err := p.commentItem(&sc, &w, t); err != nil {
+				return w, err
 			}
 		}
 	}
 }
 
-// commentWord handles one word of a from-clause comment. It reports whether
-// the next item is a HELO name.
-func (p *parser) commentWord(t token, n int, first token, addrs bool) bool {
-	w := t.text
-	switch {
-	case hasPrefixFold(w, "helo="):
-		// Exim: "helo=name", or "helo=" glued to a literal "[192.0.2.9]".
-		p.from.exim = true
-		if v := w[len("helo="):]; v != "" {
-			p.setHelo(v)
-			return false
+// commentItem handles one word, literal or quoted string of a comment.
+func (p *parser) commentItem(sc *scanner, w *commentWalk, t token) error {
+	top := w.depth == 1
+	if top {
+		if w.items == 0 {
+			w.first = t
 		}
-		return true
-	case hasPrefixFold(w, "port=") || hasPrefixFold(w, "ident="):
-		p.from.exim = true
-	case strings.EqualFold(w, "HELO") || strings.EqualFold(w, "EHLO"):
-		return true
-	case addrs && looksLikeAddr(afterAt(w)):
-		a := afterAt(w)
-		p.tcpAddr(a, t.end-len(a), n, first)
+		w.items++
 	}
-	return false
+	if w.slot && (t.kind == tokWord || t.kind == tokLiteral) {
+		w.slot = false
+		return p.clientValue(sc, w, t, 0, w.slotHelo)
+	}
+	w.slot = false
+	switch t.kind {
+	case tokWord:
+		return p.commentWord(sc, w, t, top)
+	case tokLiteral:
+		p.commentAddr(w, t.text, t.start+1, top)
+	}
+	return nil
 }
 
-// tcpAddr takes the address of the TCP-info comment unless one was found
-// already; when it is the second item and the first was a plain word, that
-// word is the client's host name.
-func (p *parser) tcpAddr(text string, at, n int, first token) {
-	if p.from.src != srcNone || p.from.bad != nil {
+// commentWord sorts one word of a comment: a keyword that announces
+// client text, an address, or anything else.
+func (p *parser) commentWord(sc *scanner, w *commentWalk, t token, top bool) error {
+	word := t.text
+	lead := top && w.items == 1
+	switch {
+	case lead && isGreeting(word):
+		// qmail, Cisco, Momentum: "(HELO name)"; RFC 2033 LMTP: LHLO.
+		w.verb, w.slot, w.slotHelo, w.keyed = true, true, true, true
+	case lead && strings.EqualFold(word, "account"):
+		w.account, w.auth, w.keyed = true, true, true
+	case lead && isAuthNote(word):
+		w.auth = true
+	case top && w.account && isGreeting(word):
+		w.slot, w.slotHelo = true, true
+	case hasPrefixFold(word, "helo="):
+		p.from.exim, w.keyed = true, true
+		return p.clientValue(sc, w, t, len("helo="), true)
+	case hasPrefixFold(word, "ident="):
+		p.from.exim, w.keyed = true, true
+		return p.clientValue(sc, w, t, len("ident="), false)
+	case hasPrefixFold(word, "port="):
+		p.from.exim = true
+	default:
+		if a := afterAt(word); looksLikeAddr(a) {
+			p.commentAddr(w, a, t.end-len(a), top)
+		}
+	}
+	return nil
+}
+
+// clientValue reads a client-text value that starts skip bytes into t,
+// with the words and literals glued to it: Exim's "helo=[192.0.2.9]" and
+// a qmail "(HELO x[192.0.2.9])" are one value each. An empty "helo=" puts
+// the value in the next item.
+func (p *parser) clientValue(sc *scanner, w *commentWalk, t token, skip int, helo bool) error {
+	if t.kind == tokWord && skip == len(t.text) {
+		w.slot, w.slotHelo = true, helo
+		return nil
+	}
+	end, err := sc.gluedEnd(t.end, true)
+	if err != nil {
+		return err
+	}
+	v := p.sc.s[t.start+skip : end]
+	if helo {
+		p.setHelo(v)
+	}
+	if w.verb && w.items == 2 {
+		w.value, w.valueAt = v, t.start+skip
+	}
+	return nil
+}
+
+// endComment settles a greeting note. Only the exact form "(HELO name)"
+// (or "(HELO )", for an empty argument) is one: a greeting verb followed by more, such as a reverse DNS name
+// "HELO" in "(HELO [192.0.2.1] (may be forged))", may be the TCP-info,
+// so its value is then counted as an address like any other.
+func (p *parser) endComment(w *commentWalk) {
+	if !w.verb {
 		return
 	}
-	p.takeAddr(text, at, srcTCPInfo)
-	if p.from.src == srcTCPInfo && n == 1 && first.kind == tokWord && !strings.Contains(first.text, "=") {
-		p.from.host = hostName(afterAt(first.text))
+	if w.items <= 2 && !w.nested {
+		p.from.heloNote = true
+		p.from.notes++
+		return
+	}
+	if w.value != "" && (looksLikeAddr(w.value) || w.value[0] == '[') {
+		p.candidate(strings.Trim(w.value, "[]"), w.valueAt, false)
+	}
+}
+
+// commentAddr counts an address found in a comment. Only one at depth 1
+// stands where writers put the client's address; when it is the second
+// item after a plain word, that word is the client's host name.
+func (p *parser) commentAddr(w *commentWalk, text string, at int, top bool) {
+	p.candidate(text, at, top)
+	if !top {
+		return
+	}
+	w.takeable++
+	if p.from.n == 1 && w.items == 2 && w.first.kind == tokWord && !strings.Contains(w.first.text, "=") {
+		p.from.host = hostName(afterAt(w.first.text))
+	}
+}
+
+// candidate counts a place that holds an address and keeps the first.
+// takeable says whether a writer puts the client address there.
+func (p *parser) candidate(text string, at int, takeable bool) {
+	f := &p.from
+	f.n++
+	if f.n == 1 {
+		f.cand, f.candAt, f.takeable = text, at, takeable
 	}
 }
 
@@ -106,15 +257,10 @@ func (p *parser) setHelo(v string) {
 	}
 }
 
-// takeAddr records the client address, or why the item where it belongs
-// is not one. Either way the decision is final.
-func (p *parser) takeAddr(text string, at int, src source) {
-	ip, ok := parseAddr(text)
-	if !ok {
-		p.from.bad = newError(ErrBadIP, at, quoteDetail(text))
-		return
-	}
-	p.from.ip, p.from.src = ip, src
+// isGreeting reports whether w is an SMTP or LMTP greeting verb (RFC 5321
+// §4.1.1.1, RFC 2033 §4.1).
+func isGreeting(w string) bool {
+	return strings.EqualFold(w, "HELO") || strings.EqualFold(w, "EHLO") || strings.EqualFold(w, "LHLO")
 }
 
 // parseAddr reads an address literal's inside (RFC 5321 §4.1.3) or a bare
@@ -131,13 +277,19 @@ func parseAddr(s string) (netip.Addr, bool) {
 	if tagged {
 		s = s[len("IPv6:"):]
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(s)
-		if perr != nil || !ap.Addr().Is4() || tagged {
+	var a netip.Addr
+	var err error
+	if strings.Count(s, ":") == 1 {
+		// An IPv4 address with a port; IPv6 has at least two colons.
+		// Tried first because a failed parse allocates its error.
+		var ap netip.AddrPort
+		ap, err = netip.ParseAddrPort(s)
+		if err != nil || !ap.Addr().Is4() || tagged {
 			return netip.Addr{}, false
 		}
 		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(s); err != nil {
+		return netip.Addr{}, false
 	}
 	if a.Zone() != "" || (tagged && !a.Is6()) {
 		return netip.Addr{}, false

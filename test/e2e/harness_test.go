@@ -14,50 +14,57 @@ import (
 	"github.com/spoofguard/spoofguard/test/postfix"
 )
 
-// TestHarnessNoMilter runs Postfix with no milter at all: a DKIM-signed
+// TestHarnessNoMilter runs each MTA with no milter at all: a DKIM-signed
 // message from an Internet client is accepted, found in the Maildir by its
 // Message-ID, and its signature still verifies there — so the way the
 // suite sends messages (swaks --no-data-fixup, dot-stuffing) keeps them
-// intact. When this test fails, the harness (Postfix, swaks, the machine)
-// is broken, not spoofguard.
+// intact. The MTA's Received header names the client. When this test
+// fails, the harness (the MTA, swaks, the machine) is broken, not
+// spoofguard.
 func TestHarnessNoMilter(t *testing.T) {
 	t.Parallel()
-	key := partnerDKIM(t)
-	rec, err := key.Record()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dns := dnstest.New(t, rec)
-	p := postfix.Start(t, postfix.Config{Domains: []string{"example.org", "partner.example"}})
+	forEachMTA(t, func(t *testing.T, useSendmail bool) {
+		key := partnerDKIM(t)
+		rec, err := key.Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns := dnstest.New(t, rec)
+		m := startMTA(t, useSendmail, "")
 
-	id := postfix.NewMessageID("partner.example")
-	msg := postfix.Message{From: "news@partner.example", To: "user@example.org",
-		Subject: "harness", MessageID: id, Body: "hello\n.leading dot\n"}
-	signed, err := key.Sign(msg.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := p.Send(t, postfix.Mail{Client: "127.0.0.30", Helo: "mail.partner.example",
-		From: "news@partner.example", To: []string{"user@example.org"}, Data: signed})
-	if r.Stage() != postfix.StageAccepted {
-		t.Fatalf("not accepted: %s %s\n%s", r.Stage(), r.Reply(), r.Transcript)
-	}
-	d := p.WaitDelivered(t, id, 10*time.Second)
-	if !strings.Contains(d.Path, "/example.org/new/") {
-		t.Errorf("delivered to %s, want the example.org Maildir", d.Path)
-	}
-	if got := d.Get("Received"); !strings.Contains(got, "[127.0.0.30]") {
-		t.Errorf("Postfix's Received header %q does not name the client 127.0.0.30", got)
-	}
-	if !strings.Contains(string(d.Raw), "\n.leading dot\n") {
-		t.Errorf("dot-stuffing not undone; message:\n%s", d.Raw)
-	}
-	crlf := strings.ReplaceAll(string(d.Raw), "\n", "\r\n")
-	verifs, err := dkim.VerifyWithOptions(strings.NewReader(crlf), &dkim.VerifyOptions{LookupTXT: postfix.TXTLookup(dns.Addr)})
-	if err != nil || len(verifs) != 1 || verifs[0].Err != nil {
-		t.Errorf("DKIM of the delivered copy: %v %+v", err, verifs)
-	}
-	p.WaitLog(t, 5*time.Second, r.QueueID, "status=sent")
+		id := postfix.NewMessageID("partner.example")
+		msg := postfix.Message{From: "news@partner.example", To: "user@example.org",
+			Subject: "harness", MessageID: id, Body: "hello\n.leading dot\n"}
+		signed, err := key.Sign(msg.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := m.Send(t, postfix.Mail{Client: "127.0.0.30", Helo: "mail.partner.example",
+			From: "news@partner.example", To: []string{"user@example.org"}, Data: signed})
+		if r.Stage() != postfix.StageAccepted {
+			t.Fatalf("not accepted: %s %s\n%s", r.Stage(), r.Reply(), r.Transcript)
+		}
+		d := m.WaitDelivered(t, id, 10*time.Second)
+		if !strings.Contains(d.Path, "/example.org/new/") {
+			t.Errorf("delivered to %s, want the example.org Maildir", d.Path)
+		}
+		// Postfix: "from HELO (unknown [IP])"; Sendmail, the peer
+		// unresolved and no ident: "from HELO ([IP])".
+		if got := d.Get("Received"); !strings.Contains(got, "[127.0.0.30]") || !strings.HasPrefix(got, "from mail.partner.example (") {
+			t.Errorf("the MTA's Received header %q does not name the client 127.0.0.30", got)
+		}
+		if !strings.Contains(string(d.Raw), "\n.leading dot\n") {
+			t.Errorf("dot-stuffing not undone; message:\n%s", d.Raw)
+		}
+		crlf := strings.ReplaceAll(string(d.Raw), "\n", "\r\n")
+		verifs, err := dkim.VerifyWithOptions(strings.NewReader(crlf), &dkim.VerifyOptions{LookupTXT: postfix.TXTLookup(dns.Addr)})
+		if err != nil || len(verifs) != 1 || verifs[0].Err != nil {
+			t.Errorf("DKIM of the delivered copy: %v %+v", err, verifs)
+		}
+		if p, ok := m.(*postfix.Instance); ok {
+			p.WaitLog(t, 5*time.Second, r.QueueID, "status=sent")
+		}
+	})
 }
 
 // TestHarnessHold puts a message on hold with a header_checks rule, as
@@ -84,25 +91,24 @@ func TestHarnessHold(t *testing.T) {
 	p.WaitLog(t, 5*time.Second, r.QueueID, "hold: header Subject: hold me")
 }
 
-// TestHarnessMilterDown points smtpd_milters at a port nobody listens on:
-// with milter_default_action = tempfail the mail is refused with a 4xx,
-// never silently accepted.
+// TestHarnessMilterDown points each MTA's milter at a port nobody listens
+// on: with milter_default_action = tempfail (Postfix) or F=T (Sendmail)
+// the mail is refused with a 4xx, never silently accepted.
 func TestHarnessMilterDown(t *testing.T) {
 	t.Parallel()
-	port, err := postfix.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := postfix.Start(t, postfix.Config{
-		Domains: []string{"example.org"},
-		Milters: []string{"inet:127.0.0.1:" + strconv.Itoa(port)},
+	forEachMTA(t, func(t *testing.T, useSendmail bool) {
+		port, err := postfix.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := startMTA(t, useSendmail, "inet:127.0.0.1:"+strconv.Itoa(port))
+		msg := postfix.Message{From: "news@partner.example", To: "user@example.org",
+			Subject: "no milter", MessageID: postfix.NewMessageID("partner.example"), Body: "hello\n"}
+		r := m.Send(t, postfix.Mail{Client: "127.0.0.30", From: "news@partner.example",
+			To: []string{"user@example.org"}, Data: msg.Bytes()})
+		t.Logf("stage %s reply %q", r.Stage(), r.Reply())
+		if r.Stage() == postfix.StageAccepted || !strings.HasPrefix(r.Reply(), "4") {
+			t.Fatalf("got %s %q, want a 4xx refusal\n%s", r.Stage(), r.Reply(), r.Transcript)
+		}
 	})
-	msg := postfix.Message{From: "news@partner.example", To: "user@example.org",
-		Subject: "no milter", MessageID: postfix.NewMessageID("partner.example"), Body: "hello\n"}
-	r := p.Send(t, postfix.Mail{Client: "127.0.0.30", From: "news@partner.example",
-		To: []string{"user@example.org"}, Data: msg.Bytes()})
-	t.Logf("stage %s reply %q", r.Stage(), r.Reply())
-	if r.Stage() == postfix.StageAccepted || !strings.HasPrefix(r.Reply(), "4") {
-		t.Fatalf("got %s %q, want a 4xx refusal\n%s", r.Stage(), r.Reply(), r.Transcript)
-	}
 }

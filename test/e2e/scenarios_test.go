@@ -114,11 +114,18 @@ var (
 )
 
 // TestEnforce runs every scenario against the daemon in enforce mode over
-// inet:, the default deployment behind a filtering relay.
+// inet:, the default deployment behind a filtering relay, behind Postfix
+// and behind Sendmail.
 func TestEnforce(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, worldOptions{mode: "enforce"})
-	w.runAll(t, []scenario{
+	forEachMTA(t, func(t *testing.T, useSendmail bool) {
+		newWorld(t, worldOptions{mode: "enforce", sendmail: useSendmail}).runAll(t, enforceScenarios())
+	})
+}
+
+// enforceScenarios are the messages of TestEnforce with their outcomes.
+func enforceScenarios() []scenario {
+	return []scenario{
 		with(forgedOwnEnvelope, rejected(postfix.StageMail, "550 5.7.1", "example.org")),
 		with(forgedOwnFromDirect, rejected(postfix.StageRcpt, "550 5.7.1", "example.org", "MX")),
 		with(forgedOwnFromRelayed, rejected(postfix.StageEndData, "550 5.7.1")),
@@ -137,7 +144,7 @@ func TestEnforce(t *testing.T) {
 			keepsHeader("Authentication-Results", "filter.example.org; spf=pass smtp.mailfrom=partner.example"),
 			verdict("accept")))),
 		with(partnerReplayedBySpammer, rejected(postfix.StageEndData, "550 5.7.1")),
-	})
+	}
 }
 
 // TestReportOnly runs the forgeries with milter.mode = "report-only":
@@ -283,12 +290,7 @@ func (w *world) expectHeld(t *testing.T, s scenario, id string, r postfix.Result
 	if r.Stage() != postfix.StageAccepted {
 		t.Fatalf("want held, got refused at %s: %q\n%s", r.Stage(), r.Reply(), r.Transcript)
 	}
-	e := w.mta.WaitHeld(t, id, 15*time.Second)
-	w.mta.WaitLog(t, 5*time.Second, e.QueueID, "milter-hold")
-	h, err := w.mta.QueuedHeader(e.QueueID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := w.mta.WaitQuarantined(t, id, 15*time.Second)
 	if s.want.check != nil {
 		s.want.check(t, h)
 	}

@@ -67,22 +67,24 @@ func partnerDKIM(t *testing.T) *postfix.DKIMKey {
 	return partnerKey
 }
 
-// world is one complete setup: DNS, the spoofguard daemon and a Postfix
-// instance with the daemon in smtpd_milters.
+// world is one complete setup: DNS, the spoofguard daemon and an MTA
+// (Postfix, or Sendmail) with the daemon as its milter.
 type world struct {
 	dns     *dnstest.Server
 	partner *postfix.DKIMKey
 	daemon  *postfix.Daemon
-	mta     *postfix.Instance
+	mta     mta
+	config  string // the daemon's configuration file
 }
 
-// worldOptions choose the daemon's mode and the milter transport.
+// worldOptions choose the daemon's mode, the milter transport and the MTA.
 type worldOptions struct {
-	mode string // "enforce" or "report-only"
-	unix bool   // unix: socket instead of inet:
+	mode     string // "enforce" or "report-only"
+	unix     bool   // unix: socket instead of inet:
+	sendmail bool   // Sendmail instead of Postfix
 }
 
-// newWorld starts DNS, the daemon and Postfix; t.Cleanup stops them all.
+// newWorld starts DNS, the daemon and the MTA; t.Cleanup stops them all.
 func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
 	w := &world{partner: partnerDKIM(t)}
@@ -94,18 +96,14 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	w.dns.MustAdd(t, rec)
 
 	dir := t.TempDir()
-	listen, group := w.milterAddr(t, dir, o.unix)
-	conf := filepath.Join(dir, "spoofguard.toml")
-	writeConfig(t, conf, map[string]string{
+	listen, group := w.milterAddr(t, socketParent(t, o, dir), o.unix)
+	w.config = filepath.Join(dir, "spoofguard.toml")
+	writeConfig(t, w.config, map[string]string{
 		"Listen": listen, "AuthservID": authservID, "Mode": o.mode,
 		"DNS": w.dns.Addr, "SocketGroup": group,
 	})
-	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), conf, listen)
-	w.mta = postfix.Start(t, postfix.Config{
-		Hostname: authservID,
-		Domains:  []string{"example.org"},
-		Milters:  []string{listen},
-	})
+	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), w.config, listen)
+	w.mta = startMTA(t, o.sendmail, listen)
 	return w
 }
 

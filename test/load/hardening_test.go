@@ -80,8 +80,9 @@ func hardeningClasses() []*class {
 // so the cache runs dry), and near the end the daemon gets SIGTERM. Every
 // message must be accounted for (delivered + rejected + held + tempfailed
 // = sent, per class), none may get a wrong verdict — above all, no
-// legitimate message a 5xx — and the daemon must exit 0 within its drain
-// timeout.
+// legitimate message a 5xx — each class must get its right verdict for at
+// least hardeningFloor of its messages, and the daemon must exit 0 within
+// its drain timeout.
 func TestHardening(t *testing.T) {
 	const drain = 10 * time.Second
 	w := newWorld(t, 2)
@@ -197,6 +198,7 @@ func TestHardening(t *testing.T) {
 		wrong("delivered", delivered[c.name], c.delivered)
 		wrong("rejected with 5xx", r.Rejected, c.rejected)
 		wrong("held", held[c.from], c.held)
+		c.checkFloor(t, delivered[c.name], held[c.from])
 	}
 	fmt.Fprintf(&b, "\n%d messages in %v (%.0f msgs/s); %d good and %d bad reloads (daemon counted %.0f ok, %.0f refused); %d DNS outages; "+
 		"%.0f DNS lookups failed; SIGTERM answered in %v; load average %.2f\n",
@@ -211,6 +213,36 @@ func TestHardening(t *testing.T) {
 	}
 	if outages.Load() == 0 || sum(m, "spoofguard_dns_failures_total") == 0 {
 		t.Errorf("the DNS outages (%d) caused no failed lookups: the run did not test them", outages.Load())
+	}
+}
+
+// hardeningFloor is the share of each class's messages that must get the
+// class's right verdict (delivered, rejected or held), not a temporary
+// failure. DNS is down 2 s of every 6 s and the records' 2 s TTL empties
+// the cache during each outage, so about a third of the messages meet no
+// DNS; another 3% meet the daemon stopping. Outside those, every message
+// can be decided: half is a floor with room for the reloads' cold caches,
+// and a daemon that tempfails everything, which the accounting alone
+// would accept, fails it.
+const hardeningFloor = 0.5
+
+// checkFloor fails the class when too few of its messages got a verdict
+// other than a temporary failure.
+func (c *class) checkFloor(t *testing.T, delivered, held int) {
+	t.Helper()
+	right := 0
+	if c.delivered {
+		right += delivered
+	}
+	if c.rejected {
+		right += c.result.Rejected
+	}
+	if c.held {
+		right += held
+	}
+	if c.sent > 0 && float64(right) < hardeningFloor*float64(c.sent) {
+		t.Errorf("%s: only %d of %d messages got their right verdict, below the floor of %.0f%%; %d tempfailed",
+			c.name, right, c.sent, 100*hardeningFloor, c.result.TempFailed)
 	}
 }
 

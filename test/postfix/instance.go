@@ -25,6 +25,12 @@ type Config struct {
 	// Hostname is myhostname, the name in the banner and in Postfix's own
 	// Received header. Default "mx.example.org".
 	Hostname string
+	// Address is the loopback address smtpd listens on (in master.cf), so
+	// a second instance can play another host. inet_interfaces stays
+	// 127.0.0.1: Postfix accepts there only addresses configured on an
+	// interface, and the loopback interface carries 127.0.0.1 alone.
+	// Default "127.0.0.1".
+	Address string
 	// Domains are the virtual mailbox domains; mail to any address of one
 	// of them lands in the Maildir named after the domain.
 	Domains []string
@@ -49,7 +55,7 @@ type Instance struct {
 	DataDir   string
 	MailDir   string
 	LogFile   string
-	// Addr is the "127.0.0.1:port" smtpd listens on.
+	// Addr is the "address:port" smtpd listens on.
 	Addr string
 
 	cfg Config
@@ -63,19 +69,14 @@ func Start(t testing.TB, cfg Config) *Instance {
 	if cfg.Hostname == "" {
 		cfg.Hostname = "mx.example.org"
 	}
+	if cfg.Address == "" {
+		cfg.Address = "127.0.0.1"
+	}
 	p, err := newInstance(cfg)
 	if err != nil {
 		t.Fatalf("postfix: %v", err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("postfix log (%s):\n%s", p.LogFile, p.Log())
-		}
-		if err := p.stop(); err != nil {
-			t.Errorf("postfix: %v", err)
-		}
-		os.RemoveAll(p.Dir)
-	})
+	CleanupMTA(t, "postfix log ("+p.LogFile+")", p.Log, p.stop, p.Dir)
 	if err := p.run("start"); err != nil {
 		t.Fatalf("postfix: %v", err)
 	}
@@ -83,6 +84,21 @@ func Start(t testing.TB, cfg Config) *Instance {
 		t.Fatalf("postfix: smtpd on %s: %v", p.Addr, err)
 	}
 	return p
+}
+
+// CleanupMTA makes the test stop an MTA instance (stop) and remove its
+// folder dir when it ends; if the test failed, the instance's log, under
+// the given title, goes to the test log first.
+func CleanupMTA(t testing.TB, title string, log func() string, stop func() error, dir string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", title, log())
+		}
+		if err := stop(); err != nil {
+			t.Errorf("%s: %v", filepath.Base(dir), err)
+		}
+		os.RemoveAll(dir)
+	})
 }
 
 // newInstance lays out the folders and writes main.cf and master.cf.
@@ -106,7 +122,7 @@ func newInstance(cfg Config) (*Instance, error) {
 		DataDir:   filepath.Join(dir, "data"),
 		MailDir:   filepath.Join(dir, "mail"),
 		LogFile:   filepath.Join(dir, "maillog"),
-		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Addr:      net.JoinHostPort(cfg.Address, strconv.Itoa(port)),
 		cfg:       cfg,
 	}
 	return p, p.writeConfig()

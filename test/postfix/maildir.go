@@ -56,27 +56,44 @@ func (d *Delivered) HeaderText() string {
 // it. It fails the test if none arrives within timeout.
 func (p *Instance) WaitDelivered(t testing.TB, messageID string, timeout time.Duration) *Delivered {
 	t.Helper()
-	var d *Delivered
-	var err error
-	ok := poll(timeout, func() bool {
-		d, err = FindMessage(p.MailDir, messageID)
-		return d != nil || err != nil
-	})
-	switch {
-	case err != nil:
-		t.Fatalf("postfix: reading Maildirs: %v", err)
-	case !ok:
-		t.Fatalf("postfix: message %s not delivered within %v", messageID, timeout)
-	}
-	return d
+	return Maildirs(p.MailDir).WaitDelivered(t, messageID, timeout)
 }
 
 // FindDelivered reports whether the message is in a Maildir now.
 func (p *Instance) FindDelivered(t testing.TB, messageID string) *Delivered {
 	t.Helper()
-	d, err := FindMessage(p.MailDir, messageID)
+	return Maildirs(p.MailDir).FindDelivered(t, messageID)
+}
+
+// Maildirs is a folder with one Maildir per domain (DOMAIN/new, cur), as
+// the test instances of every MTA deliver into.
+type Maildirs string
+
+// WaitDelivered waits until a message with the given Message-ID is in one
+// of the Maildirs and returns it; it fails the test after timeout.
+func (base Maildirs) WaitDelivered(t testing.TB, messageID string, timeout time.Duration) *Delivered {
+	t.Helper()
+	var d *Delivered
+	var err error
+	ok := poll(timeout, func() bool {
+		d, err = FindMessage(string(base), messageID)
+		return d != nil || err != nil
+	})
+	switch {
+	case err != nil:
+		t.Fatalf("reading Maildirs: %v", err)
+	case !ok:
+		t.Fatalf("message %s not delivered within %v", messageID, timeout)
+	}
+	return d
+}
+
+// FindDelivered returns the message if it is in a Maildir now, or nil.
+func (base Maildirs) FindDelivered(t testing.TB, messageID string) *Delivered {
+	t.Helper()
+	d, err := FindMessage(string(base), messageID)
 	if err != nil {
-		t.Fatalf("postfix: reading Maildirs: %v", err)
+		t.Fatalf("reading Maildirs: %v", err)
 	}
 	return d
 }
