@@ -107,8 +107,8 @@ func TestDaemonImpersonation(t *testing.T) {
 	var metrics bytes.Buffer
 	w.d.Metrics().WriteTo(&metrics)
 	for _, want := range []string{
-		`spoofguard_messages_total{action="quarantine",rule="display-name",report_only="false"} 6`,
-		`spoofguard_messages_total{action="reject",rule="lookalike",report_only="false"} 8`,
+		`spoofguard_messages_total{action="quarantine",report_only="false",rule="display-name"} 6`,
+		`spoofguard_messages_total{action="reject",report_only="false",rule="lookalike"} 8`,
 	} {
 		if !strings.Contains(metrics.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics.String())
