@@ -53,6 +53,9 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# go.mod must name exactly the modules the code imports (none marked
+	@# indirect that is imported directly); -diff prints what tidy would change.
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # End-to-end suite: the spoofguard binary behind a real Postfix and a real
 # Sendmail, driven by swaks (root; test/e2e/install.sh installs postfix and

@@ -1,9 +1,12 @@
-// Package dnsauth answers the question "who really sent this message?" for
-// spoofguard. It holds the one caching DNS resolver the whole daemon shares,
-// and the sender-authentication methods built on it: SPF (RFC 7208), DKIM
-// (RFC 6376, RFC 8463), DMARC (RFC 7489 with the DMARCbis tree walk) with
-// the organizational domain taken from the Public Suffix List, and the
-// Authentication-Results header (RFC 8601) that reports all of them.
+// Package dnsauth is the common ground of the sender-authentication
+// methods that answer "who really sent this message?" for spoofguard: the
+// one caching DNS resolver the whole daemon shares, the DNS interface the
+// methods resolve through, and the result values they report. The methods
+// themselves live one package each below it: spf (RFC 7208), dkim
+// (RFC 6376, RFC 8463), dmarc (RFC 7489 with the DMARCbis tree walk, and
+// the organizational domain from the Public Suffix List), and authres, the
+// Authentication-Results header (RFC 8601) that reports all of them. They
+// import dnsauth; dnsauth imports none of them.
 //
 // Every method resolves names through the DNS interface below, whose shape
 // matches what blitiri.com.ar/go/spf and emersion/go-msgauth expect. Errors
@@ -15,7 +18,6 @@ package dnsauth
 import (
 	"context"
 	"net"
-	"net/netip"
 )
 
 // Result is the outcome of one authentication method, spelled as in
@@ -44,14 +46,14 @@ type DNS interface {
 	LookupAddr(ctx context.Context, addr string) ([]string, error)
 }
 
-// errNotFound is the error for NXDOMAIN: a permanent absence.
-func errNotFound(name string) *net.DNSError {
+// NotFoundError is the error for NXDOMAIN: a permanent absence.
+func NotFoundError(name string) *net.DNSError {
 	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
 
-// errTemporary is the error for SERVFAIL, REFUSED, timeouts and network
+// TemporaryError is the error for SERVFAIL, REFUSED, timeouts and network
 // failures: a temporary condition that must never become a reject.
-func errTemporary(name, reason string, timeout bool) *net.DNSError {
+func TemporaryError(name, reason string, timeout bool) *net.DNSError {
 	return &net.DNSError{Err: reason, Name: name, IsTemporary: true, IsTimeout: timeout}
 }
 
@@ -65,42 +67,4 @@ func IsTemporary(err error) bool {
 func IsNotFound(err error) bool {
 	de, ok := err.(*net.DNSError)
 	return ok && de.IsNotFound
-}
-
-// SPFResult is the outcome of one SPF evaluation (RFC 7208).
-type SPFResult struct {
-	Result   Result
-	Identity string     // "mailfrom" or "helo" (RFC 8601 smtp.mailfrom / smtp.helo)
-	Domain   string     // the domain whose policy was evaluated
-	Sender   string     // the <sender> of check_host(): "postmaster@<helo>" for the null sender
-	IP       netip.Addr // the client evaluated
-	Reason   string     // one line saying why, for logs and replies
-	Trace    []string   // the evaluation step by step, for `spoofguard check`
-}
-
-// DKIMResult is the outcome for one DKIM-Signature header (RFC 6376).
-type DKIMResult struct {
-	Result     Result // pass, fail, policy, neutral, temperror, permerror
-	Domain     string // d=
-	Selector   string // s=
-	Identifier string // i=, "@"+d when absent
-	Algorithm  string // a=
-	Signature  string // the start of b=, for header.b (RFC 6008)
-	Reason     string // why it did not pass; empty on pass
-}
-
-// DMARCResult is the outcome of DMARC for one RFC5322.From domain.
-type DMARCResult struct {
-	Result       Result // pass, fail, none, temperror, permerror
-	FromDomain   string // the author domain evaluated
-	OrgDomain    string // its organizational domain
-	RecordDomain string // the name whose _dmarc record applied ("" when none)
-	Record       string // the record text that applied
-	Policy       string // the policy for this message: "none", "quarantine" or "reject"
-	PolicyTag    string // where Policy came from: "p", "sp" or "np"
-	Sampled      bool   // false when pct sampling exempted this message from Policy
-	SPFAligned   bool
-	DKIMAligned  bool
-	AlignedDKIM  string // d= of the signature that aligned, if any
-	Reason       string // one line saying why
 }

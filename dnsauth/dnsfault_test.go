@@ -1,4 +1,4 @@
-package dnsauth
+package dnsauth_test
 
 import (
 	"bytes"
@@ -15,7 +15,11 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
+	dkimauth "github.com/spoofguard/spoofguard/dnsauth/dkim"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
 // DNS faults against every method that needs DNS. A resolver that is
@@ -99,14 +103,14 @@ func served(f dnstest.Fault) func(*testing.T, *dnstest.Server, string) string {
 
 // withFault runs check against a fresh server and resolver with the
 // fault applied to name.
-func withFault(t *testing.T, name string, check func(t *testing.T, r *Resolver)) {
+func withFault(t *testing.T, name string, check func(t *testing.T, r *dnsauth.Resolver)) {
 	for _, f := range faultCases {
 		t.Run(f.name, func(t *testing.T) {
 			srv := dnstest.New(t, faultZone)
 			srv.MustAdd(t, `sel._domainkey.example.org. IN TXT "v=DKIM1; k=ed25519; p=`+
 				base64.StdEncoding.EncodeToString(faultKey.Public().(ed25519.PublicKey))+`"`)
 			addr := f.setup(t, srv, name)
-			r, err := NewResolver(ResolverConfig{Servers: []string{addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+			r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,9 +123,9 @@ func TestDNSFaultSPF(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.99")
 	for _, name := range []string{"example.org", "_spf.example.org"} {
 		t.Run(name, func(t *testing.T) {
-			withFault(t, name, func(t *testing.T, r *Resolver) {
-				res := CheckSPF(context.Background(), r, ip, "mail.example.org", "boss@example.org")
-				if res.Result != TempError {
+			withFault(t, name, func(t *testing.T, r *dnsauth.Resolver) {
+				res := spf.Check(context.Background(), r, ip, "mail.example.org", "boss@example.org")
+				if res.Result != dnsauth.TempError {
 					t.Errorf("SPF %s (%s), want temperror", res.Result, res.Reason)
 				}
 			})
@@ -131,21 +135,21 @@ func TestDNSFaultSPF(t *testing.T) {
 
 func TestDNSFaultDMARC(t *testing.T) {
 	// Nothing aligns, so only the policy record decides; it cannot be had.
-	in := DMARCInput{FromDomain: "example.org", SPF: &SPFResult{Result: Pass, Domain: "spammer.example"}}
-	withFault(t, "_dmarc.example.org", func(t *testing.T, r *Resolver) {
-		res := CheckDMARC(context.Background(), r, in, DMARCOptions{Rand: func() int { return 0 }})
-		if res.Result != TempError {
+	in := dmarc.Input{FromDomain: "example.org", SPF: &spf.Result{Result: dnsauth.Pass, Domain: "spammer.example"}}
+	withFault(t, "_dmarc.example.org", func(t *testing.T, r *dnsauth.Resolver) {
+		res := dmarc.Check(context.Background(), r, in, dmarc.Options{Rand: func() int { return 0 }})
+		if res.Result != dnsauth.TempError {
 			t.Errorf("DMARC %s (%s), want temperror", res.Result, res.Reason)
 		}
-		if _, _, err := LookupDMARC(context.Background(), r, "example.org"); !IsTemporary(err) {
-			t.Errorf("LookupDMARC error %v, want a temporary one", err)
+		if _, _, err := dmarc.Lookup(context.Background(), r, "example.org"); !dnsauth.IsTemporary(err) {
+			t.Errorf("Lookup error %v, want a temporary one", err)
 		}
 	})
 	// A subdomain's discovery falls back to the organizational domain
 	// (RFC 7489 §6.6.3); a failure there is a temperror too.
-	withFault(t, "_dmarc.example.org", func(t *testing.T, r *Resolver) {
-		res := CheckDMARC(context.Background(), r, DMARCInput{FromDomain: "news.example.org"}, DMARCOptions{})
-		if res.Result != TempError {
+	withFault(t, "_dmarc.example.org", func(t *testing.T, r *dnsauth.Resolver) {
+		res := dmarc.Check(context.Background(), r, dmarc.Input{FromDomain: "news.example.org"}, dmarc.Options{})
+		if res.Result != dnsauth.TempError {
 			t.Errorf("DMARC for a subdomain %s (%s), want temperror", res.Result, res.Reason)
 		}
 	})
@@ -157,17 +161,17 @@ func TestDNSFaultDKIMKey(t *testing.T) {
 	if err := dkim.Sign(&signed, strings.NewReader(msg), &dkim.SignOptions{Domain: "example.org", Selector: "sel", Signer: faultKey}); err != nil {
 		t.Fatal(err)
 	}
-	withFault(t, "sel._domainkey.example.org", func(t *testing.T, r *Resolver) {
+	withFault(t, "sel._domainkey.example.org", func(t *testing.T, r *dnsauth.Resolver) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res := VerifyDKIM(ctx, r, bytes.NewReader(signed.Bytes()), DKIMOptions{})
-		if len(res) != 1 || res[0].Result != TempError {
+		res := dkimauth.Verify(ctx, r, bytes.NewReader(signed.Bytes()), dkimauth.Options{})
+		if len(res) != 1 || res[0].Result != dnsauth.TempError {
 			t.Errorf("DKIM %v, want one temperror", res)
 		}
 		// What DMARC makes of it: the aligned signature could have
 		// passed, so the outcome is unknown, not a fail.
-		d := CheckDMARC(ctx, r, DMARCInput{FromDomain: "example.org", DKIM: res}, DMARCOptions{})
-		if d.Result == Pass || d.Result == Fail {
+		d := dmarc.Check(ctx, r, dmarc.Input{FromDomain: "example.org", DKIM: res}, dmarc.Options{})
+		if d.Result == dnsauth.Pass || d.Result == dnsauth.Fail {
 			t.Errorf("DMARC with the key unreachable: %s (%s)", d.Result, d.Reason)
 		}
 	})
@@ -176,8 +180,8 @@ func TestDNSFaultDKIMKey(t *testing.T) {
 func TestDNSFaultRelaySPFExpansion(t *testing.T) {
 	for _, name := range []string{"relay.example", "_spf.relay.example"} {
 		t.Run(name, func(t *testing.T) {
-			withFault(t, name, func(t *testing.T, r *Resolver) {
-				a := AnalyzeSPF(context.Background(), r, "relay.example")
+			withFault(t, name, func(t *testing.T, r *dnsauth.Resolver) {
+				a := spf.Analyze(context.Background(), r, "relay.example")
 				if !a.TempError {
 					t.Errorf("relay SPF expansion: TempError not set; networks %v, problems %q", a.Networks, a.Problems)
 				}
@@ -190,19 +194,19 @@ func TestDNSFaultRelaySPFExpansion(t *testing.T) {
 // and a fault does not stick: once the server is well again, so are the
 // lookups (a temporary failure is not cached as a negative answer).
 func TestDNSFaultIsTemporaryAndNotCached(t *testing.T) {
-	withFault(t, "example.org", func(t *testing.T, r *Resolver) {
+	withFault(t, "example.org", func(t *testing.T, r *dnsauth.Resolver) {
 		txt, err := r.LookupTXT(context.Background(), "example.org")
-		if !IsTemporary(err) || IsNotFound(err) || txt != nil {
+		if !dnsauth.IsTemporary(err) || dnsauth.IsNotFound(err) || txt != nil {
 			t.Errorf("LookupTXT = %q, %v; want a temporary error", txt, err)
 		}
 	})
 	srv := dnstest.New(t, faultZone)
 	srv.SetFault("example.org", dnstest.ServFail)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.LookupTXT(context.Background(), "example.org"); !IsTemporary(err) {
+	if _, err := r.LookupTXT(context.Background(), "example.org"); !dnsauth.IsTemporary(err) {
 		t.Fatalf("with SERVFAIL: %v", err)
 	}
 	srv.SetFault("example.org", dnstest.NoFault)
@@ -214,12 +218,12 @@ func TestDNSFaultIsTemporaryAndNotCached(t *testing.T) {
 // A truncated answer whose TCP retry fails, ten thousand times: the TCP
 // connection attempts must not leave sockets or goroutines behind.
 func TestDNSFaultTruncationDoesNotLeak(t *testing.T) {
-	r, err := NewResolver(ResolverConfig{Servers: []string{udpOnly(t, truncate)}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{udpOnly(t, truncate)}, Timeout: 200 * time.Millisecond, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lookup := func(i int) {
-		if _, err := r.LookupTXT(context.Background(), fmt.Sprintf("n%d.example.org", i%50)); !IsTemporary(err) {
+		if _, err := r.LookupTXT(context.Background(), fmt.Sprintf("n%d.example.org", i%50)); !dnsauth.IsTemporary(err) {
 			t.Fatalf("lookup %d: %v", i, err)
 		}
 	}
@@ -235,19 +239,19 @@ func TestDNSFaultTruncationDoesNotLeak(t *testing.T) {
 	dnstest.ExpectNoLeak(t, before, 2, 3*time.Second, fmt.Sprintf("%d truncated lookups with TCP refused", n))
 }
 
-// AnalyzeSPF names its problems in the same order every time: the huge
+// spf.Analyze names its problems in the same order every time: the huge
 // networks were once listed in the random order of a map, and a relay's
 // status line changed from one refresh to the next.
 func TestAnalyzeSPFProblemsInOrder(t *testing.T) {
 	srv := dnstest.New(t, `wide.example. IN TXT "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/2 ip6:::/0 ip6:8000::/3 ip4:10.0.0.0/8 -all"`)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "[0.0.0.0/1 authorizes a huge part of the address space 128.0.0.0/2 authorizes a huge part of the address space " +
 		"::/0 authorizes a huge part of the address space 8000::/3 authorizes a huge part of the address space]"
 	for i := 0; i < 50; i++ {
-		if got := fmt.Sprint(AnalyzeSPF(context.Background(), r, "wide.example").Problems); got != want {
+		if got := fmt.Sprint(spf.Analyze(context.Background(), r, "wide.example").Problems); got != want {
 			t.Fatalf("run %d: problems %s, want %s", i, got, want)
 		}
 	}

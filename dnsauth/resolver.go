@@ -256,7 +256,7 @@ func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error
 func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*cacheEntry, error) {
 	r.lookups.Add(1)
 	if _, ok := dns.IsDomainName(name); !ok || name == "" {
-		return nil, errNotFound(name)
+		return nil, NotFoundError(name)
 	}
 	key := cacheKey{strings.ToLower(dns.Fqdn(name)), qtype}
 	if e := r.cached(key); e != nil {
@@ -282,7 +282,7 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*cach
 	case <-call.done:
 	case <-ctx.Done():
 		r.failures.Add(1)
-		return nil, errTemporary(name, "lookup abandoned: "+ctx.Err().Error(), true)
+		return nil, TemporaryError(name, "lookup abandoned: "+ctx.Err().Error(), true)
 	}
 	if call.err != nil {
 		return nil, call.err
@@ -292,7 +292,7 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*cach
 
 func entryResult(name string, e *cacheEntry) (*cacheEntry, error) {
 	if e.notFound {
-		return nil, errNotFound(name)
+		return nil, NotFoundError(name)
 	}
 	return e, nil
 }
@@ -377,7 +377,7 @@ func (r *Resolver) query(key cacheKey) (*cacheEntry, error) {
 			}
 		}
 	}
-	return nil, errTemporary(strings.TrimSuffix(key.name, "."), lastErr, timedOut)
+	return nil, TemporaryError(strings.TrimSuffix(key.name, "."), lastErr, timedOut)
 }
 
 // exchange sends m over UDP and retries over TCP when the answer is

@@ -18,7 +18,7 @@ import (
 	gomilter "github.com/d--j/go-milter"
 	"github.com/emersion/go-msgauth/dkim"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/authres"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
 )
@@ -230,7 +230,7 @@ func TestDaemonStagedVerdicts(t *testing.T) {
 			t.Fatalf("got %s %v quarantined=%v", r.stage, r.act, r.quarantined())
 		}
 		ar := r.header("Authentication-Results")
-		if len(ar) != 1 || dnsauth.AuthservID(ar[0]) != "mx.example.org" || !strings.Contains(ar[0], "dkim=pass") ||
+		if len(ar) != 1 || authres.AuthservID(ar[0]) != "mx.example.org" || !strings.Contains(ar[0], "dkim=pass") ||
 			!strings.Contains(ar[0], "spf=pass") || !strings.Contains(ar[0], "dmarc=pass") {
 			t.Errorf("Authentication-Results = %q", ar)
 		}

@@ -21,7 +21,7 @@ import (
 	gomilter "github.com/d--j/go-milter"
 	"github.com/emersion/go-msgauth/dkim"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/authres"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
 )
@@ -393,7 +393,7 @@ func TestDaemonStripsForgedAuthResults(t *testing.T) {
 				t.Errorf("deleted Authentication-Results %v, want [8 7 6 5 3 1]", deleted)
 			}
 			ours := r.header("Authentication-Results")
-			if len(ours) != 1 || dnsauth.AuthservID(ours[0]) != "mx.example.org" {
+			if len(ours) != 1 || authres.AuthservID(ours[0]) != "mx.example.org" {
 				t.Errorf("our Authentication-Results: %q", ours)
 			}
 		})

@@ -9,7 +9,7 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/authres"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -253,7 +253,7 @@ func (s *session) rewriteHeaders(m gomilter.Modifier) error {
 		switch {
 		case strings.EqualFold(h.Name, "Authentication-Results"):
 			n++
-			if dnsauth.IsOwnAuthResults(h.Value, id) {
+			if authres.IsOwn(h.Value, id) {
 				forged = append(forged, n)
 			}
 		case strings.EqualFold(h.Name, vh):

@@ -278,13 +278,10 @@ func TestWirePanicInLibraryCostsOneConnection(t *testing.T) {
 	if !m.closedByDaemon(5 * time.Second) {
 		t.Fatal("connection still open")
 	}
-	gomilter.LogWarning = logWarning
-	if r := send(t, w.d.Addr().String(), "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"},
-		hostileMsg("x@spammer.example", "Hi.\r\n")); r.summary() != "eom accept" {
-		t.Errorf("after the panic: %s", r.summary())
-	}
 	// The MTA sees the connection closed by go-milter's own deferred
-	// close, a moment before the recover logs.
+	// close, a moment before the recover logs. Reading the log (a locked
+	// buffer) after the recover wrote it also orders the restore below
+	// after go-milter's last read of LogWarning.
 	logged := func() bool {
 		logs := w.logs.String()
 		return strings.Contains(logs, "injected fault in go-milter") && strings.Contains(logs, "goroutine")
@@ -293,6 +290,11 @@ func TestWirePanicInLibraryCostsOneConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !logged() {
-		t.Errorf("panic not logged with its stack:\n%s", w.logs.String())
+		t.Fatalf("panic not logged with its stack:\n%s", w.logs.String())
+	}
+	gomilter.LogWarning = logWarning
+	if r := send(t, w.d.Addr().String(), "192.0.2.66", "spam.spammer.example", "", "x@spammer.example", []string{"user@edge.example"},
+		hostileMsg("x@spammer.example", "Hi.\r\n")); r.summary() != "eom accept" {
+		t.Errorf("after the panic: %s", r.summary())
 	}
 }

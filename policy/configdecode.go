@@ -283,12 +283,6 @@ func (d *cfgDecoder) line(path string) int {
 	return 0
 }
 
-// has reports whether path was written in the file.
-func (d *cfgDecoder) has(path string) bool {
-	_, ok := d.pos[path]
-	return ok
-}
-
 func (d *cfgDecoder) err() *ConfigError {
 	// By line, then by column, so that several problems on one line
 	// (elements of an array) come in the order they were written.

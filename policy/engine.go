@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/policy/impersonation"
 )
 
@@ -211,7 +212,7 @@ func aligned(a, b string) bool {
 		return false
 	}
 	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
-	return a == b || dnsauth.OrgDomain(a) == dnsauth.OrgDomain(b)
+	return a == b || dmarc.OrgDomain(a) == dmarc.OrgDomain(b)
 }
 
 // domainMatches reports whether name is pattern or below it.

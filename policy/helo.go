@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
 // checkHelo questions a client that greets with a name in a protected
@@ -22,7 +23,7 @@ func (m *Message) checkHelo(ctx context.Context, stage Stage, ip netip.Addr, hel
 	if m.MailFrom == "" || d == nil {
 		return
 	}
-	r := dnsauth.CheckSPFHelo(ctx, m.e.dns, ip, helo)
+	r := spf.CheckHelo(ctx, m.e.dns, ip, helo)
 	m.HELO = &r
 	switch r.Result {
 	case dnsauth.Pass:

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/header"
 )
 
 // corpusPeople are protected people for the false-positive measurement:
@@ -119,12 +120,12 @@ func corpusDomains(headers []Header) []string {
 		case "return-path":
 			add(domainOf(h.Value))
 		case "dkim-signature":
-			if sig, err := dnsauth.ParseDKIMSignature(h.Value); err == nil {
+			if sig, err := dkim.ParseSignature(h.Value); err == nil {
 				add(sig.Domain)
 			}
 		}
 	}
-	for _, d := range dnsauth.ParseFrom(froms).Domains {
+	for _, d := range header.ParseFrom(froms).Domains {
 		add(d)
 	}
 	return out
@@ -146,7 +147,7 @@ func corpusEngine(domain string) *Engine {
 func corpusMessage(e *Engine, headers []Header) *Message {
 	m := &Message{e: e, Class: ClassInternet, verdict: Accept, observed: Accept, headers: headers}
 	m.MailFrom = strings.Trim(strings.TrimSpace(strings.Join(m.headerValues("Return-Path"), "")), "<>")
-	m.From = dnsauth.ParseFrom(m.headerValues("From"))
+	m.From = header.ParseFrom(m.headerValues("From"))
 	return m
 }
 

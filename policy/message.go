@@ -6,7 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
+	"github.com/spoofguard/spoofguard/header"
 )
 
 // Client is the SMTP client of a session as the MTA reports it.
@@ -75,11 +78,11 @@ type Message struct {
 	Rcpts       []string
 	Origin      *Origin // relayed mail, and mail an outbound server took from the Internet
 
-	SPF   *dnsauth.SPFResult // MAIL FROM identity of the evaluated client; nil when not checked
-	HELO  *dnsauth.SPFResult // HELO identity, checked when it names a protected domain; else nil
-	From  dnsauth.From
-	DKIM  []dnsauth.DKIMResult
-	DMARC []dnsauth.DMARCResult
+	SPF   *spf.Result // MAIL FROM identity of the evaluated client; nil when not checked
+	HELO  *spf.Result // HELO identity, checked when it names a protected domain; else nil
+	From  header.From
+	DKIM  []dkim.Result
+	DMARC []dmarc.Result
 
 	Outcomes []Outcome
 	Started  time.Time
@@ -89,7 +92,7 @@ type Message struct {
 
 	headers       []Header
 	ctx           context.Context
-	dkim          *dnsauth.DKIMVerifier
+	dkim          *dkim.Verifier
 	envelopeDone  bool
 	headerDecided bool
 }
@@ -157,7 +160,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.checkEnvelope(ctx, StageHeaders)
 	}
 	m.checkBehindOutbound(ctx)
-	m.From = dnsauth.ParseFrom(m.headerValues("From"))
+	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
 	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
@@ -282,7 +285,7 @@ func (m *Message) hasHeader(name string) bool {
 // startDKIM feeds the header block to a streaming verifier; the body
 // follows chunk by chunk, so key lookups overlap the body's arrival.
 func (m *Message) startDKIM(ctx context.Context) {
-	m.dkim = dnsauth.NewDKIMVerifier(ctx, m.e.dns, dnsauth.DKIMOptions{MaxSignatures: m.e.cfg.DKIM.MaxSignatures})
+	m.dkim = dkim.NewVerifier(ctx, m.e.dns, dkim.Options{MaxSignatures: m.e.cfg.DKIM.MaxSignatures})
 	var b []byte
 	for _, h := range m.headers {
 		b = appendHeaderCRLF(b[:0], h)

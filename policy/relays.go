@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
 // relaySet is one configured inbound filtering relay: the networks written
@@ -30,7 +31,7 @@ type relaySet struct {
 // resolver does not expose TTLs, so the SPF analysis' fixed refresh
 // applies; a failed fetch is retried sooner while the old set stays.
 const (
-	relayRefresh      = dnsauth.SPFRefresh
+	relayRefresh      = spf.Refresh
 	relayRetry        = time.Minute
 	relayFetchTimeout = 15 * time.Second
 )
@@ -69,7 +70,7 @@ func (rs *relaySet) fetch(ctx context.Context, dns dnsauth.DNS) bool {
 	var nets []netip.Prefix
 	var problems []string
 	for _, domain := range rs.cfg.SPF {
-		a := dnsauth.AnalyzeSPF(ctx, dns, domain)
+		a := spf.Analyze(ctx, dns, domain)
 		if a.TempError {
 			msg := "temporary DNS failure fetching " + domain + "; keeping the previous set"
 			rs.status.Store(&msg)

@@ -1,14 +1,16 @@
 package policy
 
 import (
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/authres"
 )
+
+import ()
 
 // AuthResults is the value of the Authentication-Results header the
 // message gets (RFC 8601): SPF of the evaluated client, every DKIM
 // signature, DMARC per author domain, SMTP AUTH.
 func (m *Message) AuthResults(authservID string) string {
-	ar := dnsauth.AuthResults{
+	ar := authres.Results{
 		AuthservID: authservID,
 		SPF:        m.SPF,
 		HELO:       m.HELO,
@@ -31,7 +33,7 @@ func (m *Message) AuthResults(authservID string) string {
 	default:
 		ar.Comment = string(m.Class) + " client " + addrWords(m.Client.IP)
 	}
-	return dnsauth.FormatAuthResults(ar)
+	return authres.Format(ar)
 }
 
 // VerdictHeader is the value of the short verdict header: the verdict

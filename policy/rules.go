@@ -6,6 +6,10 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	dmarcauth "github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
+	"github.com/spoofguard/spoofguard/header"
 )
 
 // directDelivery is the rule for mail that bypassed the inbound filter: a
@@ -67,14 +71,14 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 		return
 	}
 	if ip.IsValid() {
-		r := dnsauth.CheckSPF(ctx, m.e.dns, ip, helo, m.MailFrom)
+		r := spf.Check(ctx, m.e.dns, ip, helo, m.MailFrom)
 		m.SPF = &r
 	} else {
 		why := "the MTA reported no client address"
 		if m.Origin != nil {
 			why = "original client unknown: " + m.Origin.Err
 		}
-		m.SPF = &dnsauth.SPFResult{Result: dnsauth.None, Identity: "mailfrom", Domain: identity, Reason: why}
+		m.SPF = &spf.Result{Result: dnsauth.None, Identity: "mailfrom", Domain: identity, Reason: why}
 	}
 	m.envelopeForgery(stage, d, identity)
 	m.checkHelo(ctx, stage, ip, helo)
@@ -166,7 +170,7 @@ func (m *Message) mightBeRescued(domains []string) bool {
 		}
 		rescue := false
 		for _, v := range m.headerValues("DKIM-Signature") {
-			if sig, err := dnsauth.ParseDKIMSignature(v); err == nil && aligned(sig.Domain, dom) {
+			if sig, err := dkim.ParseSignature(v); err == nil && aligned(sig.Domain, dom) {
 				rescue = true
 			}
 		}
@@ -231,14 +235,14 @@ func (m *Message) checkDMARC(ctx context.Context) {
 		return
 	}
 	for _, dom := range m.From.Domains {
-		r := dnsauth.CheckDMARC(ctx, m.e.dns, dnsauth.DMARCInput{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
-			dnsauth.DMARCOptions{Rand: m.e.rand})
+		r := dmarcauth.Check(ctx, m.e.dns, dmarcauth.Input{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
+			dmarcauth.Options{Rand: m.e.rand})
 		m.DMARC = append(m.DMARC, r)
 		m.dmarcRule(r)
 	}
 }
 
-func (m *Message) dmarcRule(r dnsauth.DMARCResult) {
+func (m *Message) dmarcRule(r dmarcauth.Result) {
 	d := m.e.protected(r.FromDomain)
 	switch {
 	case r.Result != dnsauth.Fail && r.Result != dnsauth.TempError:
@@ -276,9 +280,9 @@ func (m *Message) dmarcAction(policy string) Action {
 // evaluation stopped at a temporary error: the strictest policy of the
 // record found (p, sp or np, whichever would have applied), or of any
 // record when none was found.
-func (m *Message) dmarcWorst(r dnsauth.DMARCResult) Action {
+func (m *Message) dmarcWorst(r dmarcauth.Result) Action {
 	policies := []string{"reject"}
-	if rec, err := dnsauth.ParseDMARCRecord(r.Record); r.Record != "" && err == nil {
+	if rec := r.Record; rec != nil {
 		policies = []string{rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy}
 	}
 	worst := ActionAccept
@@ -345,14 +349,14 @@ func (m *Message) spfWords() string {
 	return "SPF " + string(m.SPF.Result) + " for " + orNull(m.SPF.Domain)
 }
 
-func fromWords(f dnsauth.From) string {
+func fromWords(f header.From) string {
 	if len(f.Addresses) == 0 {
 		return "(" + orNull(f.Problem) + ")"
 	}
 	return strings.Join(f.Addresses, ", ")
 }
 
-func sampledWords(r dnsauth.DMARCResult) string {
+func sampledWords(r dmarcauth.Result) string {
 	if r.Sampled {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 )
 
 // The words for a weak DMARC policy: the domain's forgeries get through at
@@ -26,13 +27,13 @@ func (da *domainAudit) deliveredElsewhere() string {
 // found as receivers find it: at the domain, else at its organizational
 // domain).
 func (da *domainAudit) dmarc() {
-	rec, at, err := dnsauth.LookupDMARC(da.ctx, da.e.DNS(), da.d.Name)
-	var recErr *dnsauth.DMARCRecordError
+	rec, at, err := dmarc.Lookup(da.ctx, da.e.DNS(), da.d.Name)
+	var recErr *dmarc.RecordError
 	switch {
 	case dnsauth.IsTemporary(err):
 		da.add("dmarc", Fail, "could not be checked: "+err.Error(), "run the audit again; if it persists, check the domain's name servers")
 		return
-	case errors.Is(err, dnsauth.ErrDMARCMultipleRecords):
+	case errors.Is(err, dmarc.ErrMultipleRecords):
 		da.add("dmarc.record", Fail, "several DMARC records at _dmarc."+at+": receivers apply none (RFC 7489 §6.6.3)", "keep exactly one")
 		return
 	case errors.As(err, &recErr):
@@ -63,7 +64,7 @@ func (da *domainAudit) dmarc() {
 
 // dmarcPolicy judges the policy that applies to mail from the domain: p
 // at the domain itself, sp (when set) when the record is a parent's.
-func (da *domainAudit) dmarcPolicy(rec *dnsauth.DMARCRecord, at string) {
+func (da *domainAudit) dmarcPolicy(rec *dmarc.Record, at string) {
 	tag, policy := "p", rec.Policy
 	if at != da.d.Name && rec.SubdomainPolicy != "" {
 		tag, policy = "sp", rec.SubdomainPolicy
@@ -101,7 +102,7 @@ func strength(policy string) int {
 
 // dmarcExtent checks how much failing mail the policy covers and whether
 // anyone hears about it.
-func (da *domainAudit) dmarcExtent(rec *dnsauth.DMARCRecord) {
+func (da *domainAudit) dmarcExtent(rec *dmarc.Record) {
 	if rec.Percent < 100 {
 		da.add("dmarc.pct", Warn, fmt.Sprintf("pct=%d: only %d%% of failing mail gets the policy; the rest is treated one step more leniently (RFC 7489 §6.6.4)", rec.Percent, rec.Percent),
 			"raise pct to 100")

@@ -6,14 +6,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
 // spf judges the domain's SPF policy (RFC 7208) as other receivers will
 // evaluate it: the walk through includes and redirects is the one the
 // engine uses to learn relay networks.
 func (da *domainAudit) spf() {
-	a := dnsauth.AnalyzeSPF(da.ctx, da.e.DNS(), da.d.Name)
+	a := spf.Analyze(da.ctx, da.e.DNS(), da.d.Name)
 	da.d.SPF = spfFacts(a)
 	if a.TempError {
 		da.add("spf", Fail, "could not be checked: "+strings.Join(a.Problems, "; "),
@@ -40,7 +40,7 @@ func (da *domainAudit) spf() {
 
 // spfRecord checks that there is exactly one record and that it parses;
 // without that, nothing else about SPF matters.
-func (da *domainAudit) spfRecord(a dnsauth.SPFAnalysis) bool {
+func (da *domainAudit) spfRecord(a spf.Analysis) bool {
 	switch n := len(a.Records); {
 	case n == 0:
 		da.add("spf.record", Fail, "no SPF record: receivers cannot tell your servers from forgers (SPF none)",
@@ -51,7 +51,7 @@ func (da *domainAudit) spfRecord(a dnsauth.SPFAnalysis) bool {
 			"merge them into one record")
 		return false
 	}
-	if _, err := dnsauth.ParseSPFRecord(a.Records[0]); err != nil {
+	if _, err := spf.Parse(a.Records[0]); err != nil {
 		da.add("spf.record", Fail, "invalid: "+err.Error()+": receivers return permerror", "correct the record's syntax")
 		return false
 	}
@@ -61,7 +61,7 @@ func (da *domainAudit) spfRecord(a dnsauth.SPFAnalysis) bool {
 
 // spfLimits checks the RFC 7208 §4.6.4 limits, counted through every
 // include and redirect: over them, receivers return permerror.
-func (da *domainAudit) spfLimits(a dnsauth.SPFAnalysis) {
+func (da *domainAudit) spfLimits(a spf.Analysis) {
 	if a.Lookups > 10 {
 		da.add("spf.lookups", Fail, fmt.Sprintf("%d DNS lookups, over the limit of 10 (RFC 7208 §4.6.4): receivers return permerror, so SPF never passes", a.Lookups),
 			"drop includes you no longer use, or replace them with ip4:/ip6: terms")
@@ -99,7 +99,7 @@ func (da *domainAudit) spfAll(all string) {
 
 // spfOutbound checks that the configured own outbound servers are
 // authorized: mail they send as the domain would fail SPF elsewhere.
-func (da *domainAudit) spfOutbound(a dnsauth.SPFAnalysis) {
+func (da *domainAudit) spfOutbound(a spf.Analysis) {
 	out := da.auditor.cfg.Networks.Outbound
 	if len(out) == 0 {
 		return
@@ -141,14 +141,14 @@ func covered(nets []netip.Prefix, p netip.Prefix) bool {
 
 // isLimitProblem tells the problems the analysis reports that spfLimits
 // and spfAll already judged, so they are not listed twice. The wording
-// is dnsauth's (spfWalker.finish).
-func isLimitProblem(a dnsauth.SPFAnalysis, p string) bool {
+// is dnsauth/spf's (spfWalker.finish).
+func isLimitProblem(a spf.Analysis, p string) bool {
 	return strings.HasPrefix(p, strconv.Itoa(a.Lookups)+" DNS-querying terms, over the limit") ||
 		strings.HasPrefix(p, strconv.Itoa(a.VoidLookups)+" lookups find nothing, over the limit") ||
 		strings.HasPrefix(p, "the policy ends in +all")
 }
 
-func spfFacts(a dnsauth.SPFAnalysis) *SPFFacts {
+func spfFacts(a spf.Analysis) *SPFFacts {
 	f := &SPFFacts{Records: nonNil(a.Records), Lookups: a.Lookups, VoidLookups: a.VoidLookups, All: a.All,
 		Networks: []string{}, Unexpanded: nonNil(a.Unexpanded), Problems: nonNil(a.Problems)}
 	for _, n := range a.Networks {

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/header"
 	"github.com/spoofguard/spoofguard/policy"
 	"github.com/spoofguard/spoofguard/policy/received"
 )
@@ -174,7 +174,7 @@ func gatherRcpts(fields []field, opts Options, tx *policy.Transaction, in *Input
 			}
 		}
 	}
-	addressed := dnsauth.ParseFrom(append(values(fields, "To"), values(fields, "Cc")...))
+	addressed := header.ParseFrom(append(values(fields, "To"), values(fields, "Cc")...))
 	for _, a := range addressed.Addresses {
 		if strings.Contains(a, "@") {
 			addRcpt(tx, in, a, "To/Cc headers")

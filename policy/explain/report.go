@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -376,7 +378,7 @@ func recipients(m *policy.Message, in Inputs) []Recipient {
 	return out
 }
 
-func spfOf(s *dnsauth.SPFResult) *SPF {
+func spfOf(s *spf.Result) *SPF {
 	if s == nil {
 		return nil
 	}
@@ -388,14 +390,17 @@ func spfOf(s *dnsauth.SPFResult) *SPF {
 		Reason: s.Reason, Trace: nonNil(s.Trace)}
 }
 
-// dmarcOf adds the tags of the record that applied, read again from its
-// text, to the engine's result.
-func dmarcOf(d dnsauth.DMARCResult) DMARC {
+// dmarcOf adds the tags of the record that applied, as the engine parsed
+// it, to the engine's result; an unusable record shows its text only.
+func dmarcOf(d dmarc.Result) DMARC {
 	out := DMARC{Result: d.Result, FromDomain: d.FromDomain, OrgDomain: d.OrgDomain, RecordDomain: d.RecordDomain,
-		Record: d.Record, Policy: d.Policy, PolicyTag: d.PolicyTag, Sampled: d.Sampled,
+		Policy: d.Policy, PolicyTag: d.PolicyTag, Sampled: d.Sampled,
 		SPFAligned: d.SPFAligned, DKIMAligned: d.DKIMAligned, AlignedDKIM: d.AlignedDKIM, Reason: d.Reason}
-	if rec, err := dnsauth.ParseDMARCRecord(d.Record); err == nil && d.Record != "" {
-		out.P, out.SP, out.NP, out.Pct = rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy, rec.Percent
+	if rec := d.Record; rec != nil {
+		out.Record = rec.Raw
+		if d.RecordErr == nil {
+			out.P, out.SP, out.NP, out.Pct = rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy, rec.Percent
+		}
 	}
 	return out
 }

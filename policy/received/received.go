@@ -491,7 +491,8 @@ func hasWordPrefixFold(s, w string) bool {
 
 // String renders the hop as key=value pairs for logs and traces, leaving
 // out empty fields; values that could be mistaken for separators are
-// quoted.
+// quoted. Kept although only tests call it: the parser corpus's expected
+// outcomes are written in this form, and fmt prints a Hop with it.
 func (h Hop) String() string {
 	var b strings.Builder
 	add := func(key, v string) {

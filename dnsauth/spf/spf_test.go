@@ -1,4 +1,4 @@
-package dnsauth
+package spf
 
 import (
 	"context"
@@ -16,12 +16,13 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 var spfUpdate = flag.Bool("spf-update", false, "rewrite the SPF golden files in testdata/")
 
-// spfTestZone is the DNS behind the CheckSPF table tests.
+// spfTestZone is the DNS behind the Check table tests.
 const spfTestZone = `
 example.org.           TXT "v=spf1 ip4:192.0.2.0/24 include:_spf.example.net -all"
 _spf.example.net.      TXT "v=spf1 include:_spf2.example.net ~all"
@@ -74,7 +75,7 @@ func spfNewDNS(tb testing.TB, zone string) *dnstest.Server {
 
 // spfTestDNS serves spfTestZone (plus i1…i11 and the faults) through the
 // caching resolver.
-func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
+func spfTestDNS(tb testing.TB) (*dnstest.Server, *dnsauth.Resolver) {
 	tb.Helper()
 	srv := spfNewDNS(tb, spfTestZone)
 	for i := 1; i <= 11; i++ {
@@ -82,7 +83,7 @@ func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
 	}
 	srv.SetFault("servfail.example.org", dnstest.ServFail)
 	srv.SetFault("timeout.example.org", dnstest.Timeout)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -91,112 +92,112 @@ func spfTestDNS(tb testing.TB) (*dnstest.Server, *Resolver) {
 
 func TestCheckSPF(t *testing.T) {
 	_, r := spfTestDNS(t)
-	test := func(name, ip, helo, mailFrom string, want Result, reason string) {
+	test := func(name, ip, helo, mailFrom string, want dnsauth.Result, reason string) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			got := CheckSPF(context.Background(), r, netip.MustParseAddr(ip), helo, mailFrom)
+			got := Check(context.Background(), r, netip.MustParseAddr(ip), helo, mailFrom)
 			if got.Result != want || got.Identity != "mailfrom" || !strings.Contains(got.Reason, reason) {
-				t.Errorf("CheckSPF(%s, %q, %q) = %s, %q; want %s, reason containing %q\ntrace:\n%s",
+				t.Errorf("Check(%s, %q, %q) = %s, %q; want %s, reason containing %q\ntrace:\n%s",
 					ip, helo, mailFrom, got.Result, got.Reason, want, reason, strings.Join(got.Trace, "\n"))
 			}
 		})
 	}
 	// Results and the terms that decide them.
-	test("ip4 pass", "192.0.2.10", "mx.example.com", "a@example.org", Pass,
+	test("ip4 pass", "192.0.2.10", "mx.example.com", "a@example.org", dnsauth.Pass,
 		"192.0.2.10 is permitted by example.org's SPF record (ip4:192.0.2.0/24)")
-	test("include chain pass", "198.51.100.7", "mx.example.com", "a@example.org", Pass,
+	test("include chain pass", "198.51.100.7", "mx.example.com", "a@example.org", dnsauth.Pass,
 		"198.51.100.7 is permitted by example.org's SPF record (include:_spf.example.net)")
-	test("ip6 in include", "2001:db8::25", "mx.example.com", "a@example.org", Pass, "(include:_spf.example.net)")
-	test("fail", "203.0.113.9", "mx.example.com", "a@example.org", Fail,
+	test("ip6 in include", "2001:db8::25", "mx.example.com", "a@example.org", dnsauth.Pass, "(include:_spf.example.net)")
+	test("fail", "203.0.113.9", "mx.example.com", "a@example.org", dnsauth.Fail,
 		"203.0.113.9 is not permitted by example.org's SPF record (-all)")
-	test("ipv4-mapped client", "::ffff:192.0.2.10", "mx.example.com", "a@example.org", Pass, "192.0.2.10 is permitted")
-	test("softfail", "203.0.113.9", "x.example", "a@soft.example.org", SoftFail, "soft fail (~all)")
-	test("neutral", "203.0.113.9", "x.example", "a@neutral.example.org", Neutral, "makes no assertion about 203.0.113.9 (?all)")
-	test("empty record", "203.0.113.9", "x.example", "a@empty.example.org", Neutral, "neutral by default")
-	test("redirect", "203.0.113.9", "x.example", "a@redirect.example.org", Fail, "(redirect=example.org)")
-	test("mx with cidr", "192.0.2.131", "x.example", "a@mxhost.example.org", Pass, "(mx/24)")
+	test("ipv4-mapped client", "::ffff:192.0.2.10", "mx.example.com", "a@example.org", dnsauth.Pass, "192.0.2.10 is permitted")
+	test("softfail", "203.0.113.9", "x.example", "a@soft.example.org", dnsauth.SoftFail, "soft fail (~all)")
+	test("neutral", "203.0.113.9", "x.example", "a@neutral.example.org", dnsauth.Neutral, "makes no assertion about 203.0.113.9 (?all)")
+	test("empty record", "203.0.113.9", "x.example", "a@empty.example.org", dnsauth.Neutral, "neutral by default")
+	test("redirect", "203.0.113.9", "x.example", "a@redirect.example.org", dnsauth.Fail, "(redirect=example.org)")
+	test("mx with cidr", "192.0.2.131", "x.example", "a@mxhost.example.org", dnsauth.Pass, "(mx/24)")
 	// Macros (RFC 7208 §7): %{l}, %{d}, %{i}, and %{h} for the null sender.
-	test("macro pass", "203.0.113.5", "x.example", "alice@macro.example.org", Pass, "(exists:%{l}.%{d}.%{i}._spf.example.org)")
-	test("macro fail", "203.0.113.6", "x.example", "alice@macro.example.org", Fail, "(-all)")
-	test("null sender", "203.0.113.9", "mx.sender.example", "", Pass, "mx.sender.example's SPF record")
-	test("null sender brackets", "203.0.113.9", "mx.sender.example", "<>", Pass, "permitted")
-	test("no local part is postmaster", "203.0.113.9", "mx.sender.example", "@mx.sender.example", Pass, "permitted")
+	test("macro pass", "203.0.113.5", "x.example", "alice@macro.example.org", dnsauth.Pass, "(exists:%{l}.%{d}.%{i}._spf.example.org)")
+	test("macro fail", "203.0.113.6", "x.example", "alice@macro.example.org", dnsauth.Fail, "(-all)")
+	test("null sender", "203.0.113.9", "mx.sender.example", "", dnsauth.Pass, "mx.sender.example's SPF record")
+	test("null sender brackets", "203.0.113.9", "mx.sender.example", "<>", dnsauth.Pass, "permitted")
+	test("no local part is postmaster", "203.0.113.9", "mx.sender.example", "@mx.sender.example", dnsauth.Pass, "permitted")
 	// None (RFC 7208 §4.3, §4.5).
-	test("nxdomain", "192.0.2.10", "x.example", "a@nxdomain.example.org", None, "nxdomain.example.org does not exist")
-	test("no spf record", "192.0.2.10", "x.example", "a@other.example.org", None, "publishes no SPF record")
+	test("nxdomain", "192.0.2.10", "x.example", "a@nxdomain.example.org", dnsauth.None, "nxdomain.example.org does not exist")
+	test("no spf record", "192.0.2.10", "x.example", "a@other.example.org", dnsauth.None, "publishes no SPF record")
 	// Permanent errors.
-	test("multiple records", "192.0.2.10", "x.example", "a@multi.example.org", PermError, "more than one SPF record")
-	test("broken term after a match", "192.0.2.1", "x.example", "a@broken.example.org", PermError, `"ip4:1.2.3.4/99": bad CIDR length`)
-	test("broken included record", "192.0.2.1", "x.example", "a@badinc.example.org", PermError, "(include:broken.example.org)")
-	test("include of nothing", "192.0.2.1", "x.example", "a@noinc.example.org", PermError, "has no SPF record")
-	test("10 includes", "192.0.2.1", "x.example", "a@inc10.example.org", Fail, "(-all)")
-	test("11 includes", "192.0.2.1", "x.example", "a@inc11.example.org", PermError, "more than 10 DNS-querying terms")
-	test("2 void lookups", "192.0.2.1", "x.example", "a@void2.example.org", Fail, "(-all)")
-	test("3 void lookups", "192.0.2.1", "x.example", "a@void3.example.org", PermError, "more than 2 lookups found nothing")
+	test("multiple records", "192.0.2.10", "x.example", "a@multi.example.org", dnsauth.PermError, "more than one SPF record")
+	test("broken term after a match", "192.0.2.1", "x.example", "a@broken.example.org", dnsauth.PermError, `"ip4:1.2.3.4/99": bad CIDR length`)
+	test("broken included record", "192.0.2.1", "x.example", "a@badinc.example.org", dnsauth.PermError, "(include:broken.example.org)")
+	test("include of nothing", "192.0.2.1", "x.example", "a@noinc.example.org", dnsauth.PermError, "has no SPF record")
+	test("10 includes", "192.0.2.1", "x.example", "a@inc10.example.org", dnsauth.Fail, "(-all)")
+	test("11 includes", "192.0.2.1", "x.example", "a@inc11.example.org", dnsauth.PermError, "more than 10 DNS-querying terms")
+	test("2 void lookups", "192.0.2.1", "x.example", "a@void2.example.org", dnsauth.Fail, "(-all)")
+	test("3 void lookups", "192.0.2.1", "x.example", "a@void3.example.org", dnsauth.PermError, "more than 2 lookups found nothing")
 	// Temporary errors.
-	test("servfail", "192.0.2.1", "x.example", "a@servfail.example.org", TempError, "temporary DNS error")
-	test("servfail in include", "192.0.2.1", "x.example", "a@tempinc.example.org", TempError, "temporary DNS error")
-	test("timeout", "192.0.2.1", "x.example", "a@timeout.example.org", TempError, "temporary DNS error")
+	test("servfail", "192.0.2.1", "x.example", "a@servfail.example.org", dnsauth.TempError, "temporary DNS error")
+	test("servfail in include", "192.0.2.1", "x.example", "a@tempinc.example.org", dnsauth.TempError, "temporary DNS error")
+	test("timeout", "192.0.2.1", "x.example", "a@timeout.example.org", dnsauth.TempError, "temporary DNS error")
 	// Identities that are not domains: none, no query (RFC 7208 §4.3).
-	test("no at", "192.0.2.1", "x.example", "postmaster", None, "has no domain")
-	test("empty domain", "192.0.2.1", "x.example", "a@", None, "is empty")
-	test("address literal", "192.0.2.1", "x.example", "a@[192.0.2.1]", None, "address literal")
-	test("ip domain", "192.0.2.1", "x.example", "a@192.0.2.1", None, "IP address")
-	test("single label", "192.0.2.1", "x.example", "a@localhost", None, "single label")
-	test("empty label", "192.0.2.1", "x.example", "a@a..example.org", None, "empty label")
-	test("long label", "192.0.2.1", "x.example", "a@"+strings.Repeat("x", 64)+".example.org", None, "longer than 63")
-	test("numeric tld", "192.0.2.1", "x.example", "a@host.123", None, "top-level label")
-	test("bad character", "192.0.2.1", "x.example", "a@exa mple.org", None, "not allowed")
-	test("null sender bad helo", "192.0.2.1", "[192.0.2.1]", "", None, "null sender and HELO")
+	test("no at", "192.0.2.1", "x.example", "postmaster", dnsauth.None, "has no domain")
+	test("empty domain", "192.0.2.1", "x.example", "a@", dnsauth.None, "is empty")
+	test("address literal", "192.0.2.1", "x.example", "a@[192.0.2.1]", dnsauth.None, "address literal")
+	test("ip domain", "192.0.2.1", "x.example", "a@192.0.2.1", dnsauth.None, "IP address")
+	test("single label", "192.0.2.1", "x.example", "a@localhost", dnsauth.None, "single label")
+	test("empty label", "192.0.2.1", "x.example", "a@a..example.org", dnsauth.None, "empty label")
+	test("long label", "192.0.2.1", "x.example", "a@"+strings.Repeat("x", 64)+".example.org", dnsauth.None, "longer than 63")
+	test("numeric tld", "192.0.2.1", "x.example", "a@host.123", dnsauth.None, "top-level label")
+	test("bad character", "192.0.2.1", "x.example", "a@exa mple.org", dnsauth.None, "not allowed")
+	test("null sender bad helo", "192.0.2.1", "[192.0.2.1]", "", dnsauth.None, "null sender and HELO")
 	// Normalisation.
-	test("angle brackets", "192.0.2.10", "x.example", " <a@example.org> ", Pass, "permitted")
-	test("trailing dot", "192.0.2.10", "x.example", "a@example.org.", Pass, "permitted")
-	test("upper case", "192.0.2.10", "x.example", "A@EXAMPLE.ORG", Pass, "permitted")
-	test("idn domain", "192.0.2.10", "x.example", "a@bücher.example", Pass, "xn--bcher-kva.example")
-	test("quoted at in local part", "192.0.2.10", "x.example", `"a@b"@example.org`, Pass, "permitted")
+	test("angle brackets", "192.0.2.10", "x.example", " <a@example.org> ", dnsauth.Pass, "permitted")
+	test("trailing dot", "192.0.2.10", "x.example", "a@example.org.", dnsauth.Pass, "permitted")
+	test("upper case", "192.0.2.10", "x.example", "A@EXAMPLE.ORG", dnsauth.Pass, "permitted")
+	test("idn domain", "192.0.2.10", "x.example", "a@bücher.example", dnsauth.Pass, "xn--bcher-kva.example")
+	test("quoted at in local part", "192.0.2.10", "x.example", `"a@b"@example.org`, dnsauth.Pass, "permitted")
 }
 
 func TestCheckSPFFields(t *testing.T) {
 	_, r := spfTestDNS(t)
 	ctx := context.Background()
-	got := CheckSPF(ctx, r, netip.MustParseAddr("203.0.113.9"), "mx.sender.example", "")
-	want := SPFResult{Result: Pass, Identity: "mailfrom", Domain: "mx.sender.example",
+	got := Check(ctx, r, netip.MustParseAddr("203.0.113.9"), "mx.sender.example", "")
+	want := Result{Result: dnsauth.Pass, Identity: "mailfrom", Domain: "mx.sender.example",
 		Sender: "postmaster@mx.sender.example", IP: netip.MustParseAddr("203.0.113.9")}
 	if got.Result != want.Result || got.Identity != want.Identity || got.Domain != want.Domain ||
 		got.Sender != want.Sender || got.IP != want.IP {
 		t.Errorf("null sender: got %+v, want %+v", got, want)
 	}
-	got = CheckSPF(ctx, r, netip.MustParseAddr("192.0.2.10"), "x.example", "@Example.ORG")
+	got = Check(ctx, r, netip.MustParseAddr("192.0.2.10"), "x.example", "@Example.ORG")
 	if got.Sender != "postmaster@Example.ORG" || got.Domain != "example.org" {
 		t.Errorf("no local part: sender %q domain %q", got.Sender, got.Domain)
 	}
-	got = CheckSPF(ctx, r, netip.Addr{}, "x.example", "a@example.org")
-	if got.Result != None || !strings.Contains(got.Reason, "no client IP") {
+	got = Check(ctx, r, netip.Addr{}, "x.example", "a@example.org")
+	if got.Result != dnsauth.None || !strings.Contains(got.Reason, "no client IP") {
 		t.Errorf("invalid IP: %s %q", got.Result, got.Reason)
 	}
 }
 
 func TestCheckSPFHelo(t *testing.T) {
 	_, r := spfTestDNS(t)
-	test := func(ip, helo string, want Result, reason string) {
+	test := func(ip, helo string, want dnsauth.Result, reason string) {
 		t.Helper()
-		got := CheckSPFHelo(context.Background(), r, netip.MustParseAddr(ip), helo)
+		got := CheckHelo(context.Background(), r, netip.MustParseAddr(ip), helo)
 		if got.Result != want || got.Identity != "helo" || !strings.Contains(got.Reason, reason) {
 			t.Errorf("CheckSPFHelo(%s, %q) = %s %q; want %s, reason containing %q", ip, helo, got.Result, got.Reason, want, reason)
 		}
-		if want != None && got.Sender != "postmaster@"+strings.TrimSuffix(helo, ".") {
+		if want != dnsauth.None && got.Sender != "postmaster@"+strings.TrimSuffix(helo, ".") {
 			t.Errorf("CheckSPFHelo(%s, %q): sender %q", ip, helo, got.Sender)
 		}
 	}
-	test("192.0.2.77", "helo.example.org", Pass, "(a)")
-	test("192.0.2.78", "helo.example.org", Fail, "(-all)")
-	test("192.0.2.78", "helo.example.org.", Fail, "(-all)")
-	test("203.0.113.9", "mx.sender.example", Pass, "%{l}") // %{l} is postmaster for HELO too
-	test("192.0.2.1", "[192.0.2.1]", None, "HELO \"[192.0.2.1]\" is an address literal")
-	test("192.0.2.1", "192.0.2.1", None, "IP address")
-	test("192.0.2.1", "localhost", None, "single label")
-	test("192.0.2.1", "", None, "HELO is empty")
-	test("192.0.2.1", "nxdomain.example.org", None, "does not exist")
+	test("192.0.2.77", "helo.example.org", dnsauth.Pass, "(a)")
+	test("192.0.2.78", "helo.example.org", dnsauth.Fail, "(-all)")
+	test("192.0.2.78", "helo.example.org.", dnsauth.Fail, "(-all)")
+	test("203.0.113.9", "mx.sender.example", dnsauth.Pass, "%{l}") // %{l} is postmaster for HELO too
+	test("192.0.2.1", "[192.0.2.1]", dnsauth.None, "HELO \"[192.0.2.1]\" is an address literal")
+	test("192.0.2.1", "192.0.2.1", dnsauth.None, "IP address")
+	test("192.0.2.1", "localhost", dnsauth.None, "single label")
+	test("192.0.2.1", "", dnsauth.None, "HELO is empty")
+	test("192.0.2.1", "nxdomain.example.org", dnsauth.None, "does not exist")
 }
 
 // TestCheckSPFTrace compares the readable trace of a nested evaluation
@@ -205,9 +206,9 @@ func TestCheckSPFTrace(t *testing.T) {
 	_, r := spfTestDNS(t)
 	test := func(golden, ip, mailFrom string) {
 		t.Helper()
-		got := CheckSPF(context.Background(), r, netip.MustParseAddr(ip), "mx.example.com", mailFrom)
+		got := Check(context.Background(), r, netip.MustParseAddr(ip), "mx.example.com", mailFrom)
 		text := strings.Join(got.Trace, "\n") + "\n" + "reason: " + got.Reason + "\n"
-		path := filepath.Join("testdata", "spf-trace", golden)
+		path := filepath.Join("testdata", "trace", golden)
 		if *spfUpdate {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
@@ -238,8 +239,8 @@ func TestCheckSPFCancelled(t *testing.T) {
 	srv.SetDelay(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	got := CheckSPF(ctx, r, netip.MustParseAddr("192.0.2.10"), "x.example", "a@example.org")
-	if got.Result != TempError {
+	got := Check(ctx, r, netip.MustParseAddr("192.0.2.10"), "x.example", "a@example.org")
+	if got.Result != dnsauth.TempError {
 		t.Errorf("cancelled check: %s %q", got.Result, got.Reason)
 	}
 }
@@ -255,10 +256,10 @@ func TestSPFDNSError(t *testing.T) {
 		t.Error("*net.DNSError not passed through")
 	}
 	got := spfDNSError(context.Canceled, "x.example")
-	if !IsTemporary(got) || !strings.Contains(got.Error(), "context canceled") {
+	if !dnsauth.IsTemporary(got) || !strings.Contains(got.Error(), "context canceled") {
 		t.Errorf("context.Canceled became %#v", got)
 	}
-	if !IsTemporary(spfDNSError(errors.New("boom"), "x")) {
+	if !dnsauth.IsTemporary(spfDNSError(errors.New("boom"), "x")) {
 		t.Error("plain error is not temporary")
 	}
 }
@@ -269,12 +270,12 @@ func BenchmarkCheckSPF(b *testing.B) {
 	_, r := spfTestDNS(b)
 	ctx := context.Background()
 	ip := netip.MustParseAddr("198.51.100.7")
-	if got := CheckSPF(ctx, r, ip, "mx.example.com", "a@example.org"); got.Result != Pass {
+	if got := Check(ctx, r, ip, "mx.example.com", "a@example.org"); got.Result != dnsauth.Pass {
 		b.Fatalf("warm-up: %s %s", got.Result, got.Reason)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if got := CheckSPF(ctx, r, ip, "mx.example.com", "a@example.org"); got.Result != Pass {
+		if got := Check(ctx, r, ip, "mx.example.com", "a@example.org"); got.Result != dnsauth.Pass {
 			b.Fatalf("%s %s", got.Result, got.Reason)
 		}
 	}
@@ -282,7 +283,7 @@ func BenchmarkCheckSPF(b *testing.B) {
 
 // FuzzSPFMailFrom: any MAIL FROM and HELO give either a checkable identity
 // (an ASCII multi-label domain and a sender with an "@") or a reason.
-func FuzzSPFMailFrom(f *testing.F) {
+func FuzzMailFrom(f *testing.F) {
 	for _, s := range []string{"a@example.org", "<>", "", "@example.org", "a@[192.0.2.1]", "a@bücher.example",
 		`"a@b"@example.org`, "a@a..b", "a@192.0.2.1", "<a@example.org.>", "a@x_y.example"} {
 		f.Add(s, "mx.example.net")
@@ -303,7 +304,7 @@ func FuzzSPFMailFrom(f *testing.F) {
 
 // FuzzSPFCheck serves a fuzzed record and checks it: the result is always
 // one of the RFC's, and a record that breaks the grammar is a permerror.
-func FuzzSPFCheck(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	for _, s := range []string{"v=spf1 -all", "v=spf1 ip4:192.0.2.0/24 -all", "v=spf1 include:_spf.example.net ~all",
 		"v=spf1 a mx/24 ptr exists:%{i}.x.example redirect=example.org", "v=spf1 ip4:192.0.2.1 ip4:1.2.3.4/99",
 		"v=spf1 a:%{l}.%{d2}.example -all", "v=spf1 redirect=fuzz.example"} {
@@ -319,18 +320,18 @@ func FuzzSPFCheck(f *testing.F) {
 		// A hang must show up as a crash with its input, not as a stalled worker.
 		watchdog := time.AfterFunc(20*time.Second, func() {
 			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-			panic("CheckSPF hangs on " + strconv.Quote(txt))
+			panic("Check hangs on " + strconv.Quote(txt))
 		})
 		defer watchdog.Stop()
-		got := CheckSPF(context.Background(), r, netip.MustParseAddr("192.0.2.1"), "mx.example.net", "a@"+name)
+		got := Check(context.Background(), r, netip.MustParseAddr("192.0.2.1"), "mx.example.net", "a@"+name)
 		switch got.Result {
-		case None, Neutral, Pass, Fail, SoftFail, TempError, PermError:
+		case dnsauth.None, dnsauth.Neutral, dnsauth.Pass, dnsauth.Fail, dnsauth.SoftFail, dnsauth.TempError, dnsauth.PermError:
 		default:
 			t.Fatalf("%q: result %q", txt, got.Result)
 		}
 		// The resolver hands TXT data back in presentation form, so the
 		// grammar property holds only for records it passes on unchanged.
-		if IsSPFRecord(txt) && spfPrintable(txt) && spfCheckRecord(txt) != nil && got.Result != PermError {
+		if IsRecord(txt) && spfPrintable(txt) && spfCheckRecord(txt) != nil && got.Result != dnsauth.PermError {
 			t.Fatalf("%q breaks the grammar (%v) but gives %s: %s", txt, spfCheckRecord(txt), got.Result, got.Reason)
 		}
 	})

@@ -1,4 +1,4 @@
-package dnsauth
+package spf
 
 import (
 	"context"
@@ -13,33 +13,34 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
-func TestParseSPFRecord(t *testing.T) {
-	test := func(txt string, want SPFRecord) {
+func TestParse(t *testing.T) {
+	test := func(txt string, want Record) {
 		t.Helper()
-		got, err := ParseSPFRecord(txt)
+		got, err := Parse(txt)
 		if err != nil {
-			t.Errorf("ParseSPFRecord(%q): %v", txt, err)
+			t.Errorf("Parse(%q): %v", txt, err)
 			return
 		}
 		want.Raw = txt
 		if !reflect.DeepEqual(*got, want) {
-			t.Errorf("ParseSPFRecord(%q)\n got %+v\nwant %+v", txt, *got, want)
+			t.Errorf("Parse(%q)\n got %+v\nwant %+v", txt, *got, want)
 		}
 	}
-	term := func(q byte, mech, value string, p4, p6 int) SPFTerm {
-		return SPFTerm{Qualifier: q, Mechanism: mech, Value: value, Prefix4: p4, Prefix6: p6}
+	term := func(q byte, mech, value string, p4, p6 int) Term {
+		return Term{Qualifier: q, Mechanism: mech, Value: value, Prefix4: p4, Prefix6: p6}
 	}
-	test("v=spf1", SPFRecord{})
-	test("v=spf1 ", SPFRecord{})
-	test("v=spf1 -all", SPFRecord{Terms: []SPFTerm{term('-', "all", "", 32, 128)}, All: "-all"})
-	test("V=SPF1  IP4:192.0.2.1   ~ALL  ", SPFRecord{
-		Terms: []SPFTerm{term('+', "ip4", "192.0.2.1", 32, 128), term('~', "all", "", 32, 128)}, All: "~all"})
+	test("v=spf1", Record{})
+	test("v=spf1 ", Record{})
+	test("v=spf1 -all", Record{Terms: []Term{term('-', "all", "", 32, 128)}, All: "-all"})
+	test("V=SPF1  IP4:192.0.2.1   ~ALL  ", Record{
+		Terms: []Term{term('+', "ip4", "192.0.2.1", 32, 128), term('~', "all", "", 32, 128)}, All: "~all"})
 	test("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.example.org/24//64 a//64 ?ptr "+
-		"-exists:%{i}._spf.example.net include:_spf.example.net redirect=other.example exp=explain.%{d} foo=bar", SPFRecord{
-		Terms: []SPFTerm{
+		"-exists:%{i}._spf.example.net include:_spf.example.net redirect=other.example exp=explain.%{d} foo=bar", Record{
+		Terms: []Term{
 			term('+', "ip4", "192.0.2.0", 24, 128),
 			term('+', "ip6", "2001:db8::", 32, 32),
 			term('+', "a", "", 32, 128),
@@ -52,29 +53,29 @@ func TestParseSPFRecord(t *testing.T) {
 		Redirect: "other.example", Exp: "explain.%{d}",
 	})
 	// ip6 with an explicit length keeps Prefix4 at its default.
-	test("v=spf1 ip6:2001:db8::1", SPFRecord{Terms: []SPFTerm{term('+', "ip6", "2001:db8::1", 32, 128)}})
+	test("v=spf1 ip6:2001:db8::1", Record{Terms: []Term{term('+', "ip6", "2001:db8::1", 32, 128)}})
 	// A domain-spec may hold ":" and "/" (RFC 7208 §7.1); the CIDR length is the tail.
-	test("v=spf1 a:foo:bar/baz.example.com", SPFRecord{Terms: []SPFTerm{term('+', "a", "foo:bar/baz.example.com", 32, 128)}})
-	test("v=spf1 a:foo:bar/baz.example.com/24", SPFRecord{Terms: []SPFTerm{term('+', "a", "foo:bar/baz.example.com", 24, 128)}})
-	test("v=spf1 mx/0 a/24//0", SPFRecord{Terms: []SPFTerm{term('+', "mx", "", 0, 128), term('+', "a", "", 24, 0)}})
-	test("v=spf1 a:%{d} a:example.com. a:foo.xn--zckzah a:%{l1r-}.%{D2}.example", SPFRecord{Terms: []SPFTerm{
+	test("v=spf1 a:foo:bar/baz.example.com", Record{Terms: []Term{term('+', "a", "foo:bar/baz.example.com", 32, 128)}})
+	test("v=spf1 a:foo:bar/baz.example.com/24", Record{Terms: []Term{term('+', "a", "foo:bar/baz.example.com", 24, 128)}})
+	test("v=spf1 mx/0 a/24//0", Record{Terms: []Term{term('+', "mx", "", 0, 128), term('+', "a", "", 24, 0)}})
+	test("v=spf1 a:%{d} a:example.com. a:foo.xn--zckzah a:%{l1r-}.%{D2}.example", Record{Terms: []Term{
 		term('+', "a", "%{d}", 32, 128), term('+', "a", "example.com.", 32, 128),
 		term('+', "a", "foo.xn--zckzah", 32, 128), term('+', "a", "%{l1r-}.%{D2}.example", 32, 128)}})
-	test("v=spf1 include:%%%_%-.example.org", SPFRecord{Terms: []SPFTerm{term('+', "include", "%%%_%-.example.org", 32, 128)}})
+	test("v=spf1 include:%%%_%-.example.org", Record{Terms: []Term{term('+', "include", "%%%_%-.example.org", 32, 128)}})
 	// The first all decides; later ones are kept as terms.
-	test("v=spf1 ?all -all", SPFRecord{Terms: []SPFTerm{term('?', "all", "", 32, 128), term('-', "all", "", 32, 128)}, All: "?all"})
+	test("v=spf1 ?all -all", Record{Terms: []Term{term('?', "all", "", 32, 128), term('-', "all", "", 32, 128)}, All: "?all"})
 }
 
-func TestParseSPFRecordErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	test := func(txt, want string) {
 		t.Helper()
-		_, err := ParseSPFRecord(txt)
-		var se *SPFSyntaxError
+		_, err := Parse(txt)
+		var se *SyntaxError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseSPFRecord(%q) = %v; want an *SPFSyntaxError containing %q", txt, err, want)
+			t.Errorf("Parse(%q) = %v; want an *SyntaxError containing %q", txt, err, want)
 		}
 		if spfCheckRecord(txt) == nil {
-			t.Errorf("spfCheckRecord(%q) accepts what ParseSPFRecord rejects", txt)
+			t.Errorf("spfCheckRecord(%q) accepts what Parse rejects", txt)
 		}
 	}
 	test("", `does not start with "v=spf1"`)
@@ -134,7 +135,7 @@ func TestParseSPFRecordErrors(t *testing.T) {
 // TestSPFTermString: every parsed term prints back as a term that parses
 // to the same thing.
 func TestSPFTermString(t *testing.T) {
-	rec, err := ParseSPFRecord("v=spf1 +ip4:192.0.2.0/24 -ip6:2001:db8::/48 ~a:x.example/28//64 ?mx//96 a/0 " +
+	rec, err := Parse("v=spf1 +ip4:192.0.2.0/24 -ip6:2001:db8::/48 ~a:x.example/28//64 ?mx//96 a/0 " +
 		"ptr:%{d} exists:%{i}.e.example include:i.example ip6:::1 -all")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +150,7 @@ func TestSPFTermString(t *testing.T) {
 	if text != want {
 		t.Errorf("printed %q\n   want %q", text, want)
 	}
-	again, err := ParseSPFRecord(text)
+	again, err := Parse(text)
 	if err != nil || !reflect.DeepEqual(again.Terms, rec.Terms) {
 		t.Errorf("reparse: %v %+v", err, again)
 	}
@@ -160,13 +161,13 @@ func TestIsSPFRecord(t *testing.T) {
 		"v=spf1": true, "V=SpF1 -all": true, "v=spf1 ": true,
 		"v=spf10": false, "v=spf1\t-all": false, " v=spf1": false, "": false, "v=spf": false,
 	} {
-		if IsSPFRecord(txt) != want {
+		if IsRecord(txt) != want {
 			t.Errorf("IsSPFRecord(%q) = %v", txt, !want)
 		}
 	}
 }
 
-// spfAnalyzeZone is the DNS behind the AnalyzeSPF tests.
+// spfAnalyzeZone is the DNS behind the Analyze tests.
 const spfAnalyzeZone = `
 an.example.           TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:1::/48 a a:host.an.example/28 mx/30 include:_spf.an.example -include:bad.an.example -all"
 an.example.           A    192.0.2.200
@@ -213,7 +214,7 @@ after.example.        TXT  "v=spf1 -all ip4:192.0.2.1"
 macro.example.        TXT  "v=spf1 a:%{l}.macro.example ip4:192.0.2.5 -all"
 `
 
-func spfAnalyzeDNS(t *testing.T) *Resolver {
+func spfAnalyzeDNS(t *testing.T) *dnsauth.Resolver {
 	t.Helper()
 	srv := spfNewDNS(t, spfAnalyzeZone)
 	// twelve.example: 12 includes, each of a record with nothing to fetch.
@@ -236,7 +237,7 @@ func spfAnalyzeDNS(t *testing.T) *Resolver {
 	}
 	srv.MustAdd(t, "deep12.example. TXT \"v=spf1 ip4:192.0.2.99 -all\"")
 	srv.SetFault("servfail.example", dnstest.ServFail)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func spfAddTXT(srv *dnstest.Server, name, txt string) {
 	srv.AddRR(&dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: parts})
 }
 
-func TestAnalyzeSPF(t *testing.T) {
+func TestAnalyze(t *testing.T) {
 	r := spfAnalyzeDNS(t)
 	type want struct {
 		lookups, voids int
@@ -265,7 +266,7 @@ func TestAnalyzeSPF(t *testing.T) {
 	}
 	test := func(domain string, w want) {
 		t.Helper()
-		a := AnalyzeSPF(context.Background(), r, domain)
+		a := Analyze(context.Background(), r, domain)
 		var nets []string
 		for _, p := range a.Networks {
 			nets = append(nets, p.String())
@@ -273,19 +274,19 @@ func TestAnalyzeSPF(t *testing.T) {
 		got := want{a.Lookups, a.VoidLookups, a.All, strings.Join(nets, " "), strings.Join(a.Unexpanded, "|"), nil, a.TempError}
 		if got.lookups != w.lookups || got.voids != w.voids || got.all != w.all || got.networks != w.networks ||
 			got.unexpanded != w.unexpanded || got.tempError != w.tempError {
-			t.Errorf("AnalyzeSPF(%s)\n got %+v\nwant %+v\nproblems: %q", domain, got, w, a.Problems)
+			t.Errorf("Analyze(%s)\n got %+v\nwant %+v\nproblems: %q", domain, got, w, a.Problems)
 		}
 		if len(a.Problems) != len(w.problems) {
-			t.Errorf("AnalyzeSPF(%s): problems %q, want %d containing %q", domain, a.Problems, len(w.problems), w.problems)
+			t.Errorf("Analyze(%s): problems %q, want %d containing %q", domain, a.Problems, len(w.problems), w.problems)
 			return
 		}
 		for i, p := range w.problems {
 			if !strings.Contains(a.Problems[i], p) {
-				t.Errorf("AnalyzeSPF(%s): problem %d %q does not contain %q", domain, i, a.Problems[i], p)
+				t.Errorf("Analyze(%s): problem %d %q does not contain %q", domain, i, a.Problems[i], p)
 			}
 		}
-		if a.MinTTL != SPFRefresh || a.Domain != strings.ToLower(strings.TrimSuffix(domain, ".")) {
-			t.Errorf("AnalyzeSPF(%s): MinTTL %v, Domain %q", domain, a.MinTTL, a.Domain)
+		if a.MinTTL != Refresh || a.Domain != strings.ToLower(strings.TrimSuffix(domain, ".")) {
+			t.Errorf("Analyze(%s): MinTTL %v, Domain %q", domain, a.MinTTL, a.Domain)
 		}
 	}
 	// Expansion with CIDR lengths; "-" and "?" terms and "-include" authorize nothing.
@@ -333,29 +334,29 @@ func TestAnalyzeSPF(t *testing.T) {
 
 func TestAnalyzeSPFRecords(t *testing.T) {
 	r := spfAnalyzeDNS(t)
-	a := AnalyzeSPF(context.Background(), r, "multi.example")
+	a := Analyze(context.Background(), r, "multi.example")
 	if len(a.Records) != 2 || a.Record != nil {
 		t.Errorf("multi.example: Records %q, Record %v", a.Records, a.Record)
 	}
-	a = AnalyzeSPF(context.Background(), r, "an.example")
+	a = Analyze(context.Background(), r, "an.example")
 	if len(a.Records) != 1 || a.Record == nil || a.Record.All != "-all" || a.Record.Raw != a.Records[0] {
 		t.Errorf("an.example: Records %q, Record %+v", a.Records, a.Record)
 	}
-	a = AnalyzeSPF(context.Background(), r, "[192.0.2.1]")
+	a = Analyze(context.Background(), r, "[192.0.2.1]")
 	if len(a.Problems) != 1 || !strings.Contains(a.Problems[0], "address literal") {
 		t.Errorf("address literal: %q", a.Problems)
 	}
 }
 
 // TestAnalyzeSPFMatchesCheck: every network the analysis lists passes
-// CheckSPF, the way the engine relies on it.
+// Check, the way the engine relies on it.
 func TestAnalyzeSPFMatchesCheck(t *testing.T) {
 	r := spfAnalyzeDNS(t)
 	for _, domain := range []string{"an.example", "_spf.filter.example", "r1.example"} {
-		a := AnalyzeSPF(context.Background(), r, domain)
+		a := Analyze(context.Background(), r, domain)
 		for _, p := range a.Networks {
 			for _, ip := range []netip.Addr{p.Addr(), spfLastAddr(p)} {
-				if got := CheckSPF(context.Background(), r, ip, "x.example", "a@"+domain); got.Result != Pass {
+				if got := Check(context.Background(), r, ip, "x.example", "a@"+domain); got.Result != dnsauth.Pass {
 					t.Errorf("%s lists %s but %s gives %s: %s", domain, p, ip, got.Result, got.Reason)
 				}
 			}
@@ -373,7 +374,7 @@ func spfLastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-func FuzzParseSPFRecord(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"v=spf1 -all", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/24//64 ~all",
 		"v=spf1 include:_spf.example.net redirect=x.example exp=%{d}", "v=spf1 a:%{l1r-}.%{D2}.example",
@@ -382,9 +383,9 @@ func FuzzParseSPFRecord(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, txt string) {
-		rec, err := ParseSPFRecord(txt)
+		rec, err := Parse(txt)
 		if (err == nil) != (spfCheckRecord(txt) == nil) {
-			t.Fatalf("ParseSPFRecord and spfCheckRecord disagree on %q", txt)
+			t.Fatalf("Parse and spfCheckRecord disagree on %q", txt)
 		}
 		if err != nil {
 			return
@@ -394,7 +395,7 @@ func FuzzParseSPFRecord(f *testing.F) {
 		for _, term := range rec.Terms {
 			parts = append(parts, term.String())
 		}
-		again, err := ParseSPFRecord("v=spf1 " + strings.Join(parts, " "))
+		again, err := Parse("v=spf1 " + strings.Join(parts, " "))
 		if err != nil {
 			t.Fatalf("printed terms of %q do not parse: %v", txt, err)
 		}
@@ -404,8 +405,8 @@ func FuzzParseSPFRecord(f *testing.F) {
 	})
 }
 
-func ExampleParseSPFRecord() {
-	rec, err := ParseSPFRecord("v=spf1 ip4:192.0.2.0/24 a:mail.example.org/28 include:_spf.example.net ~all")
+func ExampleParse() {
+	rec, err := Parse("v=spf1 ip4:192.0.2.0/24 a:mail.example.org/28 include:_spf.example.net ~all")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -415,7 +416,7 @@ func ExampleParseSPFRecord() {
 	}
 	fmt.Println("all:", rec.All)
 
-	_, err = ParseSPFRecord("v=spf1 ip4:192.0.2.0/33 -all")
+	_, err = Parse("v=spf1 ip4:192.0.2.0/33 -all")
 	fmt.Println(err)
 	// Output:
 	// + ip4     192.0.2.0          /24 //128

@@ -1,4 +1,4 @@
-package dnsauth
+package header
 
 import (
 	"fmt"

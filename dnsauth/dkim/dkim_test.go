@@ -1,4 +1,4 @@
-package dnsauth
+package dkim
 
 import (
 	"bytes"
@@ -23,10 +23,12 @@ import (
 	"time"
 	_ "unsafe" // for go:linkname to go-msgauth's clock
 
-	"github.com/emersion/go-msgauth/dkim"
+	msgauth "github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
-	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"gopkg.in/yaml.v3"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 // dkimLibraryNow is go-msgauth's clock for x= (a package variable it does
@@ -36,7 +38,7 @@ import (
 //go:linkname dkimLibraryNow github.com/emersion/go-msgauth/dkim.now
 var dkimLibraryNow func() time.Time
 
-// dkimPinClock sets both clocks, ours (returned as DKIMOptions.Now) and
+// dkimPinClock sets both clocks, ours (returned as Options.Now) and
 // go-msgauth's, to unix seconds sec for the rest of the test.
 func dkimPinClock(t testing.TB, sec int64) func() time.Time {
 	saved := dkimLibraryNow
@@ -77,9 +79,9 @@ func dkimAddTXT(srv *dnstest.Server, owner, rdata string) {
 }
 
 // dkimResolver is the real caching resolver pointed at srv.
-func dkimResolver(t testing.TB, srv *dnstest.Server) *Resolver {
+func dkimResolver(t testing.TB, srv *dnstest.Server) *dnsauth.Resolver {
 	t.Helper()
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,16 +98,16 @@ func dkimRead(t testing.TB, elem ...string) []byte {
 	return b
 }
 
-// dkimVerify verifies msg through VerifyDKIM with a 5 s budget.
-func dkimVerify(t testing.TB, r DNS, msg []byte, opts DKIMOptions) []DKIMResult {
+// dkimVerify verifies msg through Verify with a 5 s budget.
+func dkimVerify(t testing.TB, r dnsauth.DNS, msg []byte, opts Options) []Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return VerifyDKIM(ctx, r, bytes.NewReader(msg), opts)
+	return Verify(ctx, r, bytes.NewReader(msg), opts)
 }
 
 // dkimSummary is "result(d/s)" per signature, for compact comparisons.
-func dkimSummary(res []DKIMResult) string {
+func dkimSummary(res []Result) string {
 	var parts []string
 	for _, r := range res {
 		parts = append(parts, fmt.Sprintf("%s(%s/%s)", r.Result, r.Domain, r.Selector))
@@ -119,11 +121,11 @@ func TestDKIMRFC8463(t *testing.T) {
 	srv := dkimServer(t, string(dkimRead(t, "dkim-rfc8463", "dns.txt")))
 	r := dkimResolver(t, srv)
 	msg := dkimRead(t, "dkim-rfc8463", "rfc8463-signed.eml")
-	got := dkimVerify(t, r, msg, DKIMOptions{})
-	want := []DKIMResult{
-		{Result: Pass, Domain: "football.example.com", Selector: "brisbane", Identifier: "@football.example.com",
+	got := dkimVerify(t, r, msg, Options{})
+	want := []Result{
+		{Result: dnsauth.Pass, Domain: "football.example.com", Selector: "brisbane", Identifier: "@football.example.com",
 			Algorithm: "ed25519-sha256", Signature: "/gCrinpc"},
-		{Result: Pass, Domain: "football.example.com", Selector: "test", Identifier: "@football.example.com",
+		{Result: dnsauth.Pass, Domain: "football.example.com", Selector: "test", Identifier: "@football.example.com",
 			Algorithm: "rsa-sha256", Signature: "F45dVWDf"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -143,18 +145,18 @@ func TestDKIMRFC8463Variants(t *testing.T) {
 			if change != nil {
 				change(srv)
 			}
-			got := dkimSummary(dkimVerify(t, dkimResolver(t, srv), []byte(message), DKIMOptions{}))
+			got := dkimSummary(dkimVerify(t, dkimResolver(t, srv), []byte(message), Options{}))
 			if got != want {
 				t.Errorf("got %s, want %s", got, want)
 			}
 		})
 	}
-	both := func(r Result) string {
+	both := func(r dnsauth.Result) string {
 		return fmt.Sprintf("%s(football.example.com/brisbane) %s(football.example.com/test)", r, r)
 	}
-	test("body changed", strings.Replace(msg, "Joe.", "Joe!", 1), nil, both(Fail))
-	test("subject changed", strings.Replace(msg, "Subject: Is dinner ready?", "Subject: Is dinner ready!", 1), nil, both(Fail))
-	test("second From", strings.Replace(msg, "To: Suzie", "From: Mallory <m@example.net>\r\nTo: Suzie", 1), nil, both(Fail))
+	test("body changed", strings.Replace(msg, "Joe.", "Joe!", 1), nil, both(dnsauth.Fail))
+	test("subject changed", strings.Replace(msg, "Subject: Is dinner ready?", "Subject: Is dinner ready!", 1), nil, both(dnsauth.Fail))
+	test("second From", strings.Replace(msg, "To: Suzie", "From: Mallory <m@example.net>\r\nTo: Suzie", 1), nil, both(dnsauth.Fail))
 	test("revoked key", msg, func(s *dnstest.Server) {
 		s.Remove(brisbane)
 		dkimAddTXT(s, brisbane, "v=DKIM1; k=ed25519; p=")
@@ -177,32 +179,32 @@ func TestDKIMDkimpy(t *testing.T) {
 	r := dkimResolver(t, srv)
 
 	signed := dkimRead(t, "dkim-dkimpy", "rfc6376.signed.msg")
-	if got := dkimSummary(dkimVerify(t, r, signed, DKIMOptions{})); got !=
+	if got := dkimSummary(dkimVerify(t, r, signed, Options{})); got !=
 		"pass(football.example.com/brisbane) pass(football.example.com/test)" {
 		t.Errorf("rfc6376.signed.msg: %s", got)
 	}
-	if got := dkimSummary(dkimVerify(t, r, dkimRead(t, "dkim-dkimpy", "ed25519test2.msg"), DKIMOptions{})); got != "pass(test.ex/sed)" {
+	if got := dkimSummary(dkimVerify(t, r, dkimRead(t, "dkim-dkimpy", "ed25519test2.msg"), Options{})); got != "pass(test.ex/sed)" {
 		t.Errorf("ed25519test2.msg: %s", got)
 	}
 
 	// The RSA signature of rfc6376.signed.msg against each key record.
 	for _, c := range []struct {
 		file string
-		want Result
+		want dnsauth.Result
 	}{
-		{"test.txt", Pass},  // legacy g=* is ignored
-		{"test2.txt", Pass}, // k= defaults to rsa
+		{"test.txt", dnsauth.Pass},  // legacy g=* is ignored
+		{"test2.txt", dnsauth.Pass}, // k= defaults to rsa
 		// The corrupted last bytes break the key's DER encoding, so the key
 		// is unusable (permerror, RFC 6376 §6.1.2), not merely wrong (fail).
-		{"test_bad.txt", PermError},
-		{"badversion.txt", PermError}, // "v=DKIM1:" is not DKIM1
-		{"badk.txt", PermError},       // k=ed25519-sha256 is no key type
+		{"test_bad.txt", dnsauth.PermError},
+		{"badversion.txt", dnsauth.PermError}, // "v=DKIM1:" is not DKIM1
+		{"badk.txt", dnsauth.PermError},       // k=ed25519-sha256 is no key type
 	} {
 		rec := strings.TrimSpace(string(dkimRead(t, "dkim-dkimpy", c.file)))
 		srv := dkimServer(t, records)
 		srv.Remove("test._domainkey.football.example.com")
 		dkimAddTXT(srv, "test._domainkey.football.example.com", rec)
-		res := dkimVerify(t, dkimResolver(t, srv), signed, DKIMOptions{})
+		res := dkimVerify(t, dkimResolver(t, srv), signed, Options{})
 		if len(res) != 2 || res[1].Result != c.want {
 			t.Errorf("%s: %s, want %s for the test selector", c.file, dkimSummary(res), c.want)
 		}
@@ -218,9 +220,9 @@ func TestDKIMMailauth(t *testing.T) {
 	}
 	type run struct {
 		file string
-		res  []DKIMResult
+		res  []Result
 	}
-	replay := func(opts DKIMOptions) []run {
+	replay := func(opts Options) []run {
 		var out []run
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
@@ -234,21 +236,21 @@ func TestDKIMMailauth(t *testing.T) {
 		return out
 	}
 
-	pinned := replay(DKIMOptions{Now: dkimPinClock(t, 1667843664)})
+	pinned := replay(Options{Now: dkimPinClock(t, 1667843664)})
 	for _, r := range pinned {
-		if len(r.res) == 0 || r.res[len(r.res)-1].Result != Pass {
+		if len(r.res) == 0 || r.res[len(r.res)-1].Result != dnsauth.Pass {
 			t.Errorf("%s at the fixed time: %s, want the last signature to pass", r.file, dkimSummary(r.res))
 		}
 		for _, res := range r.res {
-			if res.Result != Pass {
+			if res.Result != dnsauth.Pass {
 				t.Errorf("%s at the fixed time: %+v", r.file, res)
 			}
 		}
 	}
 
-	// Our clock says now, go-msgauth's the fixed time: DKIMOptions.Now
+	// Our clock says now, go-msgauth's the fixed time: Options.Now
 	// alone finds 005 expired. Then both clocks say now.
-	now := func(opts DKIMOptions) {
+	now := func(opts Options) {
 		for _, r := range replay(opts) {
 			if len(r.res) == 0 {
 				t.Errorf("%s now: no result", r.file)
@@ -256,16 +258,16 @@ func TestDKIMMailauth(t *testing.T) {
 			}
 			last := r.res[len(r.res)-1]
 			switch {
-			case r.file == "005.txt" && (last.Result != PermError || !strings.Contains(last.Reason, "expired")):
+			case r.file == "005.txt" && (last.Result != dnsauth.PermError || !strings.Contains(last.Reason, "expired")):
 				t.Errorf("005.txt now: %+v, want permerror, expired", last)
-			case r.file != "005.txt" && last.Result != Pass:
+			case r.file != "005.txt" && last.Result != dnsauth.Pass:
 				t.Errorf("%s now: %+v, want pass", r.file, last)
 			}
 		}
 	}
-	now(DKIMOptions{Now: time.Now})
+	now(Options{Now: time.Now})
 	dkimLibraryNow = time.Now
-	now(DKIMOptions{})
+	now(Options{})
 }
 
 // dkimManifest is ../shared/testdata/dkim-mail-dkim-perl/manifest.yaml.
@@ -328,7 +330,7 @@ func TestDKIMMailDKIMCorpus(t *testing.T) {
 	r := dkimResolver(t, srv)
 	tally := map[string]int{}
 	for _, c := range m.Cases {
-		res := dkimVerify(t, r, dkimRead(t, "dkim-mail-dkim-perl", c.File), DKIMOptions{})
+		res := dkimVerify(t, r, dkimRead(t, "dkim-mail-dkim-perl", c.File), Options{})
 		got := dkimMailDKIMWord(res)
 		why := dkimMailDKIMWhy(c.Expected, c.RFC8301Note, c.Sigs[0].Kind, res)
 		switch {
@@ -365,7 +367,7 @@ func TestDKIMMailDKIMCorpus(t *testing.T) {
 // dkimMailDKIMWhy explains a corpus outcome: "as expected" when it is
 // Mail::DKIM's, else the rule that makes it differ, or "" when nothing
 // does.
-func dkimMailDKIMWhy(expected, rfc8301, kind string, res []DKIMResult) string {
+func dkimMailDKIMWhy(expected, rfc8301, kind string, res []Result) string {
 	got := dkimMailDKIMWord(res)
 	switch {
 	case kind == "DomainKeys":
@@ -376,7 +378,7 @@ func dkimMailDKIMWhy(expected, rfc8301, kind string, res []DKIMResult) string {
 		return ""
 	}
 	for _, r := range res {
-		if r.Result != PermError {
+		if r.Result != dnsauth.PermError {
 			return ""
 		}
 	}
@@ -402,13 +404,13 @@ var dkimEd25519Reasons = map[string]string{
 
 // dkimMailDKIMWord says a message's outcome in Mail::DKIM's words: pass if
 // any signature passes, else fail if any fails, else invalid.
-func dkimMailDKIMWord(res []DKIMResult) string {
+func dkimMailDKIMWord(res []Result) string {
 	word := "invalid"
 	for _, r := range res {
 		switch r.Result {
-		case Pass:
+		case dnsauth.Pass:
 			return "pass"
-		case Fail:
+		case dnsauth.Fail:
 			word = "fail"
 		}
 	}
@@ -486,10 +488,10 @@ func dkimBody(n int) string {
 
 // dkimSignAs signs a CRLF message and returns it with its DKIM-Signature
 // on top.
-func dkimSignAs(t testing.TB, msg, selector string, signer crypto.Signer, hc, bc dkim.Canonicalization) string {
+func dkimSignAs(t testing.TB, msg, selector string, signer crypto.Signer, hc, bc msgauth.Canonicalization) string {
 	t.Helper()
 	var out bytes.Buffer
-	err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{
+	err := msgauth.Sign(&out, strings.NewReader(msg), &msgauth.SignOptions{
 		Domain: "example.org", Selector: selector, Signer: signer,
 		HeaderCanonicalization: hc, BodyCanonicalization: bc,
 		HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", "From"},
@@ -503,7 +505,7 @@ func dkimSignAs(t testing.TB, msg, selector string, signer crypto.Signer, hc, bc
 // dkimFeed writes msg to v the way the milter does: each header field on
 // its own (folded lines as they are), the empty line, then the body in
 // chunks of size bytes.
-func dkimFeed(v *DKIMVerifier, msg string, size int) {
+func dkimFeed(v *Verifier, msg string, size int) {
 	eol := "\r\n"
 	if !strings.Contains(msg, "\r\n") {
 		eol = "\n"
@@ -533,7 +535,7 @@ func TestDKIMStreaming(t *testing.T) {
 	k := dkimKeys()
 	r := dkimResolver(t, dkimKeyZone(t))
 	msg := dkimHeader + "\r\n" + dkimBody(70<<10)
-	cans := []dkim.Canonicalization{dkim.CanonicalizationSimple, dkim.CanonicalizationRelaxed}
+	cans := []msgauth.Canonicalization{msgauth.CanonicalizationSimple, msgauth.CanonicalizationRelaxed}
 	for _, hc := range cans {
 		for _, bc := range cans {
 			signed := dkimSignAs(t, msg, "rsa", k.rsa, hc, bc)
@@ -544,7 +546,7 @@ func TestDKIMStreaming(t *testing.T) {
 					in = strings.ReplaceAll(signed, "\r\n", "\n")
 				}
 				for _, size := range []int{1, 7, 64 << 10} {
-					v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+					v := NewVerifier(context.Background(), r, Options{})
 					dkimFeed(v, in, size)
 					got := dkimSummary(v.Close())
 					if got != "pass(example.org/ed) pass(example.org/rsa)" {
@@ -556,7 +558,7 @@ func TestDKIMStreaming(t *testing.T) {
 	}
 }
 
-// Whole messages through VerifyDKIM: one signature (go-msgauth's
+// Whole messages through Verify: one signature (go-msgauth's
 // single-signature path), an RSA key published as PKCS#1, a message with
 // no body at all, and an unsigned message.
 func TestDKIMWholeMessage(t *testing.T) {
@@ -564,7 +566,7 @@ func TestDKIMWholeMessage(t *testing.T) {
 	r := dkimResolver(t, dkimKeyZone(t))
 	test := func(name, msg, want string) {
 		t.Run(name, func(t *testing.T) {
-			if got := dkimSummary(dkimVerify(t, r, []byte(msg), DKIMOptions{})); got != want {
+			if got := dkimSummary(dkimVerify(t, r, []byte(msg), Options{})); got != want {
 				t.Errorf("got %q, want %q", got, want)
 			}
 		})
@@ -616,65 +618,65 @@ func TestDKIMHostile(t *testing.T) {
 			dkimAddTXT(srv, selector+"._domainkey.example.org", record)
 		}
 	}
-	test := func(name, msg string, want Result, reason string) {
+	test := func(name, msg string, want dnsauth.Result, reason string) {
 		t.Run(name, func(t *testing.T) {
-			res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+			res := dkimVerify(t, r, []byte(msg), Options{})
 			if len(res) == 0 || res[0].Result != want || !strings.Contains(res[0].Reason, reason) {
 				t.Errorf("got %+v, want %s with reason containing %q", res, want, reason)
 			}
 		})
 	}
 
-	test("empty tags", "DKIM-Signature: v=1; a=; d=; s=; b=; bh=; h=\r\n"+msg, PermError, "empty d=")
-	test("repeated tag", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; d=example.org;")), PermError, "duplicate tag d=")
-	test("tag without =", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; oops;")), PermError, "tag without '='")
-	test("rsa-sha1", dkimTagEdit(rsaSigned, dkimReplace("a=rsa-sha256", "a=rsa-sha1")), PermError, "RFC 8301")
-	test("unknown algorithm", dkimTagEdit(rsaSigned, dkimReplace("a=rsa-sha256", "a=dsa-sha256")), PermError, "unsupported algorithm")
-	test("From not signed", dkimTagEdit(rsaSigned, dkimReplace("h=From:To:Subject:Date:Message-ID:From", "h=To:Subject")), PermError, "From")
-	test("l= tag", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; l=10;")), Policy, "l=")
-	test("bad i=", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; i=@example.net;")), PermError, "not within d=")
-	test("body changed", strings.Replace(rsaSigned, "Line 0", "Line O", 1), Fail, "body hash")
-	test("header changed", strings.Replace(rsaSigned, "Quarterly", "Quarterlx", 1), Fail, "signature did not verify")
+	test("empty tags", "DKIM-Signature: v=1; a=; d=; s=; b=; bh=; h=\r\n"+msg, dnsauth.PermError, "empty d=")
+	test("repeated tag", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; d=example.org;")), dnsauth.PermError, "duplicate tag d=")
+	test("tag without =", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; oops;")), dnsauth.PermError, "tag without '='")
+	test("rsa-sha1", dkimTagEdit(rsaSigned, dkimReplace("a=rsa-sha256", "a=rsa-sha1")), dnsauth.PermError, "RFC 8301")
+	test("unknown algorithm", dkimTagEdit(rsaSigned, dkimReplace("a=rsa-sha256", "a=dsa-sha256")), dnsauth.PermError, "unsupported algorithm")
+	test("From not signed", dkimTagEdit(rsaSigned, dkimReplace("h=From:To:Subject:Date:Message-ID:From", "h=To:Subject")), dnsauth.PermError, "From")
+	test("l= tag", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; l=10;")), dnsauth.Policy, "l=")
+	test("bad i=", dkimTagEdit(rsaSigned, dkimReplace("d=example.org;", "d=example.org; i=@example.net;")), dnsauth.PermError, "not within d=")
+	test("body changed", strings.Replace(rsaSigned, "Line 0", "Line O", 1), dnsauth.Fail, "body hash")
+	test("header changed", strings.Replace(rsaSigned, "Quarterly", "Quarterlx", 1), dnsauth.Fail, "signature did not verify")
 
 	key("short", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(make([]byte, 31)))
-	test("Ed25519 key of 31 bytes", signedBy("short"), PermError, "Ed25519 public key size")
+	test("Ed25519 key of 31 bytes", signedBy("short"), dnsauth.PermError, "Ed25519 public key size")
 	key("junk", "v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString([]byte("not a DER encoded key at all")))
-	test("RSA key not DER", dkimSignAs(t, msg, "junk", k.rsa, "simple", "simple"), PermError, "key syntax error")
+	test("RSA key not DER", dkimSignAs(t, msg, "junk", k.rsa, "simple", "simple"), dnsauth.PermError, "key syntax error")
 	key("nob64", "v=DKIM1; k=ed25519; p=!!!!")
-	test("key not base64", signedBy("nob64"), PermError, "key syntax error")
+	test("key not base64", signedBy("nob64"), dnsauth.PermError, "key syntax error")
 	key("revoked", "v=DKIM1; k=ed25519; p=")
-	test("revoked key", signedBy("revoked"), PermError, "revoked")
+	test("revoked key", signedBy("revoked"), dnsauth.PermError, "revoked")
 	key("huge", "v=DKIM1; k=ed25519; n="+strings.Repeat("x", 16<<10)+"; "+strings.TrimPrefix(k.edTXT, "v=DKIM1; k=ed25519; "))
-	test("16 KiB key record", signedBy("huge"), PermError, "over the 4096-byte limit")
+	test("16 KiB key record", signedBy("huge"), dnsauth.PermError, "over the 4096-byte limit")
 	key("twice", k.edTXT)
 	dkimAddTXT(srv, "twice._domainkey.example.org", k.edTXT+"; n=second")
-	test("two key records", signedBy("twice"), PermError, "multiple TXT records")
+	test("two key records", signedBy("twice"), dnsauth.PermError, "multiple TXT records")
 	key("wrongtype", k.rsaTXT)
-	test("RSA key for Ed25519", signedBy("wrongtype"), PermError, "inappropriate key algorithm")
+	test("RSA key for Ed25519", signedBy("wrongtype"), dnsauth.PermError, "inappropriate key algorithm")
 	key("nxdomain", "")
-	test("NXDOMAIN", signedBy("nxdomain"), PermError, "no key")
+	test("NXDOMAIN", signedBy("nxdomain"), dnsauth.PermError, "no key")
 	key("servfail", k.edTXT)
 	srv.SetFault("servfail._domainkey.example.org", dnstest.ServFail)
-	test("SERVFAIL", signedBy("servfail"), TempError, "key unavailable")
+	test("SERVFAIL", signedBy("servfail"), dnsauth.TempError, "key unavailable")
 	key("timeout", k.edTXT)
 	srv.SetFault("timeout._domainkey.example.org", dnstest.Timeout)
-	test("timeout", signedBy("timeout"), TempError, "key unavailable")
+	test("timeout", signedBy("timeout"), dnsauth.TempError, "key unavailable")
 	key("garbage", k.edTXT)
 	srv.SetFault("garbage._domainkey.example.org", dnstest.Garbage)
-	test("garbage answer", signedBy("garbage"), TempError, "key unavailable")
+	test("garbage answer", signedBy("garbage"), dnsauth.TempError, "key unavailable")
 
 	// RFC 6376 §3.6.1: with t=s in the key, i= must be d= itself.
 	key("strict", k.edTXT+"; t=s")
 	sub := func(id string) string {
 		var out bytes.Buffer
-		if err := dkim.Sign(&out, strings.NewReader(msg), &dkim.SignOptions{Domain: "example.org", Selector: "strict",
+		if err := msgauth.Sign(&out, strings.NewReader(msg), &msgauth.SignOptions{Domain: "example.org", Selector: "strict",
 			Identifier: id, Signer: k.ed, HeaderKeys: []string{"From"}}); err != nil {
 			t.Fatal(err)
 		}
 		return out.String()
 	}
-	test("t=s, i= in a subdomain", sub("@mail.example.org"), PermError, "t=s")
-	test("t=s, i= at d=", sub("joe@example.org"), Pass, "")
+	test("t=s, i= in a subdomain", sub("@mail.example.org"), dnsauth.PermError, "t=s")
+	test("t=s, i= at d=", sub("joe@example.org"), dnsauth.Pass, "")
 }
 
 // The limits that keep a session's memory and CPU bounded decide the
@@ -688,7 +690,7 @@ func TestDKIMLimits(t *testing.T) {
 	test := func(name, msg, want string) {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+			res := dkimVerify(t, r, []byte(msg), Options{})
 			var got []string
 			for _, x := range res {
 				got = append(got, string(x.Result)+": "+x.Reason)
@@ -704,7 +706,7 @@ func TestDKIMLimits(t *testing.T) {
 
 	test("40 signatures", strings.Repeat(sig, 40)+msg,
 		"8× pass: ; 32× neutral: not verified: more than 8 signatures")
-	res := dkimVerify(t, r, []byte(strings.Repeat(sig, 3)+msg), DKIMOptions{MaxSignatures: 2})
+	res := dkimVerify(t, r, []byte(strings.Repeat(sig, 3)+msg), Options{MaxSignatures: 2})
 	if got := dkimSummary(res); got != "pass(example.org/ed) pass(example.org/ed) neutral(example.org/ed)" {
 		t.Errorf("MaxSignatures 2: %s", got)
 	}
@@ -772,19 +774,19 @@ func dkimSettle(t *testing.T, n int, within time.Duration) {
 func TestDKIMAbort(t *testing.T) {
 	k := dkimKeys()
 	srv := dkimKeyZone(t)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(1<<20), "ed", k.ed, "relaxed", "relaxed")
 	head, body, _ := strings.Cut(signed, "\r\n\r\n")
-	dkimVerify(t, r, []byte(signed), DKIMOptions{}) // warms the cache
+	dkimVerify(t, r, []byte(signed), Options{}) // warms the cache
 	before := runtime.NumGoroutine()
 
-	v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+	v := NewVerifier(context.Background(), r, Options{})
 	v.Write([]byte(head + "\r\n\r\n" + body[:100<<10]))
 	v.Abort()
-	if res := v.Close(); len(res) != 1 || res[0].Result != TempError {
+	if res := v.Close(); len(res) != 1 || res[0].Result != dnsauth.TempError {
 		t.Errorf("Close after Abort: %+v", res)
 	}
 	v.Write([]byte("more")) // ignored
@@ -793,7 +795,7 @@ func TestDKIMAbort(t *testing.T) {
 	dkimAddTXT(srv, "slow._domainkey.example.org", k.edTXT) // not cached yet
 	slow := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(1<<20), "slow", k.ed, "relaxed", "relaxed")
 	srv.SetDelay(1500 * time.Millisecond)
-	v = NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+	v = NewVerifier(context.Background(), r, Options{})
 	wrote := make(chan time.Time)
 	go func() {
 		v.Write([]byte(slow)) // a 1 MiB body: blocks once the pipe is full
@@ -819,7 +821,7 @@ func TestDKIMAbort(t *testing.T) {
 func TestDKIMDeadline(t *testing.T) {
 	k := dkimKeys()
 	srv := dkimKeyZone(t)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -829,11 +831,11 @@ func TestDKIMDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res := VerifyDKIM(ctx, r, strings.NewReader(signed), DKIMOptions{})
+	res := Verify(ctx, r, strings.NewReader(signed), Options{})
 	if d := time.Since(start); d > 700*time.Millisecond {
 		t.Errorf("took %v", d)
 	}
-	if len(res) != 1 || res[0].Result != TempError {
+	if len(res) != 1 || res[0].Result != dnsauth.TempError {
 		t.Errorf("got %+v, want temperror", res)
 	}
 }
@@ -854,8 +856,8 @@ func TestDKIMMemoryFlat(t *testing.T) {
 	r := dkimResolver(t, dkimKeyZone(t))
 	const size = 50 << 20
 	// sign streams n bytes of chunk repeated through go-msgauth's signer.
-	sign := func(t *testing.T, head string, chunk []byte, n int, c dkim.Canonicalization) string {
-		signer, err := dkim.NewSigner(&dkim.SignOptions{Domain: "example.org", Selector: "ed", Signer: k.ed,
+	sign := func(t *testing.T, head string, chunk []byte, n int, c msgauth.Canonicalization) string {
+		signer, err := msgauth.NewSigner(&msgauth.SignOptions{Domain: "example.org", Selector: "ed", Signer: k.ed,
 			HeaderCanonicalization: c, BodyCanonicalization: c, HeaderKeys: []string{"From", "Subject"}})
 		if err != nil {
 			t.Fatal(err)
@@ -870,19 +872,19 @@ func TestDKIMMemoryFlat(t *testing.T) {
 		return signer.Signature()
 	}
 	const head = "From: alice@example.org\r\nSubject: big\r\n\r\n"
-	test := func(name string, chunk []byte, c dkim.Canonicalization, want Result) {
+	test := func(name string, chunk []byte, c msgauth.Canonicalization, want dnsauth.Result) {
 		t.Run(name, func(t *testing.T) {
 			// go-msgauth's own signer needs time quadratic in a run of
 			// empty lines: that message is signed over a short body, the
 			// verifier gives up on it before the hash matters anyway.
 			n := size
-			if want != Pass {
+			if want != dnsauth.Pass {
 				n = len(chunk)
 			}
 			sig := sign(t, head, chunk, n, c)
 			base := dkimHeapAfterGC()
 			var peak uint64
-			v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+			v := NewVerifier(context.Background(), r, Options{})
 			v.Write([]byte(sig + head))
 			for n := 0; n < size; n += len(chunk) {
 				v.Write(chunk)
@@ -902,17 +904,17 @@ func TestDKIMMemoryFlat(t *testing.T) {
 		})
 	}
 	text := []byte(strings.Repeat(strings.Repeat("z", 70)+"  \r\n", 64<<10/74))
-	test("text", text, dkim.CanonicalizationSimple, Pass)
-	test("empty lines", bytes.Repeat([]byte("\r\n"), 32<<10), dkim.CanonicalizationSimple, Neutral)
+	test("text", text, msgauth.CanonicalizationSimple, dnsauth.Pass)
+	test("empty lines", bytes.Repeat([]byte("\r\n"), 32<<10), msgauth.CanonicalizationSimple, dnsauth.Neutral)
 }
 
 // dkimBenchMessage is an RSA-2048 signed message with a body of about n
 // bytes, and a resolver that already holds its key.
-func dkimBenchMessage(b *testing.B, n int) ([]byte, *Resolver) {
+func dkimBenchMessage(b *testing.B, n int) ([]byte, *dnsauth.Resolver) {
 	k := dkimKeys()
 	r := dkimResolver(b, dkimKeyZone(b))
 	msg := []byte(dkimSignAs(b, dkimHeader+"\r\n"+dkimBody(n), "rsa", k.rsa, "relaxed", "relaxed"))
-	if res := dkimVerify(b, r, msg, DKIMOptions{}); len(res) != 1 || res[0].Result != Pass {
+	if res := dkimVerify(b, r, msg, Options{}); len(res) != 1 || res[0].Result != dnsauth.Pass {
 		b.Fatalf("%+v", res)
 	}
 	return msg, r
@@ -923,7 +925,7 @@ func dkimBenchVerify(b *testing.B, n int) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		VerifyDKIM(context.Background(), r, bytes.NewReader(msg), DKIMOptions{})
+		Verify(context.Background(), r, bytes.NewReader(msg), Options{})
 	}
 }
 
@@ -938,11 +940,11 @@ func BenchmarkDKIMLibrary1MB(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup})
+		msgauth.VerifyWithOptions(bytes.NewReader(msg), &msgauth.VerifyOptions{LookupTXT: lookup})
 	}
 }
 
-// BenchmarkDKIMStreaming feeds a 1 MiB message through NewDKIMVerifier as
+// BenchmarkDKIMStreaming feeds a 1 MiB message through NewVerifier as
 // the milter does: header fields one by one, then 64 KiB body chunks.
 func BenchmarkDKIMStreaming(b *testing.B) {
 	msg, r := dkimBenchMessage(b, 1<<20)
@@ -951,7 +953,7 @@ func BenchmarkDKIMStreaming(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		v := NewDKIMVerifier(context.Background(), r, DKIMOptions{})
+		v := NewVerifier(context.Background(), r, Options{})
 		for _, f := range fields {
 			v.Write([]byte(f))
 		}
@@ -961,7 +963,7 @@ func BenchmarkDKIMStreaming(b *testing.B) {
 			v.Write(rest[:n])
 			rest = rest[n:]
 		}
-		if res := v.Close(); len(res) != 1 || res[0].Result != Pass {
+		if res := v.Close(); len(res) != 1 || res[0].Result != dnsauth.Pass {
 			b.Fatalf("%+v", res)
 		}
 	}
@@ -972,11 +974,11 @@ func TestParseDKIMSignature(t *testing.T) {
 		"i=joe@mail.example.org; t=1700000000; x=1800000000; q=dns/txt;\r\n\t" +
 		"h=From : To:\r\n\tSubject; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n\t" +
 		"b=AbCd\r\n\tEfGhIjKl mnopqr=="
-	info, err := ParseDKIMSignature(good)
+	info, err := ParseSignature(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DKIMSignatureInfo{Version: "1", Algorithm: "rsa-sha256", Domain: "Example.org", Selector: "sel",
+	want := Signature{Version: "1", Algorithm: "rsa-sha256", Domain: "Example.org", Selector: "sel",
 		Identifier: "joe@mail.example.org", Canonicalization: "relaxed/simple",
 		Headers: []string{"from", "to", "subject"}, Signature: "AbCdEfGh",
 		Timestamp: time.Unix(1700000000, 0), Expires: time.Unix(1800000000, 0)}
@@ -987,7 +989,7 @@ func TestParseDKIMSignature(t *testing.T) {
 	test := func(edit func(string) string, wantErr string) {
 		t.Helper()
 		value := edit(good)
-		info, err := ParseDKIMSignature(value)
+		info, err := ParseSignature(value)
 		switch {
 		case wantErr == "" && err != nil:
 			t.Errorf("%q: %v", value, err)
@@ -1022,24 +1024,24 @@ func TestParseDKIMSignature(t *testing.T) {
 	test(func(v string) string { return v + "; l=100" }, "")
 	test(func(v string) string { return "d=;" + strings.Replace(v, "d=Example.org;", "", 1) }, "empty d=")
 
-	info, _ = ParseDKIMSignature(good + "; l=10")
+	info, _ = ParseSignature(good + "; l=10")
 	if !info.BodyLength {
 		t.Error("l= not seen")
 	}
 	// header.b skips folding, and is short when b= is.
 	for in, want := range map[string]string{"b= \r\n\tAb Cd": "AbCd", "b=": "", "b=abcdefghijk": "abcdefgh"} {
-		if info, _ := ParseDKIMSignature(in); info.Signature != want {
+		if info, _ := ParseSignature(in); info.Signature != want {
 			t.Errorf("%q: Signature %q, want %q", in, info.Signature, want)
 		}
 	}
 }
 
-// ParseDKIMSignature allocates little: the strings it returns are pieces
+// ParseSignature allocates little: the strings it returns are pieces
 // of its input when no folding has to be removed.
 func TestParseDKIMSignatureAllocs(t *testing.T) {
 	const value = "v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=sel; h=from:to:subject; " +
 		"bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AbCdEfGhIjKlmnop"
-	allocs := testing.AllocsPerRun(100, func() { ParseDKIMSignature(value) })
+	allocs := testing.AllocsPerRun(100, func() { ParseSignature(value) })
 	if allocs > 2 {
 		t.Errorf("%v allocations per call, want at most 2 (the h= list)", allocs)
 	}
@@ -1063,9 +1065,9 @@ func TestDKIMGarbageHeader(t *testing.T) {
 		"only LF":             "\n\n\n",
 		"long line":           "DKIM-Signature: " + strings.Repeat("a=b;", 100000) + "\r\n\r\n",
 	} {
-		res := dkimVerify(t, r, []byte(msg), DKIMOptions{})
+		res := dkimVerify(t, r, []byte(msg), Options{})
 		for _, x := range res {
-			if x.Result == Pass || x.Reason == "" {
+			if x.Result == dnsauth.Pass || x.Reason == "" {
 				t.Errorf("%s: %+v", name, x)
 			}
 		}
@@ -1087,7 +1089,7 @@ func dkimFuzzSeeds(f *testing.F) {
 	f.Add([]byte("DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=rsa; h=from; bh=; b=\r\n\r\n"))
 }
 
-func FuzzParseDKIMSignature(f *testing.F) {
+func FuzzParseSignature(f *testing.F) {
 	dkimFuzzSeeds(f)
 	f.Add([]byte("v=1; a=rsa-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAA; i=@example.org; x=1; t=0"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -1095,7 +1097,7 @@ func FuzzParseDKIMSignature(f *testing.F) {
 		if head, _, ok := strings.Cut(value, "\r\n\r\n"); ok {
 			value = strings.TrimPrefix(head, "DKIM-Signature:")
 		}
-		info, err := ParseDKIMSignature(value)
+		info, err := ParseSignature(value)
 		if err != nil {
 			return
 		}
@@ -1111,13 +1113,13 @@ func FuzzParseDKIMSignature(f *testing.F) {
 	})
 }
 
-func FuzzDKIMVerify(f *testing.F) {
+func FuzzVerify(f *testing.F) {
 	dkimFuzzSeeds(f)
 	r := dkimResolver(f, dkimKeyZone(f))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		res := VerifyDKIM(ctx, r, bytes.NewReader(msg), DKIMOptions{})
+		res := Verify(ctx, r, bytes.NewReader(msg), Options{})
 		var block []byte
 		if head, _, ok := bytes.Cut(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\n\n")); ok {
 			block = head
@@ -1129,7 +1131,7 @@ func FuzzDKIMVerify(f *testing.F) {
 			t.Errorf("%d results for a header with fewer signatures", len(res))
 		}
 		for _, x := range res {
-			if x.Result != Pass && x.Reason == "" {
+			if x.Result != dnsauth.Pass && x.Reason == "" {
 				t.Errorf("%+v has no reason", x)
 			}
 		}
@@ -1144,8 +1146,8 @@ func TestDKIMReadError(t *testing.T) {
 	signed := dkimSignAs(t, dkimHeader+"\r\n"+dkimBody(8<<10), "ed", k.ed, "relaxed", "relaxed")
 	for name, cut := range map[string]int{"in the header": strings.Index(signed, "Subject:"), "in the body": len(signed) - 100} {
 		msg := io.MultiReader(strings.NewReader(signed[:cut]), iotest.ErrReader(errors.New("disk on fire")))
-		res := VerifyDKIM(context.Background(), r, msg, DKIMOptions{})
-		if len(res) != 1 || res[0].Result != TempError || !strings.Contains(res[0].Reason, "disk on fire") {
+		res := Verify(context.Background(), r, msg, Options{})
+		if len(res) != 1 || res[0].Result != dnsauth.TempError || !strings.Contains(res[0].Reason, "disk on fire") {
 			t.Errorf("%s: %+v", name, res)
 		}
 	}
@@ -1161,7 +1163,7 @@ func TestDKIMSignaturePrefixes(t *testing.T) {
 	msg := sig("AAAAAAAAxyzw") + sig("AAAAAAAAqrst") + sig("AAAA\r\n AAAAxyzw") + sig("BBBBBBBBBBBB") + sig("Ab") +
 		"From: a@example.org\r\n\r\n"
 	var got []string
-	for _, x := range dkimVerify(t, r, []byte(msg), DKIMOptions{}) {
+	for _, x := range dkimVerify(t, r, []byte(msg), Options{}) {
 		got = append(got, x.Signature)
 	}
 	if g := strings.Join(got, " "); g != "AAAAAAAAx AAAAAAAAq AAAAAAAAx BBBBBBBB Ab" {
@@ -1175,9 +1177,9 @@ func TestDKIMSignaturePrefixes(t *testing.T) {
 func TestDKIMOutcomes(t *testing.T) {
 	test := func(name string, out dkimOutcome, want string) {
 		t.Run(name, func(t *testing.T) {
-			v := NewDKIMVerifier(context.Background(), nil, DKIMOptions{})
+			v := NewVerifier(context.Background(), nil, Options{})
 			for _, d := range []string{"a.example", "b.example"} {
-				s := &dkimSig{result: DKIMResult{Domain: d}}
+				s := &dkimSig{result: Result{Domain: d}}
 				v.sigs = append(v.sigs, s)
 				v.verified = append(v.verified, s)
 			}
@@ -1192,19 +1194,19 @@ func TestDKIMOutcomes(t *testing.T) {
 			}
 		})
 	}
-	pass := &dkim.Verification{}
+	pass := &msgauth.Verification{}
 	test("header error", dkimOutcome{err: errors.New("dkim: failed to read header: EOF")},
 		"permerror: header could not be verified: failed to read header: EOF; permerror: header could not be verified: failed to read header: EOF")
-	test("too many", dkimOutcome{verifs: []*dkim.Verification{pass, pass}, err: dkim.ErrTooManySignatures}, "pass: ; pass: ")
+	test("too many", dkimOutcome{verifs: []*msgauth.Verification{pass, pass}, err: msgauth.ErrTooManySignatures}, "pass: ; pass: ")
 	test("panic", dkimOutcome{panic: "index out of range"},
 		"permerror: verifier failed: index out of range; permerror: verifier failed: index out of range")
-	test("one verdict", dkimOutcome{verifs: []*dkim.Verification{pass}}, "pass: ; permerror: no verdict from the verifier")
+	test("one verdict", dkimOutcome{verifs: []*msgauth.Verification{pass}}, "pass: ; permerror: no verdict from the verifier")
 }
 
 // dkimPanicDNS is a resolver with a bug: it panics. It stands for any
 // failure inside the verification goroutines, which must not take the
 // daemon down.
-type dkimPanicDNS struct{ DNS }
+type dkimPanicDNS struct{ dnsauth.DNS }
 
 func (dkimPanicDNS) LookupTXT(context.Context, string) ([]string, error) { panic("resolver bug") }
 
@@ -1213,8 +1215,8 @@ func TestDKIMPanicContained(t *testing.T) {
 	msg := dkimHeader + "\r\n" + dkimBody(1<<10)
 	one := dkimSignAs(t, msg, "ed", k.ed, "relaxed", "relaxed")
 	for name, signed := range map[string]string{"one signature": one, "two signatures": dkimSignAs(t, one, "rsa", k.rsa, "simple", "simple")} {
-		for _, res := range dkimVerify(t, dkimPanicDNS{}, []byte(signed), DKIMOptions{}) {
-			if res.Result != PermError || !strings.Contains(res.Reason, "resolver bug") {
+		for _, res := range dkimVerify(t, dkimPanicDNS{}, []byte(signed), Options{}) {
+			if res.Result != dnsauth.PermError || !strings.Contains(res.Reason, "resolver bug") {
 				t.Errorf("%s: %+v", name, res)
 			}
 		}

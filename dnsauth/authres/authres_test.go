@@ -1,4 +1,4 @@
-package dnsauth
+package authres
 
 import (
 	"flag"
@@ -9,74 +9,80 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 	"gopkg.in/yaml.v3"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
 var arUpdate = flag.Bool("ar.update", false, "rewrite the Authentication-Results golden files")
 
-// arCases are the golden-file cases: testdata/authres/<name>.golden holds
+// arCases are the golden-file cases: testdata/<name>.golden holds
 // the formatted value, CRLF folding as written.
 var arCases = []struct {
 	name string
-	ar   AuthResults
+	ar   Results
 }{
-	{"minimal", AuthResults{AuthservID: "mx.example.org"}},
-	{"brief-example", AuthResults{
+	{"minimal", Results{AuthservID: "mx.example.org"}},
+	{"brief-example", Results{
 		AuthservID: "mx.example.org",
-		SPF:        &SPFResult{Result: Pass, Identity: "mailfrom", Domain: "example.net"},
-		DKIM: []DKIMResult{{Result: Pass, Domain: "example.net", Selector: "sel", Identifier: "@example.net",
+		SPF:        &spf.Result{Result: dnsauth.Pass, Identity: "mailfrom", Domain: "example.net"},
+		DKIM: []dkim.Result{{Result: dnsauth.Pass, Domain: "example.net", Selector: "sel", Identifier: "@example.net",
 			Algorithm: "rsa-sha256", Signature: "AbCdEfGh"}},
-		DMARC: []DMARCResult{{Result: Pass, FromDomain: "example.net", Policy: "reject"}},
+		DMARC: []dmarc.Result{{Result: dnsauth.Pass, FromDomain: "example.net", Policy: "reject"}},
 	}},
-	{"rfc8463", AuthResults{
+	{"rfc8463", Results{
 		AuthservID: "mx.example.net",
-		DKIM: []DKIMResult{
-			{Result: Pass, Domain: "football.example.com", Selector: "brisbane", Identifier: "@football.example.com",
+		DKIM: []dkim.Result{
+			{Result: dnsauth.Pass, Domain: "football.example.com", Selector: "brisbane", Identifier: "@football.example.com",
 				Algorithm: "ed25519-sha256", Signature: "/gCrinpc"},
-			{Result: Pass, Domain: "football.example.com", Selector: "test", Identifier: "@football.example.com",
+			{Result: dnsauth.Pass, Domain: "football.example.com", Selector: "test", Identifier: "@football.example.com",
 				Algorithm: "rsa-sha256", Signature: "F45dVWDf"},
 		},
 	}},
-	{"failures-with-reasons", AuthResults{
+	{"failures-with-reasons", Results{
 		AuthservID: "mx.example.org",
-		SPF:        &SPFResult{Result: SoftFail, Domain: "bulk.example.com", Reason: "192.0.2.7 is not permitted (~all)"},
-		HELO:       &SPFResult{Result: None, Domain: "gw.example.com", Reason: "no SPF record"},
-		DKIM: []DKIMResult{
-			{Result: Fail, Domain: "example.com", Selector: "s1", Identifier: "news@mail.example.com",
+		SPF:        &spf.Result{Result: dnsauth.SoftFail, Domain: "bulk.example.com", Reason: "192.0.2.7 is not permitted (~all)"},
+		HELO:       &spf.Result{Result: dnsauth.None, Domain: "gw.example.com", Reason: "no SPF record"},
+		DKIM: []dkim.Result{
+			{Result: dnsauth.Fail, Domain: "example.com", Selector: "s1", Identifier: "news@mail.example.com",
 				Algorithm: "rsa-sha256", Signature: "x+y/Zz09", Reason: "body hash did not verify"},
-			{Result: TempError, Domain: "example.com", Selector: "s2", Identifier: "@example.com",
+			{Result: dnsauth.TempError, Domain: "example.com", Selector: "s2", Identifier: "@example.com",
 				Algorithm: "ed25519-sha256", Reason: "key unavailable: lookup s2._domainkey.example.com: i/o timeout"},
-			{Result: Neutral, Domain: "other.example", Selector: "k", Reason: "not verified: more than 8 signatures"},
+			{Result: dnsauth.Neutral, Domain: "other.example", Selector: "k", Reason: "not verified: more than 8 signatures"},
 		},
-		DMARC: []DMARCResult{{Result: Fail, FromDomain: "example.com", Policy: "quarantine",
+		DMARC: []dmarc.Result{{Result: dnsauth.Fail, FromDomain: "example.com", Policy: "quarantine",
 			Reason: "neither SPF nor DKIM aligned with example.com"}},
 	}},
-	{"authenticated-with-comment", AuthResults{
+	{"authenticated-with-comment", Results{
 		AuthservID: "relay.example.org",
 		AuthUser:   "alice@example.org",
 		Comment:    "client class: authenticated",
-		SPF:        &SPFResult{Result: Pass, Domain: "example.org"},
-		DMARC: []DMARCResult{
-			{Result: Pass, FromDomain: "example.org", Policy: "none"},
-			{Result: None, FromDomain: "example.net", Reason: "no DMARC record"},
+		SPF:        &spf.Result{Result: dnsauth.Pass, Domain: "example.org"},
+		DMARC: []dmarc.Result{
+			{Result: dnsauth.Pass, FromDomain: "example.org", Policy: "none"},
+			{Result: dnsauth.None, FromDomain: "example.net", Reason: "no DMARC record"},
 		},
 	}},
-	{"hostile-text", AuthResults{
+	{"hostile-text", Results{
 		AuthservID: "mx example;org",
 		AuthUser:   "bob smith",
 		Comment:    "evil)\r\nX-Injected: yes (",
-		DKIM: []DKIMResult{{Result: PermError, Domain: "ex\"ample.org\r\nX-Bad: 1", Selector: "a=b",
+		DKIM: []dkim.Result{{Result: dnsauth.PermError, Domain: "ex\"ample.org\r\nX-Bad: 1", Selector: "a=b",
 			Reason: strings.Repeat("long reason with \"quotes\" and \\backslashes\\ ", 10)}},
-		DMARC: []DMARCResult{{Result: "", FromDomain: "bücher.example"}},
+		DMARC: []dmarc.Result{{Result: "", FromDomain: "bücher.example"}},
 	}},
 }
 
 // The formatted headers match their golden files, keep to 78 columns
 // where the words allow, and never carry a line break that is not a fold.
 func TestFormatAuthResultsGolden(t *testing.T) {
-	dir := filepath.Join("testdata", "authres")
+	dir := filepath.Join("testdata")
 	for _, c := range arCases {
 		t.Run(c.name, func(t *testing.T) {
-			got := FormatAuthResults(c.ar)
+			got := Format(c.ar)
 			path := filepath.Join(dir, c.name+".golden")
 			if *arUpdate {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -97,8 +103,8 @@ func TestFormatAuthResultsGolden(t *testing.T) {
 			if id := AuthservID(got); id != c.ar.AuthservID {
 				t.Errorf("AuthservID of our own field = %q, want %q", id, c.ar.AuthservID)
 			}
-			if !IsOwnAuthResults(got, c.ar.AuthservID) {
-				t.Error("IsOwnAuthResults does not recognise our own field")
+			if !IsOwn(got, c.ar.AuthservID) {
+				t.Error("IsOwn does not recognise our own field")
 			}
 		})
 	}
@@ -136,7 +142,7 @@ func arCheckShape(t *testing.T, v string) {
 func TestFormatAuthResultsParsesBack(t *testing.T) {
 	for _, c := range arCases {
 		t.Run(c.name, func(t *testing.T) {
-			v := FormatAuthResults(c.ar)
+			v := Format(c.ar)
 			id, results, err := authres.Parse(v)
 			if c.ar.Comment != "" {
 				if err == nil {
@@ -164,12 +170,12 @@ func TestFormatAuthResultsParsesBack(t *testing.T) {
 }
 
 // arExpected is what arParsed should find for each result of ar.
-func arExpected(ar AuthResults) []string {
+func arExpected(ar Results) []string {
 	var out []string
 	if ar.AuthUser != "" {
 		out = append(out, "auth=pass auth="+ar.AuthUser)
 	}
-	for _, s := range []*SPFResult{ar.SPF, ar.HELO} {
+	for _, s := range []*spf.Result{ar.SPF, ar.HELO} {
 		if s == nil {
 			continue
 		}
@@ -192,7 +198,7 @@ func arExpected(ar AuthResults) []string {
 	for _, d := range ar.DMARC {
 		r := d.Result
 		if r == "" {
-			r = None
+			r = dnsauth.None
 		}
 		out = append(out, "dmarc="+string(r)+" reason="+arReasonWord(d.Result, d.Reason)+" from="+d.FromDomain)
 	}
@@ -201,8 +207,8 @@ func arExpected(ar AuthResults) []string {
 
 // arReasonWord is the reason as go-msgauth gives it back: quoted, and
 // only up to its first space.
-func arReasonWord(r Result, reason string) string {
-	if r == Pass || reason == "" {
+func arReasonWord(r dnsauth.Result, reason string) string {
+	if r == dnsauth.Pass || reason == "" {
 		return ""
 	}
 	q := arQuoted(reason)
@@ -261,14 +267,18 @@ func arFieldValue(header string) string {
 // sample)", as transcribed, starts with a method (spf=pass) just like
 // "Outlook (original, non-conformant)", whose expected id is none: the
 // rewrite that put outlook.com in front was lost. Both get none, and
-// IsOwnAuthResults still recognises outlook.com named between the results.
+// IsOwn still recognises outlook.com named between the results.
 var arSampleExceptions = map[string]string{"Outlook (refactored sample)": ""}
 
 // The authserv-id of every sample, RFC examples and real servers' fields
 // alike; a field that starts with a method instead of an id has none.
 func TestAuthservIDSamples(t *testing.T) {
 	var s arSamples
-	if err := yaml.Unmarshal(dkimRead(t, "authres-samples", "samples.yaml"), &s); err != nil {
+	raw, err := os.ReadFile(dnstest.SharedTestdata(t, "authres-samples", "samples.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
 	test := func(name, header, want string) {
@@ -280,8 +290,8 @@ func TestAuthservIDSamples(t *testing.T) {
 		if got := AuthservID(v); got != want {
 			t.Errorf("%s: AuthservID = %q, want %q", name, got, want)
 		}
-		if own != "" && (!IsOwnAuthResults(v, strings.ToUpper(own)) || IsOwnAuthResults(v, "mx.example.org")) {
-			t.Errorf("%s: IsOwnAuthResults is wrong", name)
+		if own != "" && (!IsOwn(v, strings.ToUpper(own)) || IsOwn(v, "mx.example.org")) {
+			t.Errorf("%s: IsOwn is wrong", name)
 		}
 	}
 	n := 0
@@ -358,22 +368,22 @@ func TestAuthservIDHostile(t *testing.T) {
 		{"mx.example.org; spf=pass", "", false},
 		{"", "mx.example.org", false},
 	} {
-		if got := IsOwnAuthResults(c.value, c.id); got != c.own {
-			t.Errorf("IsOwnAuthResults(%q, %q) = %v", c.value, c.id, got)
+		if got := IsOwn(c.value, c.id); got != c.own {
+			t.Errorf("IsOwn(%q, %q) = %v", c.value, c.id, got)
 		}
 	}
 }
 
 func FuzzAuthservID(f *testing.F) {
 	for _, c := range arCases {
-		f.Add(FormatAuthResults(c.ar))
+		f.Add(Format(c.ar))
 	}
 	f.Add(`(a;b) "q\"id" (c); none`)
 	f.Add("spf=pass (x) smtp.mailfrom=a; b")
 	f.Fuzz(func(t *testing.T, value string) {
 		id := AuthservID(value)
-		if id != "" && !IsOwnAuthResults(value, id) && !strings.HasSuffix(id, ".") {
-			t.Errorf("IsOwnAuthResults(%q, %q) is false", value, id)
+		if id != "" && !IsOwn(value, id) && !strings.HasSuffix(id, ".") {
+			t.Errorf("IsOwn(%q, %q) is false", value, id)
 		}
 		if id != "" && !strings.Contains(value, `"`) && !strings.Contains(value, id) {
 			t.Errorf("id %q is not part of %q", id, value)
@@ -383,15 +393,15 @@ func FuzzAuthservID(f *testing.F) {
 
 // Whatever goes in, the formatted field is one header field: folds only,
 // and our authserv-id comes back out of it.
-func FuzzAuthResultsFormat(f *testing.F) {
+func FuzzFormat(f *testing.F) {
 	f.Add("mx.example.org", "alice", "note", "example.org", "sel", "AbCd/+==", "reason text")
 	f.Add("a b;c", "x\r\ny", "(", "ex\"am", "a=b", "", "\x00\x7f\xff")
 	f.Fuzz(func(t *testing.T, id, user, comment, domain, selector, sig, reason string) {
-		v := FormatAuthResults(AuthResults{
+		v := Format(Results{
 			AuthservID: id, AuthUser: user, Comment: comment,
-			SPF:   &SPFResult{Result: Fail, Domain: domain, Reason: reason},
-			DKIM:  []DKIMResult{{Result: Result(selector), Domain: domain, Selector: selector, Signature: sig, Reason: reason}},
-			DMARC: []DMARCResult{{Result: Fail, FromDomain: domain, Policy: reason, Reason: reason}},
+			SPF:   &spf.Result{Result: dnsauth.Fail, Domain: domain, Reason: reason},
+			DKIM:  []dkim.Result{{Result: dnsauth.Result(selector), Domain: domain, Selector: selector, Signature: sig, Reason: reason}},
+			DMARC: []dmarc.Result{{Result: dnsauth.Fail, FromDomain: domain, Policy: reason, Reason: reason}},
 		})
 		arCheckShape(t, v)
 		if id != "" && arIsToken(id) && AuthservID(v) != id {
@@ -401,14 +411,14 @@ func FuzzAuthResultsFormat(f *testing.F) {
 }
 
 func TestAuthResultsWithoutDKIMEvaluation(t *testing.T) {
-	got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org", AuthUser: "alice", NoDKIM: true})
+	got := Format(Results{AuthservID: "mx.example.org", AuthUser: "alice", NoDKIM: true})
 	if got != "mx.example.org; auth=pass smtp.auth=alice" {
 		t.Errorf("got %q", got)
 	}
-	if got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org", NoDKIM: true}); got != "mx.example.org; none" {
+	if got := Format(Results{AuthservID: "mx.example.org", NoDKIM: true}); got != "mx.example.org; none" {
 		t.Errorf("no results: got %q", got)
 	}
-	if got := FormatAuthResults(AuthResults{AuthservID: "mx.example.org"}); got != "mx.example.org; dkim=none" {
+	if got := Format(Results{AuthservID: "mx.example.org"}); got != "mx.example.org; dkim=none" {
 		t.Errorf("got %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package dnsauth
+package dmarc
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	"github.com/spoofguard/spoofguard/header"
 )
 
 func TestOrgDomain(t *testing.T) {
@@ -67,14 +68,14 @@ func TestOrgDomainPSL(t *testing.T) {
 		if m[1] == "null" {
 			in = ""
 		}
-		name := orgNormalize(in)
+		name := header.NormalizeDomain(in)
 		org, ok := orgRegistrable(name)
 		got := OrgDomain(in)
 		switch {
 		case m[2] == "null" && (ok || got != name):
 			t.Errorf("%s: registrable %q (%v), OrgDomain %q; want none", line, org, ok, got)
-		case m[2] != "null" && (!ok || got != orgNormalize(want)):
-			t.Errorf("%s: OrgDomain %q (registrable %v), want %q", line, got, ok, orgNormalize(want))
+		case m[2] != "null" && (!ok || got != header.NormalizeDomain(want)):
+			t.Errorf("%s: OrgDomain %q (registrable %v), want %q", line, got, ok, header.NormalizeDomain(want))
 		default:
 			passed++
 		}
@@ -99,10 +100,10 @@ func TestOrgDomainRspamdList(t *testing.T) {
 	n := 0
 	for _, suffix := range strings.Fields(string(data)) {
 		n++
-		if org, ok := orgRegistrable(orgNormalize(suffix)); ok {
+		if org, ok := orgRegistrable(header.NormalizeDomain(suffix)); ok {
 			t.Errorf("%s: the full PSL gives registrable %q, rspamd's list a public suffix", suffix, org)
 		}
-		if got, want := OrgDomain("a.b."+suffix), orgNormalize("b."+suffix); got != want {
+		if got, want := OrgDomain("a.b."+suffix), header.NormalizeDomain("b."+suffix); got != want {
 			t.Errorf("OrgDomain(a.b.%s) = %q, want %q", suffix, got, want)
 		}
 	}
@@ -117,15 +118,15 @@ func FuzzOrgDomain(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		org := OrgDomain(s)
-		name := orgNormalize(s)
+		name := header.NormalizeDomain(s)
 		if org != name && !strings.HasSuffix(name, "."+org) {
 			t.Fatalf("OrgDomain(%q) = %q is not %q or one of its parents", s, org, name)
 		}
 		if OrgDomain(org) != org {
 			t.Fatalf("OrgDomain(%q) = %q, but OrgDomain(%q) = %q", s, org, org, OrgDomain(org))
 		}
-		if orgNormalize(name) != name || strings.HasSuffix(name, ".") {
-			t.Fatalf("orgNormalize(%q) = %q is not a fixed point", s, name)
+		if header.NormalizeDomain(name) != name || strings.HasSuffix(name, ".") {
+			t.Fatalf("header.NormalizeDomain(%q) = %q is not a fixed point", s, name)
 		}
 	})
 }

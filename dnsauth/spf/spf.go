@@ -1,10 +1,14 @@
-package dnsauth
-
-// SPF (RFC 7208): may this client send mail for that domain?
+// Package spf answers the SPF question (RFC 7208): may this client send
+// mail for that domain? Check and CheckHelo evaluate it for one message;
+// Parse checks the syntax of a record, and Analyze walks a domain's whole
+// policy to list the networks it authorizes (the relay networks the engine
+// learns, and the audit).
 //
-// CheckSPF and CheckSPFHelo wrap blitiri.com.ar/go/spf, which evaluates
+// How Check works:
+//
+// Check and CheckHelo wrap blitiri.com.ar/go/spf, which evaluates
 // check_host() with the RFC limits (10 DNS-querying terms, 2 void lookups,
-// 10 MX names, §4.6.4). Around it this file adds what a mail filter needs
+// 10 MX names, §4.6.4). Around it this package adds what a mail filter needs
 // and the library leaves to its caller:
 //
 //   - the identity: the null sender becomes postmaster@<HELO> (§2.4), a
@@ -16,6 +20,7 @@ package dnsauth
 //   - DNS errors that are not *net.DNSError (a cancelled context, say)
 //     become temporary ones, so they give temperror and never permerror;
 //   - a one-line reason and a readable step-by-step trace.
+package spf
 
 import (
 	"context"
@@ -26,21 +31,36 @@ import (
 	"strconv"
 	"strings"
 
-	"blitiri.com.ar/go/spf"
+	blitiri "blitiri.com.ar/go/spf"
 	"golang.org/x/net/idna"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
 )
 
-// CheckSPF evaluates the MAIL FROM identity (RFC 7208 §2.4): for the null
+// Result is the outcome of one SPF evaluation (RFC 7208).
+type Result struct {
+	Result   dnsauth.Result
+	Identity string     // "mailfrom" or "helo" (RFC 8601 smtp.mailfrom / smtp.helo)
+	Domain   string     // the domain whose policy was evaluated
+	Sender   string     // the <sender> of check_host(): "postmaster@<helo>" for the null sender
+	IP       netip.Addr // the client evaluated
+	Reason   string     // one line saying why, for logs and replies
+	Trace    []string   // the evaluation step by step, for `spoofguard check`
+}
+
+// Check evaluates the MAIL FROM identity (RFC 7208 §2.4): for the null
 // sender the identity is postmaster@<helo>. mailFrom may carry its angle
 // brackets; "" and "<>" are the null sender.
-func CheckSPF(ctx context.Context, dns DNS, ip netip.Addr, helo, mailFrom string) SPFResult {
+func Check(ctx context.Context, dns dnsauth.DNS, ip netip.Addr, helo, mailFrom string) Result {
 	sender, domain, why := spfMailFrom(helo, mailFrom)
 	return spfCheck(ctx, dns, ip, "mailfrom", helo, sender, domain, why)
 }
 
-// CheckSPFHelo evaluates the HELO identity (RFC 7208 §2.3); a HELO that is
+// CheckHelo evaluates the HELO identity (RFC 7208 §2.3); a HELO that is
 // not a domain (address literal, single label) gives none with a reason.
-func CheckSPFHelo(ctx context.Context, dns DNS, ip netip.Addr, helo string) SPFResult {
+// The engine does not call it yet; it is kept for the HELO rule, which
+// RFC 7208 §2.3 recommends and which is built on it.
+func CheckHelo(ctx context.Context, dns dnsauth.DNS, ip netip.Addr, helo string) Result {
 	domain, why := spfDomain(helo)
 	sender := ""
 	if why == "" {
@@ -180,13 +200,13 @@ func spfASCII(s string) bool {
 }
 
 // spfCheck runs check_host() and describes the outcome.
-func spfCheck(ctx context.Context, dns DNS, ip netip.Addr, identity, helo, sender, domain, why string) SPFResult {
-	res := SPFResult{Identity: identity, Domain: strings.ToLower(domain), Sender: sender, IP: ip}
+func spfCheck(ctx context.Context, dns dnsauth.DNS, ip netip.Addr, identity, helo, sender, domain, why string) Result {
+	res := Result{Identity: identity, Domain: strings.ToLower(domain), Sender: sender, IP: ip}
 	if why == "" && !ip.IsValid() {
 		why = "no client IP address to check"
 	}
 	if why != "" {
-		res.Result, res.Reason = None, why
+		res.Result, res.Reason = dnsauth.None, why
 		res.Trace = []string{"not checked: " + why}
 		return res
 	}
@@ -196,10 +216,10 @@ func spfCheck(ctx context.Context, dns DNS, ip netip.Addr, identity, helo, sende
 	res.IP = ip
 	tr := &spfTracer{lines: make([]string, 0, 16)}
 	tr.stack = tr.stackBuf[:0]
-	r, err := spf.CheckHostWithSender(net.IP(ip.AsSlice()), helo, sender,
-		spf.WithResolver(spfResolver{dns}),
-		spf.WithContext(ctx),
-		spf.WithTraceFunc(tr.trace))
+	r, err := blitiri.CheckHostWithSender(net.IP(ip.AsSlice()), helo, sender,
+		blitiri.WithResolver(spfResolver{dns}),
+		blitiri.WithContext(ctx),
+		blitiri.WithTraceFunc(tr.trace))
 	res.Result = spfResultOf(r)
 	res.Trace = tr.lines
 	res.Reason = tr.reason(res, err)
@@ -209,28 +229,28 @@ func spfCheck(ctx context.Context, dns DNS, ip netip.Addr, identity, helo, sende
 // spfResultOf maps the library's result to ours. The library only returns
 // the seven RFC 7208 §2.6 results; anything else would be a library bug and
 // is reported as permerror rather than passed on.
-func spfResultOf(r spf.Result) Result {
+func spfResultOf(r blitiri.Result) dnsauth.Result {
 	switch r {
-	case spf.None:
-		return None
-	case spf.Neutral:
-		return Neutral
-	case spf.Pass:
-		return Pass
-	case spf.Fail:
-		return Fail
-	case spf.SoftFail:
-		return SoftFail
-	case spf.TempError:
-		return TempError
+	case blitiri.None:
+		return dnsauth.None
+	case blitiri.Neutral:
+		return dnsauth.Neutral
+	case blitiri.Pass:
+		return dnsauth.Pass
+	case blitiri.Fail:
+		return dnsauth.Fail
+	case blitiri.SoftFail:
+		return dnsauth.SoftFail
+	case blitiri.TempError:
+		return dnsauth.TempError
 	}
-	return PermError
+	return dnsauth.PermError
 }
 
 // spfResolver is the DNS the library sees: every SPF record it fetches is
 // syntax-checked first, and errors keep the *net.DNSError shape the library
 // classifies by.
-type spfResolver struct{ dns DNS }
+type spfResolver struct{ dns dnsauth.DNS }
 
 // LookupTXT hands back the TXT strings, unless the one SPF record among
 // them breaks the grammar: then the error makes the library answer
@@ -243,7 +263,7 @@ func (r spfResolver) LookupTXT(ctx context.Context, name string) ([]string, erro
 	var rec string
 	n := 0
 	for _, t := range txts {
-		if IsSPFRecord(t) {
+		if IsRecord(t) {
 			rec, n = t, n+1
 		}
 	}
@@ -410,29 +430,29 @@ func (t *spfTracer) line(text string) {
 }
 
 // reason is the one line for logs and replies.
-func (t *spfTracer) reason(res SPFResult, err error) string {
+func (t *spfTracer) reason(res Result, err error) string {
 	ip, d, term := res.IP.String(), res.Domain, ""
 	if t.term != "" {
 		term = " (" + t.term + ")"
 	}
 	switch res.Result {
-	case Pass:
+	case dnsauth.Pass:
 		return ip + " is permitted by " + d + "'s SPF record" + term
-	case Fail:
+	case dnsauth.Fail:
 		return ip + " is not permitted by " + d + "'s SPF record" + term
-	case SoftFail:
+	case dnsauth.SoftFail:
 		return ip + " is not permitted by " + d + "'s SPF record, which asks for a soft fail" + term
-	case Neutral:
+	case dnsauth.Neutral:
 		if term == "" {
 			return "no term of " + d + "'s SPF record matches " + ip + " (neutral by default)"
 		}
 		return d + "'s SPF record makes no assertion about " + ip + term
-	case None:
+	case dnsauth.None:
 		if t.notFound {
 			return d + " does not exist"
 		}
 		return d + " publishes no SPF record"
-	case TempError:
+	case dnsauth.TempError:
 		return "temporary DNS error evaluating " + d + "'s SPF record: " + spfErrText(err)
 	}
 	return d + "'s SPF record cannot be evaluated: " + spfErrText(err) + term
@@ -443,17 +463,17 @@ func spfErrText(err error) string {
 	switch {
 	case err == nil:
 		return "unknown error"
-	case errors.Is(err, spf.ErrLookupLimitReached):
+	case errors.Is(err, blitiri.ErrLookupLimitReached):
 		return "more than 10 DNS-querying terms (RFC 7208 §4.6.4)"
-	case errors.Is(err, spf.ErrVoidLookupLimitReached):
+	case errors.Is(err, blitiri.ErrVoidLookupLimitReached):
 		return "more than 2 lookups found nothing (RFC 7208 §4.6.4)"
-	case errors.Is(err, spf.ErrMultipleRecords):
+	case errors.Is(err, blitiri.ErrMultipleRecords):
 		return "more than one SPF record (RFC 7208 §4.5)"
-	case errors.Is(err, spf.ErrTooManyMXRecords):
+	case errors.Is(err, blitiri.ErrTooManyMXRecords):
 		return "more than 10 MX names (RFC 7208 §4.6.4)"
-	case errors.Is(err, spf.ErrNoResult):
+	case errors.Is(err, blitiri.ErrNoResult):
 		return "an included or redirected domain has no SPF record (RFC 7208 §5.2, §6.1)"
-	case errors.Is(err, spf.ErrUnknownField):
+	case errors.Is(err, blitiri.ErrUnknownField):
 		return "unknown mechanism"
 	}
 	return err.Error()
@@ -462,12 +482,12 @@ func spfErrText(err error) string {
 // spfQualified rebuilds the written term: the library traces a mechanism
 // without its qualifier, which the term's result tells back.
 func spfQualified(field, result string) string {
-	switch Result(result) {
-	case Fail:
+	switch dnsauth.Result(result) {
+	case dnsauth.Fail:
 		return "-" + field
-	case SoftFail:
+	case dnsauth.SoftFail:
 		return "~" + field
-	case Neutral:
+	case dnsauth.Neutral:
 		return "?" + field
 	}
 	return field
@@ -475,8 +495,8 @@ func spfQualified(field, result string) string {
 
 func spfMatchErr(err error) bool {
 	switch err {
-	case spf.ErrMatchedAll, spf.ErrMatchedA, spf.ErrMatchedIP, spf.ErrMatchedMX,
-		spf.ErrMatchedPTR, spf.ErrMatchedExists:
+	case blitiri.ErrMatchedAll, blitiri.ErrMatchedA, blitiri.ErrMatchedIP, blitiri.ErrMatchedMX,
+		blitiri.ErrMatchedPTR, blitiri.ErrMatchedExists:
 		return true
 	}
 	return false
@@ -489,7 +509,7 @@ func spfArg(a []any, i int) string {
 	switch v := a[i].(type) {
 	case string:
 		return v
-	case spf.Result:
+	case blitiri.Result:
 		return string(v)
 	case fmt.Stringer:
 		return v.String()

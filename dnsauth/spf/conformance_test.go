@@ -1,6 +1,6 @@
-package dnsauth
+package spf
 
-// The public SPF conformance suites, run through CheckSPF and CheckSPFHelo
+// The public SPF conformance suites, run through Check and CheckHelo
 // with each scenario's zone served by a real DNS server (dnstest) and read
 // through the caching resolver. The format and the driver rules are in
 // shared/testdata/spf-openspf/PROVENANCE.md; in short:
@@ -37,6 +37,7 @@ import (
 	"github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
@@ -117,14 +118,14 @@ type spfSuiteCase struct {
 	Spec     any    `yaml:"spec"`
 }
 
-func (c spfSuiteCase) allowed() []Result {
+func (c spfSuiteCase) allowed() []dnsauth.Result {
 	switch v := c.Result.(type) {
 	case string:
-		return []Result{Result(v)}
+		return []dnsauth.Result{dnsauth.Result(v)}
 	case []any:
-		var out []Result
+		var out []dnsauth.Result
 		for _, r := range v {
-			out = append(out, Result(fmt.Sprint(r)))
+			out = append(out, dnsauth.Result(fmt.Sprint(r)))
 		}
 		return out
 	}
@@ -207,7 +208,7 @@ func spfRunScenario(t *testing.T, sc spfSuiteScenario) []spfSuiteOutcome {
 	if err := spfLoadZone(srv, sc.Zonedata); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func spfRunScenario(t *testing.T, sc spfSuiteScenario) []spfSuiteOutcome {
 // identity; it is run both as MAIL FROM:<> (postmaster@helo, RFC 7208
 // §2.4) and as the HELO identity (§2.3), and both must give an allowed
 // result.
-func spfRunCase(r DNS, c spfSuiteCase) spfSuiteOutcome {
+func spfRunCase(r dnsauth.DNS, c spfSuiteCase) spfSuiteOutcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ip, err := netip.ParseAddr(c.Host)
@@ -237,10 +238,10 @@ func spfRunCase(r DNS, c spfSuiteCase) spfSuiteOutcome {
 		return spfSuiteOutcome{got: "bad host in the suite: " + c.Host}
 	}
 	allowed := c.allowed()
-	res := CheckSPF(ctx, r, ip, c.Helo, c.MailFrom)
-	got := []SPFResult{res}
+	res := Check(ctx, r, ip, c.Helo, c.MailFrom)
+	got := []Result{res}
 	if c.MailFrom == "" {
-		got = append(got, CheckSPFHelo(ctx, r, ip, c.Helo))
+		got = append(got, CheckHelo(ctx, r, ip, c.Helo))
 	}
 	o := spfSuiteOutcome{ok: true}
 	var desc []string
@@ -589,7 +590,7 @@ func (st *spfMailAuthState) set(kind, val string) error {
 // identity (as the null sender, postmaster@domain), and so does every case
 // of the document named "HELO identity".
 func (st *spfMailAuthState) check(t *testing.T, want string) (string, bool) {
-	r, err := NewResolver(ResolverConfig{Servers: []string{st.srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{st.srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,9 +598,9 @@ func (st *spfMailAuthState) check(t *testing.T, want string) (string, bool) {
 	if err != nil {
 		return "bad ip " + st.host, false
 	}
-	res := CheckSPF(context.Background(), r, ip, st.helo, st.sender)
+	res := Check(context.Background(), r, ip, st.helo, st.sender)
 	if st.name == "HELO identity" {
-		res = CheckSPFHelo(context.Background(), r, ip, st.helo)
+		res = CheckHelo(context.Background(), r, ip, st.helo)
 	}
 	return fmt.Sprintf("got %s (%s)", res.Result, res.Reason), string(res.Result) == want
 }

@@ -1,6 +1,5 @@
-package dnsauth
-
-// The Authentication-Results header field (RFC 8601): formatting ours, and
+// Package authres writes the Authentication-Results header field (RFC
+// 8601) that reports every method's result: it formats ours, and
 // recognising existing ones that claim our authserv-id, which must be
 // removed before ours is added (RFC 8601 §5) because whoever reads the
 // message trusts a field carrying that id.
@@ -10,22 +9,28 @@ package dnsauth
 // §2.2 (RFC 2045 token, or local-part@domain) does not allow it bare, and
 // control characters never reach the output, so text taken from a hostile
 // message or DNS answer cannot add a line or a header of its own.
+package authres
 
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/spoofguard/spoofguard/dnsauth"
+	"github.com/spoofguard/spoofguard/dnsauth/dkim"
+	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
+	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
 
-// AuthResults is what one Authentication-Results field reports.
-type AuthResults struct {
-	AuthservID string        // who did the checks (RFC 8601 §2.5), usually the host name
-	SPF        *SPFResult    // the MAIL FROM identity; nil: omitted
-	HELO       *SPFResult    // the HELO identity; nil: omitted
-	DKIM       []DKIMResult  // one per signature; empty: dkim=none
-	NoDKIM     bool          // DKIM was not evaluated: omit it rather than claim dkim=none
-	DMARC      []DMARCResult // one per From domain; empty: omitted
-	AuthUser   string        // SMTP AUTH user: auth=pass smtp.auth=<user>; "": omitted
-	Comment    string        // a note after the authserv-id, as a comment; "": none
+// Results is what one Authentication-Results field reports.
+type Results struct {
+	AuthservID string         // who did the checks (RFC 8601 §2.5), usually the host name
+	SPF        *spf.Result    // the MAIL FROM identity; nil: omitted
+	HELO       *spf.Result    // the HELO identity; nil: omitted
+	DKIM       []dkim.Result  // one per signature; empty: dkim=none
+	NoDKIM     bool           // DKIM was not evaluated: omit it rather than claim dkim=none
+	DMARC      []dmarc.Result // one per From domain; empty: omitted
+	AuthUser   string         // SMTP AUTH user: auth=pass smtp.auth=<user>; "": omitted
+	Comment    string         // a note after the authserv-id, as a comment; "": none
 }
 
 // The limits of the formatter.
@@ -37,7 +42,7 @@ const (
 	arLocalExtra = "!#$%&'*+-^_`{|}~" // atext allowed bare in a local-part here
 )
 
-// FormatAuthResults returns the value of an Authentication-Results field
+// Format returns the value of an Authentication-Results field
 // (without the field name) in RFC 8601 syntax, for example
 //
 //	mx.example.org;
@@ -50,7 +55,7 @@ const (
 // dkim=none"); otherwise each method starts a line of its own and long
 // ones are folded, with CRLF and a TAB, to stay within 78 columns where the
 // words allow. Non-pass results carry their reason, quoted.
-func FormatAuthResults(ar AuthResults) string {
+func Format(ar Results) string {
 	head := []arWord{arSplit("", arValue(ar.AuthservID))}
 	if c := arComment(ar.Comment); c != nil {
 		head = append(head, c)
@@ -78,7 +83,7 @@ func arSplit(prefix, value string) arWord {
 
 // arResinfos builds the results in their order: auth, spf (MAIL FROM,
 // then HELO), each dkim, each dmarc.
-func arResinfos(ar AuthResults) [][]arWord {
+func arResinfos(ar Results) [][]arWord {
 	var out [][]arWord
 	if ar.AuthUser != "" {
 		out = append(out, []arWord{arPlain("auth=pass"), arSplit("smtp.auth=", arPvalue(ar.AuthUser))})
@@ -106,14 +111,14 @@ func arResinfos(ar AuthResults) [][]arWord {
 
 // arSPF is "spf=<result> [reason] smtp.mailfrom=<domain>" (or smtp.helo),
 // RFC 8601 §2.7.2.
-func arSPF(r *SPFResult, prop string) []arWord {
+func arSPF(r *spf.Result, prop string) []arWord {
 	words := arMethod("spf", r.Result, r.Reason)
 	return arProps(words, prop, r.Domain)
 }
 
 // arDKIM is one signature's result, RFC 8601 §2.7.1 and RFC 6008: d=, i=
 // when it is not the default "@"+d, s=, a= and the start of b=.
-func arDKIM(r DKIMResult) []arWord {
+func arDKIM(r dkim.Result) []arWord {
 	words := arMethod("dkim", r.Result, r.Reason)
 	id := r.Identifier
 	if strings.EqualFold(id, "@"+r.Domain) {
@@ -126,22 +131,22 @@ func arDKIM(r DKIMResult) []arWord {
 // arDMARC is "dmarc=<result> [reason] header.from=<domain>
 // policy.dmarc=<policy>": the method and header.from are RFC 7489 §11.2,
 // policy.dmarc tells the policy applied to this message.
-func arDMARC(r DMARCResult) []arWord {
+func arDMARC(r dmarc.Result) []arWord {
 	words := arMethod("dmarc", r.Result, r.Reason)
 	return arProps(words, "header.from", r.FromDomain, "policy.dmarc", r.Policy)
 }
 
 // arMethod is "method=result", with the reason for anything but a pass.
-func arMethod(method string, r Result, reason string) []arWord {
+func arMethod(method string, r dnsauth.Result, reason string) []arWord {
 	v := string(r)
 	switch {
 	case v == "":
-		v = string(None)
+		v = string(dnsauth.None)
 	case !arIsToken(v):
-		v = string(Neutral)
+		v = string(dnsauth.Neutral)
 	}
 	words := []arWord{arPlain(method + "=" + v)}
-	if r != Pass {
+	if r != dnsauth.Pass {
 		if q := arQuoted(reason); q != nil {
 			q[0] = "reason=" + q[0]
 			words = append(words, q)
@@ -424,14 +429,14 @@ func AuthservID(value string) string {
 	return value[i:j]
 }
 
-// IsOwnAuthResults reports whether an existing Authentication-Results
+// IsOwn reports whether an existing Authentication-Results
 // value claims authservID (compared without regard to case or a final
 // dot): such a field did not come from us and must go (RFC 8601 §5). It
 // errs on the side of removal: a value too mangled to have an authserv-id
 // still counts as ours when it starts with ours, and so does one that
 // names ours between its results, the way Microsoft's servers place
 // their own name ("spf=pass ...; outlook.com; dkim=pass ...").
-func IsOwnAuthResults(value, authservID string) bool {
+func IsOwn(value, authservID string) bool {
 	want := strings.TrimSuffix(authservID, ".")
 	if want == "" {
 		return false

@@ -1,4 +1,4 @@
-package dnsauth
+package dmarc
 
 import (
 	"bytes"
@@ -19,16 +19,20 @@ import (
 	mdns "github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
 
+	"github.com/spoofguard/spoofguard/dnsauth"
+	dkimauth "github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
+	spfauth "github.com/spoofguard/spoofguard/dnsauth/spf"
+	"github.com/spoofguard/spoofguard/header"
 )
 
 // dmarcTestDNS starts an in-process DNS server with zone and returns the
 // caching resolver pointed at it. One attempt with a short timeout keeps
 // the timeout cases quick.
-func dmarcTestDNS(tb testing.TB, zone string) (*Resolver, *dnstest.Server) {
+func dmarcTestDNS(tb testing.TB, zone string) (*dnsauth.Resolver, *dnstest.Server) {
 	tb.Helper()
 	srv := dnstest.New(tb, zone)
-	r, err := NewResolver(ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
+	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,12 +52,12 @@ func dmarcAddTXT(srv *dnstest.Server, name string, texts ...string) {
 	}
 }
 
-func dmarcSPF(result Result, domain string) *SPFResult {
-	return &SPFResult{Result: result, Identity: "mailfrom", Domain: domain}
+func dmarcSPF(result dnsauth.Result, domain string) *spfauth.Result {
+	return &spfauth.Result{Result: result, Identity: "mailfrom", Domain: domain}
 }
 
-func dmarcDKIM(result Result, domain string) DKIMResult {
-	return DKIMResult{Result: result, Domain: domain, Selector: "s1", Identifier: "@" + domain}
+func dmarcDKIM(result dnsauth.Result, domain string) dkimauth.Result {
+	return dkimauth.Result{Result: result, Domain: domain, Selector: "s1", Identifier: "@" + domain}
 }
 
 // dmarcRand returns a Rand that always gives n and counts its calls.
@@ -62,14 +66,14 @@ func dmarcRand(n int, calls *int) func() int {
 }
 
 func TestParseDMARCRecord(t *testing.T) {
-	test := func(txt string, want DMARCRecord, wantErr string) {
+	test := func(txt string, want Record, wantErr string) {
 		t.Helper()
-		got, err := ParseDMARCRecord(txt)
+		got, err := Parse(txt)
 		if wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Errorf("%q: error %v, want one containing %q", txt, err, wantErr)
 			}
-			var re *DMARCRecordError
+			var re *RecordError
 			if got != nil || !errors.As(err, &re) {
 				t.Errorf("%q: got %+v, %T; want nil and *DMARCRecordError", txt, got, err)
 			}
@@ -84,35 +88,35 @@ func TestParseDMARCRecord(t *testing.T) {
 			t.Errorf("%q:\n got %+v\nwant %+v", txt, *got, want)
 		}
 	}
-	def := func(mod func(*DMARCRecord)) DMARCRecord {
-		r := DMARCRecord{Policy: "reject", Percent: 100, ADKIM: "r", ASPF: "r", FO: "0"}
+	def := func(mod func(*Record)) Record {
+		r := Record{Policy: "reject", Percent: 100, ADKIM: "r", ASPF: "r", FO: "0"}
 		mod(&r)
 		return r
 	}
-	same := func(*DMARCRecord) {}
+	same := func(*Record) {}
 
 	test("v=DMARC1; p=reject", def(same), "")
 	test("v=DMARC1;p=reject;", def(same), "")
 	test("  v = DMARC1 ;  p = Reject ; ", def(same), "")
 	test("V=DMARC1; P=REJECT", def(same), "")
-	test("v=DMARC1; p=none; sp=quarantine; np=reject", def(func(r *DMARCRecord) {
+	test("v=DMARC1; p=none; sp=quarantine; np=reject", def(func(r *Record) {
 		r.Policy, r.SubdomainPolicy, r.NonexistentPolicy = "none", "quarantine", "reject"
 	}), "")
-	test("v=DMARC1; p=reject; pct=0", def(func(r *DMARCRecord) { r.Percent = 0 }), "")
-	test("v=DMARC1; p=reject; pct=50", def(func(r *DMARCRecord) { r.Percent = 50 }), "")
+	test("v=DMARC1; p=reject; pct=0", def(func(r *Record) { r.Percent = 0 }), "")
+	test("v=DMARC1; p=reject; pct=50", def(func(r *Record) { r.Percent = 50 }), "")
 	test("v=DMARC1; p=reject; pct=101", def(same), "")
 	test("v=DMARC1; p=reject; pct=-1", def(same), "")
 	test("v=DMARC1; p=reject; pct=+5", def(same), "")
 	test("v=DMARC1; p=reject; pct=0050", def(same), "")
 	test("v=DMARC1; p=reject; pct=abc", def(same), "")
-	test("v=DMARC1; p=reject; adkim=s; aspf=S", def(func(r *DMARCRecord) { r.ADKIM, r.ASPF = "s", "s" }), "")
+	test("v=DMARC1; p=reject; adkim=s; aspf=S", def(func(r *Record) { r.ADKIM, r.ASPF = "s", "s" }), "")
 	test("v=DMARC1; p=reject; adkim=x; aspf=", def(same), "")
-	test("v=DMARC1; p=reject; psd=y; t=y", def(func(r *DMARCRecord) { r.PSD, r.Testing = "y", true }), "")
-	test("v=DMARC1; p=reject; psd=n; t=n", def(func(r *DMARCRecord) { r.PSD = "n" }), "")
+	test("v=DMARC1; p=reject; psd=y; t=y", def(func(r *Record) { r.PSD, r.Testing = "y", true }), "")
+	test("v=DMARC1; p=reject; psd=n; t=n", def(func(r *Record) { r.PSD = "n" }), "")
 	test("v=DMARC1; p=reject; psd=maybe", def(same), "")
-	test("v=DMARC1; p=reject; fo=d:s", def(func(r *DMARCRecord) { r.FO = "d:s" }), "")
+	test("v=DMARC1; p=reject; fo=d:s", def(func(r *Record) { r.FO = "d:s" }), "")
 	test("v=DMARC1; p=reject; fo=x", def(same), "")
-	test("v=DMARC1; p=reject; rua=mailto:a@example.org, mailto:b@example.net!10m; ruf=mailto:f@example.org", def(func(r *DMARCRecord) {
+	test("v=DMARC1; p=reject; rua=mailto:a@example.org, mailto:b@example.net!10m; ruf=mailto:f@example.org", def(func(r *Record) {
 		r.RUA = []string{"mailto:a@example.org", "mailto:b@example.net!10m"}
 		r.RUF = []string{"mailto:f@example.org"}
 	}), "")
@@ -122,22 +126,22 @@ func TestParseDMARCRecord(t *testing.T) {
 	test("v=DMARC1; p=reject; adkim=s; adkim=s", def(same), "")
 
 	// Unusable records.
-	test("", DMARCRecord{}, "must start with v=DMARC1")
-	test("v=spf1 -all", DMARCRecord{}, "must start with v=DMARC1")
-	test("v=DMARC2; p=reject", DMARCRecord{}, "must start with v=DMARC1")
-	test("v=dmarc1; p=reject", DMARCRecord{}, "must start with v=DMARC1")
-	test("p=reject; v=DMARC1", DMARCRecord{}, "must start with v=DMARC1")
-	test("v=DMARC1", DMARCRecord{}, "no p= tag")
-	test("v=DMARC1; sp=reject", DMARCRecord{}, "no p= tag")
-	test("v=DMARC1; p=bogus", DMARCRecord{}, `p="bogus" is not`)
-	test("v=DMARC1; p=reject; sp=bogus", DMARCRecord{}, `sp="bogus" is not`)
-	test("v=DMARC1; p=reject; np=", DMARCRecord{}, `np="" is not`)
-	test("v=DMARC1; p=none; p=reject", DMARCRecord{}, "p= appears more than once")
-	test("v=DMARC1; p=bogus; rua=not a uri", DMARCRecord{}, `p="bogus"`)
+	test("", Record{}, "must start with v=DMARC1")
+	test("v=spf1 -all", Record{}, "must start with v=DMARC1")
+	test("v=DMARC2; p=reject", Record{}, "must start with v=DMARC1")
+	test("v=dmarc1; p=reject", Record{}, "must start with v=DMARC1")
+	test("p=reject; v=DMARC1", Record{}, "must start with v=DMARC1")
+	test("v=DMARC1", Record{}, "no p= tag")
+	test("v=DMARC1; sp=reject", Record{}, "no p= tag")
+	test("v=DMARC1; p=bogus", Record{}, `p="bogus" is not`)
+	test("v=DMARC1; p=reject; sp=bogus", Record{}, `sp="bogus" is not`)
+	test("v=DMARC1; p=reject; np=", Record{}, `np="" is not`)
+	test("v=DMARC1; p=none; p=reject", Record{}, "p= appears more than once")
+	test("v=DMARC1; p=bogus; rua=not a uri", Record{}, `p="bogus"`)
 
 	// A valid rua= rescues an invalid policy as p=none (RFC 7489 §6.6.3).
-	rescued := func(problem string) func(*DMARCRecord) {
-		return func(r *DMARCRecord) {
+	rescued := func(problem string) func(*Record) {
+		return func(r *Record) {
 			r.Policy, r.RUA = "none", []string{"mailto:d@example.org"}
 			r.Repaired = problem + "; rua= is valid, so the record counts as p=none (RFC 7489 §6.6.3)"
 		}
@@ -147,24 +151,24 @@ func TestParseDMARCRecord(t *testing.T) {
 	test("v=DMARC1; p=reject; sp=x; rua=mailto:d@example.org", def(rescued(`sp="x" is not none, quarantine or reject`)), "")
 }
 
-func dmarcRecordEqual(a, b DMARCRecord) bool {
+func dmarcRecordEqual(a, b Record) bool {
 	return a.Policy == b.Policy && a.SubdomainPolicy == b.SubdomainPolicy && a.NonexistentPolicy == b.NonexistentPolicy &&
 		a.Percent == b.Percent && a.ADKIM == b.ADKIM && a.ASPF == b.ASPF && a.PSD == b.PSD && a.Testing == b.Testing &&
 		strings.Join(a.RUA, ",") == strings.Join(b.RUA, ",") && strings.Join(a.RUF, ",") == strings.Join(b.RUF, ",") &&
 		a.FO == b.FO && a.Raw == b.Raw && a.Repaired == b.Repaired
 }
 
-// dmarcCase is one CheckDMARC expectation. want is compared field by
+// dmarcCase is one Check expectation. want is compared field by
 // field except Record and Reason; reason is a substring Reason must hold.
 type dmarcCase struct {
 	name   string
 	zone   string
 	faults map[string]dnstest.Fault
-	in     DMARCInput
-	opts   DMARCOptions
+	in     Input
+	opts   Options
 	rand   int  // what Rand returns; -1: Rand must not be called
 	prime  bool // run a passing check first so the walk is cached before the faults
-	want   DMARCResult
+	want   Result
 	reason string
 }
 
@@ -190,7 +194,7 @@ func TestCheckDMARC(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r, srv := dmarcTestDNS(t, dmarcZone+c.zone)
 			if c.prime {
-				CheckDMARC(ctx, r, DMARCInput{FromDomain: c.in.FromDomain, DKIM: []DKIMResult{dmarcDKIM(Pass, c.in.FromDomain)}}, DMARCOptions{})
+				Check(ctx, r, Input{FromDomain: c.in.FromDomain, DKIM: []dkimauth.Result{dmarcDKIM(dnsauth.Pass, c.in.FromDomain)}}, Options{})
 			}
 			for name, f := range c.faults {
 				srv.SetFault(name, f)
@@ -198,7 +202,7 @@ func TestCheckDMARC(t *testing.T) {
 			calls := 0
 			opts := c.opts
 			opts.Rand = dmarcRand(c.rand, &calls)
-			got := CheckDMARC(ctx, r, c.in, opts)
+			got := Check(ctx, r, c.in, opts)
 			if c.rand < 0 && calls > 0 {
 				t.Errorf("Rand called %d times", calls)
 			}
@@ -207,47 +211,47 @@ func TestCheckDMARC(t *testing.T) {
 			}
 			want := c.want
 			if want.FromDomain == "" {
-				want.FromDomain = orgNormalize(c.in.FromDomain)
+				want.FromDomain = header.NormalizeDomain(c.in.FromDomain)
 			}
 			if want.OrgDomain == "" {
 				want.OrgDomain = OrgDomain(c.in.FromDomain)
 			}
-			got.Record, got.Reason = "", ""
+			got.Record, got.RecordErr, got.Reason = nil, nil, ""
 			if got != want {
 				t.Errorf("\n got %+v\nwant %+v", got, want)
 			}
 		})
 	}
-	in := func(from string, spf *SPFResult, dkim ...DKIMResult) DMARCInput {
-		return DMARCInput{FromDomain: from, SPF: spf, DKIM: dkim}
+	in := func(from string, spf *spfauth.Result, dkim ...dkimauth.Result) Input {
+		return Input{FromDomain: from, SPF: spf, DKIM: dkim}
 	}
-	failP := func(rd, policy, tag string) DMARCResult {
-		return DMARCResult{Result: Fail, RecordDomain: rd, Policy: policy, PolicyTag: tag, Sampled: true}
+	failP := func(rd, policy, tag string) Result {
+		return Result{Result: dnsauth.Fail, RecordDomain: rd, Policy: policy, PolicyTag: tag, Sampled: true}
 	}
-	passDKIM := func(rd, d, policy, tag string) DMARCResult {
-		return DMARCResult{Result: Pass, RecordDomain: rd, Policy: policy, PolicyTag: tag, Sampled: true, DKIMAligned: true, AlignedDKIM: d}
+	passDKIM := func(rd, d, policy, tag string) Result {
+		return Result{Result: dnsauth.Pass, RecordDomain: rd, Policy: policy, PolicyTag: tag, Sampled: true, DKIMAligned: true, AlignedDKIM: d}
 	}
 	cases := []dmarcCase{
 		// p= at the author domain itself.
 		{name: "p=reject fail", in: in("example.org", nil), rand: -1, want: failP("example.org", "reject", "p"), reason: "p=reject from _dmarc.example.org"},
 		{name: "p=quarantine fail", zone: "_dmarc.q.example. TXT \"v=DMARC1; p=quarantine\"", in: in("q.example", nil), rand: -1, want: failP("q.example", "quarantine", "p")},
 		{name: "p=none fail", zone: "_dmarc.n.example. TXT \"v=DMARC1; p=none\"", in: in("n.example", nil), rand: -1, want: failP("n.example", "none", "p")},
-		{name: "DKIM aligned pass", in: in("example.org", nil, dmarcDKIM(Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p"), reason: "DKIM d=example.org aligned"},
-		{name: "DKIM relaxed subdomain", in: in("example.org", nil, dmarcDKIM(Pass, "Mail.Example.Org.")), rand: -1, want: passDKIM("example.org", "mail.example.org", "reject", "p")},
-		{name: "second signature aligns", in: in("example.org", nil, dmarcDKIM(Pass, "list.example"), dmarcDKIM(Fail, "example.org"), dmarcDKIM(Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p")},
-		{name: "DKIM fail does not align", in: in("example.org", nil, dmarcDKIM(Fail, "example.org"), dmarcDKIM(Pass, "evil.example")), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "SPF relaxed pass", in: in("example.org", dmarcSPF(Pass, "bounce.example.org")), rand: -1, want: DMARCResult{Result: Pass, RecordDomain: "example.org", Policy: "reject", PolicyTag: "p", Sampled: true, SPFAligned: true}, reason: "SPF bounce.example.org aligned"},
-		{name: "SPF fail does not align", in: in("example.org", dmarcSPF(Fail, "example.org")), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "SPF softfail does not align", in: in("example.org", dmarcSPF(SoftFail, "example.org")), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "SPF pass unaligned", in: in("example.org", dmarcSPF(Pass, "example.net")), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "PSL private suffix does not align", zone: "_dmarc.alice.github.io. TXT \"v=DMARC1; p=reject\"", in: in("alice.github.io", nil, dmarcDKIM(Pass, "mallory.github.io")), rand: -1, want: failP("alice.github.io", "reject", "p")},
+		{name: "DKIM aligned pass", in: in("example.org", nil, dmarcDKIM(dnsauth.Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p"), reason: "DKIM d=example.org aligned"},
+		{name: "DKIM relaxed subdomain", in: in("example.org", nil, dmarcDKIM(dnsauth.Pass, "Mail.Example.Org.")), rand: -1, want: passDKIM("example.org", "mail.example.org", "reject", "p")},
+		{name: "second signature aligns", in: in("example.org", nil, dmarcDKIM(dnsauth.Pass, "list.example"), dmarcDKIM(dnsauth.Fail, "example.org"), dmarcDKIM(dnsauth.Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p")},
+		{name: "DKIM fail does not align", in: in("example.org", nil, dmarcDKIM(dnsauth.Fail, "example.org"), dmarcDKIM(dnsauth.Pass, "evil.example")), rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "SPF relaxed pass", in: in("example.org", dmarcSPF(dnsauth.Pass, "bounce.example.org")), rand: -1, want: Result{Result: dnsauth.Pass, RecordDomain: "example.org", Policy: "reject", PolicyTag: "p", Sampled: true, SPFAligned: true}, reason: "SPF bounce.example.org aligned"},
+		{name: "SPF fail does not align", in: in("example.org", dmarcSPF(dnsauth.Fail, "example.org")), rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "SPF softfail does not align", in: in("example.org", dmarcSPF(dnsauth.SoftFail, "example.org")), rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "SPF pass unaligned", in: in("example.org", dmarcSPF(dnsauth.Pass, "example.net")), rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "PSL private suffix does not align", zone: "_dmarc.alice.github.io. TXT \"v=DMARC1; p=reject\"", in: in("alice.github.io", nil, dmarcDKIM(dnsauth.Pass, "mallory.github.io")), rand: -1, want: failP("alice.github.io", "reject", "p")},
 
 		// adkim / aspf.
-		{name: "adkim=s subdomain fails", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; adkim=s\"", in: in("s.example", nil, dmarcDKIM(Pass, "mail.s.example")), rand: -1, want: failP("s.example", "reject", "p"), reason: "adkim=s aspf=r"},
-		{name: "adkim=s exact passes", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; adkim=s\"", in: in("S.Example.", nil, dmarcDKIM(Pass, "s.example")), rand: -1, want: passDKIM("s.example", "s.example", "reject", "p")},
-		{name: "aspf=s subdomain fails", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(Pass, "bounce.s.example")), rand: -1, want: failP("s.example", "reject", "p")},
-		{name: "aspf=s exact passes", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(Pass, "S.EXAMPLE")), rand: -1, want: DMARCResult{Result: Pass, RecordDomain: "s.example", Policy: "reject", PolicyTag: "p", Sampled: true, SPFAligned: true}},
-		{name: "aspf=s does not touch DKIM", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(Pass, "bounce.s.example"), dmarcDKIM(Pass, "mail.s.example")), rand: -1, want: passDKIM("s.example", "mail.s.example", "reject", "p")},
+		{name: "adkim=s subdomain fails", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; adkim=s\"", in: in("s.example", nil, dmarcDKIM(dnsauth.Pass, "mail.s.example")), rand: -1, want: failP("s.example", "reject", "p"), reason: "adkim=s aspf=r"},
+		{name: "adkim=s exact passes", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; adkim=s\"", in: in("S.Example.", nil, dmarcDKIM(dnsauth.Pass, "s.example")), rand: -1, want: passDKIM("s.example", "s.example", "reject", "p")},
+		{name: "aspf=s subdomain fails", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(dnsauth.Pass, "bounce.s.example")), rand: -1, want: failP("s.example", "reject", "p")},
+		{name: "aspf=s exact passes", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(dnsauth.Pass, "S.EXAMPLE")), rand: -1, want: Result{Result: dnsauth.Pass, RecordDomain: "s.example", Policy: "reject", PolicyTag: "p", Sampled: true, SPFAligned: true}},
+		{name: "aspf=s does not touch DKIM", zone: "_dmarc.s.example. TXT \"v=DMARC1; p=reject; aspf=s\"", in: in("s.example", dmarcSPF(dnsauth.Pass, "bounce.s.example"), dmarcDKIM(dnsauth.Pass, "mail.s.example")), rand: -1, want: passDKIM("s.example", "mail.s.example", "reject", "p")},
 
 		// sp= and np= through the organizational domain.
 		{name: "org fallback sp", in: in("sub.sp2.example", nil), zone: "_dmarc.sp2.example. TXT \"v=DMARC1; p=none; sp=quarantine\"\nsub.sp2.example. A 192.0.2.1", rand: -1, want: failP("sp2.example", "quarantine", "sp")},
@@ -258,62 +262,62 @@ func TestCheckDMARC(t *testing.T) {
 		{name: "NODATA means the name exists", in: in("nodata.np.example", nil), rand: -1, want: failP("np.example", "quarantine", "sp")},
 		{name: "np is not used at the author domain", in: in("np.example", nil), rand: -1, want: failP("np.example", "none", "p")},
 		{name: "np absent falls back to sp", zone: "_dmarc.sp.example. TXT \"v=DMARC1; p=none; sp=reject\"", in: in("nx.sp.example", nil), rand: -1, want: failP("sp.example", "reject", "sp")},
-		{name: "existence check SERVFAIL is temperror", in: in("nx.np.example", nil), faults: map[string]dnstest.Fault{"nx.np.example": dnstest.ServFail}, prime: true, rand: -1, want: DMARCResult{Result: TempError, RecordDomain: "np.example"}, reason: "whether the author domain exists"},
-		{name: "existence is not checked on pass", in: in("nx.np.example", nil, dmarcDKIM(Pass, "np.example")), faults: map[string]dnstest.Fault{"nx.np.example": dnstest.ServFail}, prime: true, rand: -1, want: passDKIM("np.example", "np.example", "quarantine", "sp")},
+		{name: "existence check SERVFAIL is temperror", in: in("nx.np.example", nil), faults: map[string]dnstest.Fault{"nx.np.example": dnstest.ServFail}, prime: true, rand: -1, want: Result{Result: dnsauth.TempError, RecordDomain: "np.example"}, reason: "whether the author domain exists"},
+		{name: "existence is not checked on pass", in: in("nx.np.example", nil, dmarcDKIM(dnsauth.Pass, "np.example")), faults: map[string]dnstest.Fault{"nx.np.example": dnstest.ServFail}, prime: true, rand: -1, want: passDKIM("np.example", "np.example", "quarantine", "sp")},
 
 		// Tree walk beyond RFC 7489.
 		{name: "gap filled by the walk", zone: "_dmarc.mail.example.net. TXT \"v=DMARC1; p=quarantine\"", in: in("a.mail.example.net", nil), rand: -1, want: failP("mail.example.net", "quarantine", "p"), reason: "nearest the organizational domain"},
-		{name: "record above the PSL org domain without psd=y is not applied", zone: "_dmarc.tld. TXT \"v=DMARC1; p=reject\"", in: in("nothing.tld", nil), rand: -1, want: DMARCResult{Result: None}},
-		{name: "psd=y record applies to its children", in: in("victim.bank.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "bank.example", OrgDomain: "victim.bank.example", Policy: "reject", PolicyTag: "p", Sampled: true}, reason: "public suffix domain's record"},
-		{name: "psd=y splits relaxed alignment", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", in: in("giant.bank.example", nil, dmarcDKIM(Pass, "mega.bank.example")), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example", Policy: "quarantine", PolicyTag: "p", Sampled: true}},
-		{name: "psd=y walk for a subdomain identifier", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", in: in("giant.bank.example", nil, dmarcDKIM(Pass, "mail.giant.bank.example")), rand: -1, want: DMARCResult{Result: Pass, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example", Policy: "quarantine", PolicyTag: "p", Sampled: true, DKIMAligned: true, AlignedDKIM: "mail.giant.bank.example"}},
-		{name: "psd=n moves the org domain down", zone: "_dmarc.mail.example.org. TXT \"v=DMARC1; p=reject; psd=n\"", in: in("a.mail.example.org", nil, dmarcDKIM(Pass, "example.org")), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "mail.example.org", OrgDomain: "mail.example.org", Policy: "reject", PolicyTag: "p", Sampled: true}},
+		{name: "record above the PSL org domain without psd=y is not applied", zone: "_dmarc.tld. TXT \"v=DMARC1; p=reject\"", in: in("nothing.tld", nil), rand: -1, want: Result{Result: dnsauth.None}},
+		{name: "psd=y record applies to its children", in: in("victim.bank.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "bank.example", OrgDomain: "victim.bank.example", Policy: "reject", PolicyTag: "p", Sampled: true}, reason: "public suffix domain's record"},
+		{name: "psd=y splits relaxed alignment", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", in: in("giant.bank.example", nil, dmarcDKIM(dnsauth.Pass, "mega.bank.example")), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example", Policy: "quarantine", PolicyTag: "p", Sampled: true}},
+		{name: "psd=y walk for a subdomain identifier", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", in: in("giant.bank.example", nil, dmarcDKIM(dnsauth.Pass, "mail.giant.bank.example")), rand: -1, want: Result{Result: dnsauth.Pass, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example", Policy: "quarantine", PolicyTag: "p", Sampled: true, DKIMAligned: true, AlignedDKIM: "mail.giant.bank.example"}},
+		{name: "psd=n moves the org domain down", zone: "_dmarc.mail.example.org. TXT \"v=DMARC1; p=reject; psd=n\"", in: in("a.mail.example.org", nil, dmarcDKIM(dnsauth.Pass, "example.org")), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "mail.example.org", OrgDomain: "mail.example.org", Policy: "reject", PolicyTag: "p", Sampled: true}},
 
 		// pct= (RFC 7489 §6.6.4) and t= (DMARCbis).
-		{name: "pct=0 reject becomes quarantine", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=0\"", in: in("p.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "p.example", Policy: "quarantine", PolicyTag: "p"}, reason: "not sampled by pct=0, so reject becomes quarantine"},
-		{name: "pct=0 quarantine becomes none", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=quarantine; pct=0\"", in: in("p.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "p"}},
-		{name: "pct=0 none stays none", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=none; pct=0\"", in: in("p.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "p"}},
+		{name: "pct=0 reject becomes quarantine", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=0\"", in: in("p.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "p.example", Policy: "quarantine", PolicyTag: "p"}, reason: "not sampled by pct=0, so reject becomes quarantine"},
+		{name: "pct=0 quarantine becomes none", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=quarantine; pct=0\"", in: in("p.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "p"}},
+		{name: "pct=0 none stays none", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=none; pct=0\"", in: in("p.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "p"}},
 		{name: "pct=50 sampled", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=50\"", in: in("p.example", nil), rand: 49, want: failP("p.example", "reject", "p"), reason: "sampled by pct=50"},
-		{name: "pct=50 not sampled", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=50\"", in: in("p.example", nil), rand: 50, want: DMARCResult{Result: Fail, RecordDomain: "p.example", Policy: "quarantine", PolicyTag: "p"}},
+		{name: "pct=50 not sampled", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=50\"", in: in("p.example", nil), rand: 50, want: Result{Result: dnsauth.Fail, RecordDomain: "p.example", Policy: "quarantine", PolicyTag: "p"}},
 		{name: "pct=100 never draws", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=100\"", in: in("p.example", nil), rand: -1, want: failP("p.example", "reject", "p")},
-		{name: "pct not drawn on pass", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=50\"", in: in("p.example", nil, dmarcDKIM(Pass, "p.example")), rand: -1, want: passDKIM("p.example", "p.example", "reject", "p")},
-		{name: "pct on sp", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; sp=quarantine; pct=0\"\nsub.p.example. A 192.0.2.1", in: in("sub.p.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "sp"}},
-		{name: "pct ignored in DMARCbis mode", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=0\"", in: in("p.example", nil), opts: DMARCOptions{DMARCbis: true}, rand: -1, want: failP("p.example", "reject", "p")},
-		{name: "t=y reject becomes quarantine", zone: "_dmarc.t.example. TXT \"v=DMARC1; p=reject; t=y\"", in: in("t.example", nil), rand: -1, want: DMARCResult{Result: Fail, RecordDomain: "t.example", Policy: "quarantine", PolicyTag: "p"}, reason: "t=y (testing)"},
+		{name: "pct not drawn on pass", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=50\"", in: in("p.example", nil, dmarcDKIM(dnsauth.Pass, "p.example")), rand: -1, want: passDKIM("p.example", "p.example", "reject", "p")},
+		{name: "pct on sp", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; sp=quarantine; pct=0\"\nsub.p.example. A 192.0.2.1", in: in("sub.p.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "p.example", Policy: "none", PolicyTag: "sp"}},
+		{name: "pct ignored in DMARCbis mode", zone: "_dmarc.p.example. TXT \"v=DMARC1; p=reject; pct=0\"", in: in("p.example", nil), opts: Options{DMARCbis: true}, rand: -1, want: failP("p.example", "reject", "p")},
+		{name: "t=y reject becomes quarantine", zone: "_dmarc.t.example. TXT \"v=DMARC1; p=reject; t=y\"", in: in("t.example", nil), rand: -1, want: Result{Result: dnsauth.Fail, RecordDomain: "t.example", Policy: "quarantine", PolicyTag: "p"}, reason: "t=y (testing)"},
 
 		// No record, unusable records, several records.
-		{name: "no record", in: in("none.example", nil), rand: -1, want: DMARCResult{Result: None}, reason: "no DMARC record"},
-		{name: "no record still reports alignment", in: in("none.example", dmarcSPF(Pass, "bounce.none.example"), dmarcDKIM(Pass, "none.example")), rand: -1, want: DMARCResult{Result: None, SPFAligned: true, DKIMAligned: true, AlignedDKIM: "none.example"}},
-		{name: "non-DMARC TXT ignored", zone: "_dmarc.x.example. TXT \"v=spf1 -all\"\n_dmarc.x.example. TXT \"hello\"", in: in("x.example", nil), rand: -1, want: DMARCResult{Result: None}},
-		{name: "invalid p", zone: "_dmarc.x.example. TXT \"v=DMARC1; p=bogus\"", in: in("x.example", nil), rand: -1, want: DMARCResult{Result: PermError, RecordDomain: "x.example"}, reason: `_dmarc.x.example: p="bogus" is not none`},
-		{name: "missing p", zone: "_dmarc.x.example. TXT \"v=DMARC1; adkim=s\"", in: in("x.example", nil), rand: -1, want: DMARCResult{Result: PermError, RecordDomain: "x.example"}, reason: "no p= tag"},
+		{name: "no record", in: in("none.example", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "no DMARC record"},
+		{name: "no record still reports alignment", in: in("none.example", dmarcSPF(dnsauth.Pass, "bounce.none.example"), dmarcDKIM(dnsauth.Pass, "none.example")), rand: -1, want: Result{Result: dnsauth.None, SPFAligned: true, DKIMAligned: true, AlignedDKIM: "none.example"}},
+		{name: "non-DMARC TXT ignored", zone: "_dmarc.x.example. TXT \"v=spf1 -all\"\n_dmarc.x.example. TXT \"hello\"", in: in("x.example", nil), rand: -1, want: Result{Result: dnsauth.None}},
+		{name: "invalid p", zone: "_dmarc.x.example. TXT \"v=DMARC1; p=bogus\"", in: in("x.example", nil), rand: -1, want: Result{Result: dnsauth.PermError, RecordDomain: "x.example"}, reason: `_dmarc.x.example: p="bogus" is not none`},
+		{name: "missing p", zone: "_dmarc.x.example. TXT \"v=DMARC1; adkim=s\"", in: in("x.example", nil), rand: -1, want: Result{Result: dnsauth.PermError, RecordDomain: "x.example"}, reason: "no p= tag"},
 		{name: "invalid p rescued by rua", zone: "_dmarc.x.example. TXT \"v=DMARC1; p=bogus; rua=mailto:d@x.example\"", in: in("x.example", nil), rand: -1, want: failP("x.example", "none", "p"), reason: "counts as p=none"},
-		{name: "permerror still reports alignment", zone: "_dmarc.x.example. TXT \"v=DMARC1; p=bogus\"", in: in("x.example", nil, dmarcDKIM(Pass, "x.example")), rand: -1, want: DMARCResult{Result: PermError, RecordDomain: "x.example", DKIMAligned: true, AlignedDKIM: "x.example"}},
-		{name: "two records at the author domain", zone: "_dmarc.two.example.org. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example.org. TXT \"v=DMARC1; p=quarantine\"", in: in("two.example.org", nil), rand: -1, want: DMARCResult{Result: None}, reason: "2 DMARC records at _dmarc.two.example.org"},
-		{name: "two records skipped in DMARCbis mode", zone: "_dmarc.two.example.org. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example.org. TXT \"v=DMARC1; p=quarantine\"", in: in("two.example.org", nil), opts: DMARCOptions{DMARCbis: true}, rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "two records at the org domain", zone: "_dmarc.two.example. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example. TXT \"v=DMARC1; p=reject\"", in: in("sub.two.example", nil), rand: -1, want: DMARCResult{Result: None}, reason: "2 DMARC records at _dmarc.two.example"},
+		{name: "permerror still reports alignment", zone: "_dmarc.x.example. TXT \"v=DMARC1; p=bogus\"", in: in("x.example", nil, dmarcDKIM(dnsauth.Pass, "x.example")), rand: -1, want: Result{Result: dnsauth.PermError, RecordDomain: "x.example", DKIMAligned: true, AlignedDKIM: "x.example"}},
+		{name: "two records at the author domain", zone: "_dmarc.two.example.org. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example.org. TXT \"v=DMARC1; p=quarantine\"", in: in("two.example.org", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "2 DMARC records at _dmarc.two.example.org"},
+		{name: "two records skipped in DMARCbis mode", zone: "_dmarc.two.example.org. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example.org. TXT \"v=DMARC1; p=quarantine\"", in: in("two.example.org", nil), opts: Options{DMARCbis: true}, rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "two records at the org domain", zone: "_dmarc.two.example. TXT \"v=DMARC1; p=none\"\n_dmarc.two.example. TXT \"v=DMARC1; p=reject\"", in: in("sub.two.example", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "2 DMARC records at _dmarc.two.example"},
 
 		// Temporary failures never become fail.
-		{name: "SERVFAIL", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.ServFail}, rand: -1, want: DMARCResult{Result: TempError}, reason: "temporary DNS failure during policy discovery"},
-		{name: "timeout", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Timeout}, rand: -1, want: DMARCResult{Result: TempError}},
-		{name: "REFUSED", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Refused}, rand: -1, want: DMARCResult{Result: TempError}},
-		{name: "garbage answer", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Garbage}, rand: -1, want: DMARCResult{Result: TempError}},
-		{name: "FORMERR", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.FormErr}, rand: -1, want: DMARCResult{Result: TempError}},
+		{name: "SERVFAIL", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.ServFail}, rand: -1, want: Result{Result: dnsauth.TempError}, reason: "temporary DNS failure during policy discovery"},
+		{name: "timeout", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Timeout}, rand: -1, want: Result{Result: dnsauth.TempError}},
+		{name: "REFUSED", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Refused}, rand: -1, want: Result{Result: dnsauth.TempError}},
+		{name: "garbage answer", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Garbage}, rand: -1, want: Result{Result: dnsauth.TempError}},
+		{name: "FORMERR", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.FormErr}, rand: -1, want: Result{Result: dnsauth.TempError}},
 		{name: "truncated over UDP, answered over TCP", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.Truncate}, rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "SERVFAIL higher up the walk", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.org": dnstest.ServFail}, rand: -1, want: DMARCResult{Result: TempError}},
-		{name: "SERVFAIL at the org fallback", in: in("sub.example.org", nil, dmarcDKIM(Pass, "example.org")), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.ServFail}, rand: -1, want: DMARCResult{Result: TempError, DKIMAligned: true, AlignedDKIM: "example.org"}},
-		{name: "aligned SPF temperror", in: in("example.org", dmarcSPF(TempError, "example.org")), rand: -1, want: DMARCResult{Result: TempError, RecordDomain: "example.org"}, reason: "SPF example.org had a temporary error"},
-		{name: "aligned DKIM temperror", in: in("example.org", nil, dmarcDKIM(TempError, "example.org")), rand: -1, want: DMARCResult{Result: TempError, RecordDomain: "example.org"}, reason: "DKIM d=example.org had a temporary error"},
-		{name: "unaligned DKIM temperror is a fail", in: in("example.org", nil, dmarcDKIM(TempError, "evil.example")), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "aligned pass beats temperror", in: in("example.org", dmarcSPF(TempError, "example.org"), dmarcDKIM(Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p")},
-		{name: "walk failure for DMARCbis alignment", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", faults: map[string]dnstest.Fault{"_dmarc.mail.giant.bank.example": dnstest.ServFail}, in: in("giant.bank.example", nil, dmarcDKIM(Pass, "mail.giant.bank.example")), rand: -1, want: DMARCResult{Result: TempError, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example"}, reason: "while checking alignment"},
+		{name: "SERVFAIL higher up the walk", in: in("example.org", nil), faults: map[string]dnstest.Fault{"_dmarc.org": dnstest.ServFail}, rand: -1, want: Result{Result: dnsauth.TempError}},
+		{name: "SERVFAIL at the org fallback", in: in("sub.example.org", nil, dmarcDKIM(dnsauth.Pass, "example.org")), faults: map[string]dnstest.Fault{"_dmarc.example.org": dnstest.ServFail}, rand: -1, want: Result{Result: dnsauth.TempError, DKIMAligned: true, AlignedDKIM: "example.org"}},
+		{name: "aligned SPF temperror", in: in("example.org", dmarcSPF(dnsauth.TempError, "example.org")), rand: -1, want: Result{Result: dnsauth.TempError, RecordDomain: "example.org"}, reason: "SPF example.org had a temporary error"},
+		{name: "aligned DKIM temperror", in: in("example.org", nil, dmarcDKIM(dnsauth.TempError, "example.org")), rand: -1, want: Result{Result: dnsauth.TempError, RecordDomain: "example.org"}, reason: "DKIM d=example.org had a temporary error"},
+		{name: "unaligned DKIM temperror is a fail", in: in("example.org", nil, dmarcDKIM(dnsauth.TempError, "evil.example")), rand: -1, want: failP("example.org", "reject", "p")},
+		{name: "aligned pass beats temperror", in: in("example.org", dmarcSPF(dnsauth.TempError, "example.org"), dmarcDKIM(dnsauth.Pass, "example.org")), rand: -1, want: passDKIM("example.org", "example.org", "reject", "p")},
+		{name: "walk failure for DMARCbis alignment", zone: "_dmarc.giant.bank.example. TXT \"v=DMARC1; p=quarantine\"", faults: map[string]dnstest.Fault{"_dmarc.mail.giant.bank.example": dnstest.ServFail}, in: in("giant.bank.example", nil, dmarcDKIM(dnsauth.Pass, "mail.giant.bank.example")), rand: -1, want: Result{Result: dnsauth.TempError, RecordDomain: "giant.bank.example", OrgDomain: "giant.bank.example"}, reason: "while checking alignment"},
 
 		// Author domain forms.
 		{name: "upper case and trailing dot", in: in("EXAMPLE.ORG.", nil), rand: -1, want: failP("example.org", "reject", "p")},
-		{name: "IDN author domain", zone: "_dmarc.xn--bcher-kva.example. TXT \"v=DMARC1; p=reject\"", in: in("bücher.example", nil, dmarcDKIM(Pass, "xn--bcher-kva.example")), rand: -1, want: passDKIM("xn--bcher-kva.example", "xn--bcher-kva.example", "reject", "p")},
-		{name: "empty author domain", in: in("", nil), rand: -1, want: DMARCResult{Result: None}, reason: "not a DNS name"},
-		{name: "domain literal", in: in("[192.0.2.1]", nil), rand: -1, want: DMARCResult{Result: None}, reason: "not a DNS name"},
-		{name: "name too long", in: in(strings.Repeat("a.", 130)+"example.org", nil), rand: -1, want: DMARCResult{Result: None}, reason: "not a DNS name"},
+		{name: "IDN author domain", zone: "_dmarc.xn--bcher-kva.example. TXT \"v=DMARC1; p=reject\"", in: in("bücher.example", nil, dmarcDKIM(dnsauth.Pass, "xn--bcher-kva.example")), rand: -1, want: passDKIM("xn--bcher-kva.example", "xn--bcher-kva.example", "reject", "p")},
+		{name: "empty author domain", in: in("", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "not a DNS name"},
+		{name: "domain literal", in: in("[192.0.2.1]", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "not a DNS name"},
+		{name: "name too long", in: in(strings.Repeat("a.", 130)+"example.org", nil), rand: -1, want: Result{Result: dnsauth.None}, reason: "not a DNS name"},
 		{name: "underscore name", zone: "_dmarc.zero_pct.com. TXT \"v=DMARC1; p=reject\"", in: in("zero_pct.com", nil), rand: -1, want: failP("zero_pct.com", "reject", "p")},
 		{name: "record split into strings", zone: "_dmarc.long.example. TXT \"v=DMARC1; p=\" \"reject; rua=mailto:a@long.example\"", in: in("long.example", nil), rand: -1, want: failP("long.example", "reject", "p")},
 	}
@@ -327,15 +331,15 @@ func TestCheckDMARC(t *testing.T) {
 func TestCheckDMARCQueryCount(t *testing.T) {
 	r, srv := dmarcTestDNS(t, "_dmarc.example.org. TXT \"v=DMARC1; p=reject\"")
 	from := strings.Repeat("x.", 40) + "example.org"
-	in := DMARCInput{FromDomain: from, DKIM: []DKIMResult{dmarcDKIM(Pass, "example.org")}}
-	got := CheckDMARC(context.Background(), r, in, DMARCOptions{})
-	if got.Result != Pass || got.RecordDomain != "example.org" || got.PolicyTag != "p" {
+	in := Input{FromDomain: from, DKIM: []dkimauth.Result{dmarcDKIM(dnsauth.Pass, "example.org")}}
+	got := Check(context.Background(), r, in, Options{})
+	if got.Result != dnsauth.Pass || got.RecordDomain != "example.org" || got.PolicyTag != "p" {
 		t.Fatalf("got %+v", got)
 	}
 	if n := srv.Queries(); n != 8 {
 		t.Errorf("%d queries, want 8", n)
 	}
-	CheckDMARC(context.Background(), r, in, DMARCOptions{})
+	Check(context.Background(), r, in, Options{})
 	if n := srv.Queries(); n != 8 {
 		t.Errorf("%d queries after a second check, want 8 (cached)", n)
 	}
@@ -350,26 +354,26 @@ _dmarc.bad.example. TXT "v=DMARC1; p=bogus"
 	srv.SetFault("_dmarc.fail.example", dnstest.ServFail)
 	ctx := context.Background()
 
-	rec, at, err := LookupDMARC(ctx, r, "Sub.Example.Org.")
+	rec, at, err := Lookup(ctx, r, "Sub.Example.Org.")
 	if err != nil || at != "example.org" || rec.Policy != "reject" {
 		t.Errorf("org fallback: %+v %q %v", rec, at, err)
 	}
-	if rec, at, err = LookupDMARC(ctx, r, "none.example"); rec != nil || at != "" || err != nil {
+	if rec, at, err = Lookup(ctx, r, "none.example"); rec != nil || at != "" || err != nil {
 		t.Errorf("no record: %+v %q %v", rec, at, err)
 	}
-	if _, at, err = LookupDMARC(ctx, r, "two.example"); !errors.Is(err, ErrDMARCMultipleRecords) || at != "two.example" || IsTemporary(err) {
+	if _, at, err = Lookup(ctx, r, "two.example"); !errors.Is(err, ErrMultipleRecords) || at != "two.example" || dnsauth.IsTemporary(err) {
 		t.Errorf("two records: %q %v", at, err)
 	}
-	var re *DMARCRecordError
-	if _, at, err = LookupDMARC(ctx, r, "bad.example"); !errors.As(err, &re) || re.Domain != "bad.example" || at != "bad.example" {
+	var re *RecordError
+	if _, at, err = Lookup(ctx, r, "bad.example"); !errors.As(err, &re) || re.Domain != "bad.example" || at != "bad.example" {
 		t.Errorf("bad record: %q %v", at, err)
 	}
-	if _, _, err = LookupDMARC(ctx, r, "fail.example"); !IsTemporary(err) {
+	if _, _, err = Lookup(ctx, r, "fail.example"); !dnsauth.IsTemporary(err) {
 		t.Errorf("SERVFAIL: %v is not temporary", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, _, err = LookupDMARC(cancelled, r, "other.example"); !IsTemporary(err) {
+	if _, _, err = Lookup(cancelled, r, "other.example"); !dnsauth.IsTemporary(err) {
 		t.Errorf("cancelled context: %v is not temporary", err)
 	}
 }
@@ -395,21 +399,21 @@ func TestDMARCWalkTargets(t *testing.T) {
 
 func BenchmarkCheckDMARC(b *testing.B) {
 	r, _ := dmarcTestDNS(b, "_dmarc.example.org. TXT \"v=DMARC1; p=reject; rua=mailto:d@example.org\"")
-	in := DMARCInput{
+	in := Input{
 		FromDomain: "example.org",
-		SPF:        dmarcSPF(Fail, "bounce.example.net"),
-		DKIM:       []DKIMResult{dmarcDKIM(Pass, "list.example.net"), dmarcDKIM(Pass, "mail.example.org")},
+		SPF:        dmarcSPF(dnsauth.Fail, "bounce.example.net"),
+		DKIM:       []dkimauth.Result{dmarcDKIM(dnsauth.Pass, "list.example.net"), dmarcDKIM(dnsauth.Pass, "mail.example.org")},
 	}
 	ctx := context.Background()
-	if got := CheckDMARC(ctx, r, in, DMARCOptions{}); got.Result != Pass {
+	if got := Check(ctx, r, in, Options{}); got.Result != dnsauth.Pass {
 		b.Fatalf("warm-up: %+v", got)
 	}
 	for b.Loop() {
-		CheckDMARC(ctx, r, in, DMARCOptions{})
+		Check(ctx, r, in, Options{})
 	}
 }
 
-func FuzzParseDMARCRecord(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"v=DMARC1; p=reject", "v=DMARC1; p=none; sp=quarantine; np=reject; pct=50; adkim=s; aspf=r; psd=y; t=y; fo=d:s",
 		"v=DMARC1; p=bogus; rua=mailto:a@example.org!10m, https://x.example/r", "v=DMARC1;;;=;p", "v=DMARC1; p=reject; p=none",
@@ -417,7 +421,7 @@ func FuzzParseDMARCRecord(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		rec, err := ParseDMARCRecord(s)
+		rec, err := Parse(s)
 		if (rec == nil) == (err == nil) {
 			t.Fatalf("%q: rec %v with err %v", s, rec, err)
 		}
@@ -443,7 +447,7 @@ func FuzzParseDMARCRecord(f *testing.F) {
 // dmarcRecordingDNS passes every lookup to the real resolver and notes the
 // TXT names asked, so a test can compare the walk's query sequence.
 type dmarcRecordingDNS struct {
-	DNS
+	dnsauth.DNS
 	txt []string
 }
 
@@ -497,7 +501,7 @@ type dmarcVectors struct {
 
 // dmarcVectorDNS serves one vector: its _dmarc records, and an address
 // for every author domain that is not listed as non-existent.
-func dmarcVectorDNS(t *testing.T, records map[string][]string, exist ...string) *Resolver {
+func dmarcVectorDNS(t *testing.T, records map[string][]string, exist ...string) *dnsauth.Resolver {
 	r, srv := dmarcTestDNS(t, "")
 	for d, texts := range records {
 		dmarcAddTXT(srv, "_dmarc."+d, texts...)
@@ -542,12 +546,12 @@ func TestDMARCbisVectors(t *testing.T) {
 				t.Errorf("DMARCbis=%v, %s: %s", bis, key, strings.Join(problems, "; "))
 			}
 		}
-		opts := DMARCOptions{DMARCbis: bis, Rand: func() int { return 0 }}
+		opts := Options{DMARCbis: bis, Rand: func() int { return 0 }}
 		ctx := context.Background()
 
 		for _, q := range v.QuerySequence {
 			rec := &dmarcRecordingDNS{DNS: dmarcVectorDNS(t, q.DMARCRecords)}
-			res := CheckDMARC(ctx, rec, DMARCInput{FromDomain: q.Start}, opts)
+			res := Check(ctx, rec, Input{FromDomain: q.Start}, opts)
 			var p []string
 			if strings.Join(rec.txt, " ") != strings.Join(q.Queries, " ") {
 				p = append(p, fmt.Sprintf("queries %q, want %q", rec.txt, q.Queries))
@@ -558,7 +562,7 @@ func TestDMARCbisVectors(t *testing.T) {
 			check("query_sequence", q.ID, p)
 		}
 		for _, o := range v.OrgDomain {
-			res := CheckDMARC(ctx, dmarcVectorDNS(t, o.DMARCRecords, o.Start), DMARCInput{FromDomain: o.Start}, opts)
+			res := Check(ctx, dmarcVectorDNS(t, o.DMARCRecords, o.Start), Input{FromDomain: o.Start}, opts)
 			var p []string
 			if res.OrgDomain != o.OrgDomain {
 				p = append(p, fmt.Sprintf("org domain %q, want %q", res.OrgDomain, o.OrgDomain))
@@ -572,7 +576,7 @@ func TestDMARCbisVectors(t *testing.T) {
 			r := dmarcVectorDNS(t, a.DMARCRecords, a.Author)
 			var p []string
 			if a.SPF != "" {
-				res := CheckDMARC(ctx, r, DMARCInput{FromDomain: a.Author, SPF: dmarcSPF(Pass, a.SPF)}, opts)
+				res := Check(ctx, r, Input{FromDomain: a.Author, SPF: dmarcSPF(dnsauth.Pass, a.SPF)}, opts)
 				if want, ok := a.Relaxed["spf_aligned"]; ok && res.SPFAligned != want {
 					p = append(p, fmt.Sprintf("SPF %s aligned %v, want %v", a.SPF, res.SPFAligned, want))
 				}
@@ -581,7 +585,7 @@ func TestDMARCbisVectors(t *testing.T) {
 				}
 			}
 			if a.DKIM != "" {
-				res := CheckDMARC(ctx, r, DMARCInput{FromDomain: a.Author, DKIM: []DKIMResult{dmarcDKIM(Pass, a.DKIM)}}, opts)
+				res := Check(ctx, r, Input{FromDomain: a.Author, DKIM: []dkimauth.Result{dmarcDKIM(dnsauth.Pass, a.DKIM)}}, opts)
 				if want, ok := a.Relaxed["dkim_aligned"]; ok && res.DKIMAligned != want {
 					p = append(p, fmt.Sprintf("DKIM %s aligned %v, want %v", a.DKIM, res.DKIMAligned, want))
 				}
@@ -593,7 +597,7 @@ func TestDMARCbisVectors(t *testing.T) {
 			if slices.Contains(s.Nonexistent, s.Author) {
 				exist = ""
 			}
-			res := CheckDMARC(ctx, dmarcVectorDNS(t, s.DMARCRecords, exist), DMARCInput{FromDomain: s.Author}, opts)
+			res := Check(ctx, dmarcVectorDNS(t, s.DMARCRecords, exist), Input{FromDomain: s.Author}, opts)
 			check("policy_selection", s.ID, dmarcPolicyProblems(res, s.Expect.PolicyDomain, s.Expect.OrgDomain,
 				cmp.Or(s.Expect.Policy, s.Expect.Published), s.Expect.Tag, s.Expect.DMARCApplies, s.Expect.Result, s.Expect.AppliedOnFail))
 		}
@@ -605,7 +609,7 @@ func TestDMARCbisVectors(t *testing.T) {
 
 // dmarcPolicyProblems compares a result with a policy_selection
 // expectation; empty strings and a nil applies are not checked.
-func dmarcPolicyProblems(res DMARCResult, policyDomain, org, published, tag string, applies *bool, result, applied string) []string {
+func dmarcPolicyProblems(res Result, policyDomain, org, published, tag string, applies *bool, result, applied string) []string {
 	var p []string
 	want := func(what, got, want string) {
 		if want != "" && got != want {
@@ -618,15 +622,15 @@ func dmarcPolicyProblems(res DMARCResult, policyDomain, org, published, tag stri
 	want("result", string(res.Result), result)
 	want("applied policy", res.Policy, applied)
 	if published != "" {
-		rec, err := ParseDMARCRecord(res.Record)
+		rec := res.Record
 		got := ""
-		if err == nil {
+		if rec != nil && res.RecordErr == nil {
 			got = map[string]string{"p": rec.Policy, "sp": rec.SubdomainPolicy, "np": rec.NonexistentPolicy}[res.PolicyTag]
 		}
 		want("published policy", got, published)
 	}
 	if applies != nil {
-		if got := res.Result == Pass || res.Result == Fail; got != *applies {
+		if got := res.Result == dnsauth.Pass || res.Result == dnsauth.Fail; got != *applies {
 			p = append(p, fmt.Sprintf("DMARC applies %v (%s: %s), want %v", got, res.Result, res.Reason, *applies))
 		}
 	}
@@ -676,13 +680,13 @@ type dmarcRspamdCase struct {
 // verdicts cases.yaml states (checked upstream, and for the valid ones by
 // an independent verifier, per its PROVENANCE.md). d= is read from the
 // message itself.
-var dmarcRspamdDKIM = map[string]Result{
-	"messages/pass_none.eml":                  Pass,
-	"messages/onsubdomain_fail_alignment.eml": Pass,
-	"messages/onsubdomain_pass_relaxed.eml":   Pass,
-	"messages/dmarc_tmpfail.eml":              PermError, // key record is "bio=..."
-	"messages/pct_none.eml":                   PermError, // d=rspamd.tk, same key record
-	"messages/pct_none1.eml":                  PermError,
+var dmarcRspamdDKIM = map[string]dnsauth.Result{
+	"messages/pass_none.eml":                  dnsauth.Pass,
+	"messages/onsubdomain_fail_alignment.eml": dnsauth.Pass,
+	"messages/onsubdomain_pass_relaxed.eml":   dnsauth.Pass,
+	"messages/dmarc_tmpfail.eml":              dnsauth.PermError, // key record is "bio=..."
+	"messages/pct_none.eml":                   dnsauth.PermError, // d=rspamd.tk, same key record
+	"messages/pct_none1.eml":                  dnsauth.PermError,
 }
 
 // dmarcRspamdBis is what DMARCbis mode gives where the case's
@@ -705,7 +709,7 @@ var dmarcRspamdSymbol = map[string][2]string{
 }
 
 // TestDMARCRspamd runs rspamd's DMARC cases: DNS from dns.yaml served by
-// dnstest, the author domain from each message through ParseFrom, SPF
+// dnstest, the author domain from each message through header.ParseFrom, SPF
 // evaluated by blitiri.com.ar/go/spf over the same resolver. The
 // organizational domain comes from the full PSL, not rspamd's 20-entry
 // test list; TestOrgDomainRspamdList shows the two agree on every entry.
@@ -720,7 +724,7 @@ func TestDMARCRspamd(t *testing.T) {
 		passed := 0
 		for _, c := range cases.Cases {
 			in := dmarcRspamdInput(t, ctx, r, c)
-			res := CheckDMARC(ctx, r, in, DMARCOptions{DMARCbis: bis, Rand: func() int { return 99 }})
+			res := Check(ctx, r, in, Options{DMARCbis: bis, Rand: func() int { return 99 }})
 			problems := dmarcRspamdProblems(c, in, res)
 			if flip, ok := dmarcRspamdBis[c.ID]; ok && bis {
 				problems = nil
@@ -738,7 +742,7 @@ func TestDMARCRspamd(t *testing.T) {
 	}
 }
 
-func dmarcRspamdProblems(c dmarcRspamdCase, in DMARCInput, res DMARCResult) []string {
+func dmarcRspamdProblems(c dmarcRspamdCase, in Input, res Result) []string {
 	var p []string
 	want := func(what, got, want string) {
 		if want != "" && got != want {
@@ -757,7 +761,7 @@ func dmarcRspamdProblems(c dmarcRspamdCase, in DMARCInput, res DMARCResult) []st
 	want("org domain", res.OrgDomain, e.OrgDomain)
 	want("applied policy", res.Policy, e.Applied)
 	want("policy tag", res.PolicyTag, e.Tag)
-	if rec, err := ParseDMARCRecord(res.Record); err == nil {
+	if rec := res.Record; rec != nil && res.RecordErr == nil {
 		want("p", rec.Policy, e.P)
 		want("published policy", map[string]string{"p": rec.Policy, "sp": rec.SubdomainPolicy, "np": rec.NonexistentPolicy}[res.PolicyTag], e.Published)
 	}
@@ -778,7 +782,7 @@ func dmarcRspamdProblems(c dmarcRspamdCase, in DMARCInput, res DMARCResult) []st
 
 // dmarcRspamdInput builds the DMARC input of a case from its message and
 // envelope.
-func dmarcRspamdInput(t *testing.T, ctx context.Context, r DNS, c dmarcRspamdCase) DMARCInput {
+func dmarcRspamdInput(t *testing.T, ctx context.Context, r dnsauth.DNS, c dmarcRspamdCase) Input {
 	t.Helper()
 	raw, err := os.ReadFile(dnstest.SharedTestdata(t, "rspamd-dmarc", c.Message))
 	if err != nil {
@@ -788,22 +792,22 @@ func dmarcRspamdInput(t *testing.T, ctx context.Context, r DNS, c dmarcRspamdCas
 	if err != nil {
 		t.Fatalf("%s: %v", c.Message, err)
 	}
-	from := ParseFrom(msg.Header["From"])
+	from := header.ParseFrom(msg.Header["From"])
 	if from.Problem != "" || len(from.Domains) != 1 {
 		t.Fatalf("%s: From %+v", c.Message, from)
 	}
-	in := DMARCInput{FromDomain: from.Domains[0]}
+	in := Input{FromDomain: from.Domains[0]}
 	if sig := msg.Header.Get("DKIM-Signature"); sig != "" {
 		verdict, ok := dmarcRspamdDKIM[c.Message]
 		if !ok {
 			t.Fatalf("%s: signed, but no DKIM verdict listed", c.Message)
 		}
-		in.DKIM = []DKIMResult{{Result: verdict, Domain: dmarcTagValue(sig, "d"), Selector: dmarcTagValue(sig, "s")}}
+		in.DKIM = []dkimauth.Result{{Result: verdict, Domain: dmarcTagValue(sig, "d"), Selector: dmarcTagValue(sig, "s")}}
 	}
 	if c.SMTP.ClientIP != nil && c.SMTP.MailFrom != nil {
 		res, _ := spf.CheckHostWithSender(net.ParseIP(*c.SMTP.ClientIP), "", *c.SMTP.MailFrom, spf.WithResolver(r), spf.WithContext(ctx))
 		_, domain, _ := strings.Cut(*c.SMTP.MailFrom, "@")
-		in.SPF = &SPFResult{Result: Result(res), Identity: "mailfrom", Domain: domain, Sender: *c.SMTP.MailFrom}
+		in.SPF = &spfauth.Result{Result: dnsauth.Result(res), Identity: "mailfrom", Domain: domain, Sender: *c.SMTP.MailFrom}
 	}
 	return in
 }
@@ -821,7 +825,7 @@ func dmarcTagValue(sig, tag string) string {
 // dmarcRspamdDNS serves rspamd-dmarc/dns.yaml: replies as records, norec
 // as a name that exists without the type asked, timeout as a silent
 // server, nxdomain and everything unlisted as NXDOMAIN.
-func dmarcRspamdDNS(t *testing.T) *Resolver {
+func dmarcRspamdDNS(t *testing.T) *dnsauth.Resolver {
 	var zone struct {
 		Records []struct {
 			Name    string   `yaml:"name"`
