@@ -91,7 +91,7 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 				"from", s.msg.MailFrom, rcptAttr(s.msg.Rcpts[len(s.msg.Rcpts)-1:]), "verdict", string(v.Action), "rule", v.Rule, "reason", v.Reason)
 		}
 	}
-	if v.Effective() == policy.ActionReject || v.Effective() == policy.ActionTempFail {
+	if v.EndsTransaction() {
 		return response(v), nil
 	}
 	return gomilter.RespContinue, nil

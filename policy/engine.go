@@ -194,9 +194,9 @@ func addrWords(ip netip.Addr) string {
 	return ip.String()
 }
 
-// domainOf returns the lower-cased domain of an address, without a final
+// DomainOf returns the lower-cased domain of an address, without a final
 // dot; "" when there is none.
-func domainOf(addr string) string {
+func DomainOf(addr string) string {
 	addr = strings.Trim(addr, "<> \t")
 	i := strings.LastIndexByte(addr, '@')
 	if i < 0 {

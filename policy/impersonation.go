@@ -53,7 +53,7 @@ func (m *Message) displayName() {
 	for _, field := range []string{"From", "Sender", "Reply-To"} {
 		for _, v := range m.headerValues(field) {
 			for _, b := range impersonation.ParseMailboxes(v) {
-				if m.e.protected(domainOf(b.Address)) != nil {
+				if m.e.protected(DomainOf(b.Address)) != nil {
 					continue
 				}
 				for _, text := range b.Texts() {
@@ -88,7 +88,7 @@ func (m *Message) displayNameFired(field string, b impersonation.Mailbox, match 
 func (m *Message) lookalike() {
 	domains := append(make([]string, 0, 2), m.From.Domains...)
 	if !m.fromProtected() {
-		domains = append(domains, domainOf(m.MailFrom))
+		domains = append(domains, DomainOf(m.MailFrom))
 	}
 	for i, dom := range domains {
 		if dom == "" || m.e.protected(dom) != nil || slices.Contains(domains[:i], dom) {

@@ -118,7 +118,7 @@ func corpusDomains(headers []Header) []string {
 		case "from":
 			froms = append(froms, h.Value)
 		case "return-path":
-			add(domainOf(h.Value))
+			add(DomainOf(h.Value))
 		case "dkim-signature":
 			if sig, err := dkim.ParseSignature(h.Value); err == nil {
 				add(sig.Domain)

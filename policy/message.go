@@ -200,7 +200,7 @@ func (m *Message) Abort() {
 // decided reports whether the message is already refused, so that no
 // more work is spent on it.
 func (m *Message) decided() bool {
-	return m.verdict.Action == ActionReject || m.verdict.Action == ActionTempFail
+	return m.verdict.Action.Refuses()
 }
 
 // decide records a rule's verdict: the most severe wins, separately for
@@ -223,7 +223,7 @@ func (m *Message) outcome(rule string, stage Stage, result, detail string, v *Ve
 	// A recipient refused at RCPT TO is that recipient's fate only; the
 	// message goes on to the others. A hold, or a verdict that is only
 	// reported, concerns the whole message.
-	if stage == StageRcpt && (v.Action == ActionReject || v.Action == ActionTempFail) && !v.ReportOnly {
+	if stage == StageRcpt && v.EndsTransaction() {
 		return
 	}
 	m.decide(*v)

@@ -17,7 +17,7 @@ import (
 // that is not that relay. Another domain's relay is a bypass too. ok is
 // false when the rule does not apply to the recipient.
 func (m *Message) directDelivery(rcpt string) Verdict {
-	domain := domainOf(rcpt)
+	domain := DomainOf(rcpt)
 	d := m.e.protected(domain)
 	if d == nil || d.Via == "" {
 		return Accept
@@ -61,7 +61,7 @@ func (m *Message) lastVerdict() Verdict {
 func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 	m.envelopeDone = true
 	ip, helo, class := m.evaluated()
-	identity := domainOf(m.MailFrom)
+	identity := DomainOf(m.MailFrom)
 	if m.MailFrom == "" {
 		identity = strings.ToLower(strings.TrimSuffix(helo, "."))
 	}
@@ -303,7 +303,7 @@ func (m *Message) allowed(dmarc bool) string {
 	if ip, _, _ := m.evaluated(); ip.IsValid() && prefixesContain(m.e.allowNet, ip) {
 		return "client " + ip.String() + " is in allow.networks"
 	}
-	senders := []string{domainOf(m.MailFrom)}
+	senders := []string{DomainOf(m.MailFrom)}
 	if dmarc {
 		senders = append(senders, m.From.Domains...)
 	}

@@ -25,12 +25,12 @@ type Transaction struct {
 // (StageBody when the message ran to its end).
 func (e *Engine) Run(ctx context.Context, tx Transaction) (*Message, Stage, error) {
 	m, v := e.Begin(ctx, tx.Client, tx.MailFrom, tx.AuthUser)
-	if ends(v) {
+	if v.EndsTransaction() {
 		return m, StageMailFrom, nil
 	}
 	accepted := 0
 	for _, r := range tx.Rcpts {
-		if v := m.Rcpt(r); !ends(v) {
+		if v := m.Rcpt(r); !v.EndsTransaction() {
 			accepted++
 		}
 	}
@@ -43,7 +43,7 @@ func (e *Engine) Run(ctx context.Context, tx Transaction) (*Message, Stage, erro
 		m.Abort()
 		return m, 0, err
 	}
-	if v := m.EndOfHeaders(ctx); ends(v) {
+	if v := m.EndOfHeaders(ctx); v.EndsTransaction() {
 		m.Abort()
 		return m, StageHeaders, nil
 	}
@@ -53,12 +53,6 @@ func (e *Engine) Run(ctx context.Context, tx Transaction) (*Message, Stage, erro
 	}
 	m.EndOfBody(ctx)
 	return m, StageBody, nil
-}
-
-// ends reports whether the MTA would end the transaction on v.
-func ends(v Verdict) bool {
-	a := v.Effective()
-	return a == ActionReject || a == ActionTempFail
 }
 
 // ReadHeaders splits the header block of a saved message into fields and

@@ -85,6 +85,15 @@ func (v Verdict) Effective() Action {
 	return v.Action
 }
 
+// Refuses reports whether the action ends the SMTP transaction (or, at
+// RCPT TO, refuses the recipient): reject and tempfail do, accept and
+// quarantine let the message go on.
+func (a Action) Refuses() bool { return a == ActionReject || a == ActionTempFail }
+
+// EndsTransaction reports whether the MTA is told to refuse: the
+// effective action refuses.
+func (v Verdict) EndsTransaction() bool { return v.Effective().Refuses() }
+
 // Enforced reports whether the verdict changes what the MTA does.
 func (v Verdict) Enforced() bool { return v.Effective() != ActionAccept }
 

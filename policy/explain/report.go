@@ -281,7 +281,7 @@ func newPath(cfg *policy.Config, m *policy.Message, in Inputs) Path {
 	}
 	seen := map[string]bool{}
 	for _, rc := range in.Rcpts {
-		dom := domainOf(rc.Value)
+		dom := policy.DomainOf(rc.Value)
 		d := cfg.Domain(dom)
 		if d == nil || seen[d.Name] {
 			continue
@@ -340,7 +340,7 @@ func viaWords(p *Path, m *policy.Message, d *policy.DomainConfig, say func(...st
 // so the direct-delivery rule ended in temperror rather than firing.
 func directDeliveryUnjudged(m *policy.Message, domain string) bool {
 	for _, o := range m.Outcomes {
-		if o.Rule == policy.RuleDirectDelivery && o.Result == "temperror" && strings.EqualFold(domainOf(o.Rcpt), domain) {
+		if o.Rule == policy.RuleDirectDelivery && o.Result == "temperror" && strings.EqualFold(policy.DomainOf(o.Rcpt), domain) {
 			return true
 		}
 	}
@@ -368,7 +368,7 @@ func recipients(m *policy.Message, in Inputs) []Recipient {
 			r.Detail = o.Detail
 			if v := o.Verdict; v != nil {
 				r.Rule = v.Rule
-				if v.Effective() == policy.ActionReject || v.Effective() == policy.ActionTempFail {
+				if v.EndsTransaction() {
 					r.Status, r.Reply = "refused", v.Reply()
 				}
 			}
@@ -417,20 +417,11 @@ func outcomeOf(o policy.Outcome) Outcome {
 // addedHeaders fills in the header fields the daemon adds: only to a
 // message it accepts (or holds), never to one it refuses.
 func (r *Report) addedHeaders(cfg *policy.Config, m *policy.Message) {
-	if r.Verdict == policy.ActionReject || r.Verdict == policy.ActionTempFail {
+	if r.Verdict.Refuses() {
 		return
 	}
 	r.AuthenticationResults = m.AuthResults(cfg.Milter.AuthservID)
 	r.VerdictHeader = &HeaderField{Name: cfg.Milter.VerdictHeader, Value: m.VerdictHeader()}
-}
-
-// domainOf is the domain of an address, lower case, without a final dot.
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
 }
 
 func nonNil(s []string) []string {
