@@ -21,15 +21,7 @@ import (
 // wrote and, when it shows an Internet client, makes that client the one
 // the sender checks judge. It reports whether it did.
 func (m *Message) lookBehindOutbound() bool {
-	values := m.headerValues("Received")
-	skip := 0
-	if len(values) > 0 {
-		// The MTA's own header for this hop, when it passes one
-		// (Sendmail does, Postfix does not), names the outbound server.
-		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
-			skip = 1
-		}
-	}
+	values, skip := m.receivedBelowThisHop()
 	if skip >= len(values) {
 		return false // the server wrote no header: its own message
 	}

@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spoofguard/spoofguard/policy/received"
 )
@@ -15,18 +14,7 @@ import (
 // hop, should it pass one (Postfix 3.7 and Sendmail 8.17 do not), is skipped.
 func (m *Message) findOrigin() {
 	rc := m.e.byName[m.Relay].cfg
-	var values []string
-	for _, h := range m.headers {
-		if strings.EqualFold(h.Name, "Received") {
-			values = append(values, h.Value)
-		}
-	}
-	skip := 0
-	if len(values) > 0 {
-		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
-			skip = 1
-		}
-	}
+	values, skip := m.receivedBelowThisHop()
 	idx := skip + rc.Hops - 1
 	o := &Origin{Index: idx, Class: ClassInternet}
 	m.Origin = o
@@ -46,6 +34,20 @@ func (m *Message) findOrigin() {
 	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
 		o.Class = ClassOutbound
 	}
+}
+
+// receivedBelowThisHop returns the Received values, top first, and how many
+// of them to skip: one when the top header is the MTA's own for this hop
+// (it names the connected client), which Postfix 3.7 and Sendmail 8.17
+// withhold from milters but another MTA might pass.
+func (m *Message) receivedBelowThisHop() (values []string, skip int) {
+	values = m.headerValues("Received")
+	if len(values) > 0 {
+		if hop, err := received.Parse(values[0]); err == nil && hop.IP == m.Client.IP.Unmap() {
+			skip = 1
+		}
+	}
+	return values, skip
 }
 
 // traceProblem says why the relay's header gave no client. An ambiguous
