@@ -167,14 +167,15 @@ func waitStatus(t *testing.T, filter *postfix.Instance, qid string) string {
 }
 
 // daemonLine waits for spoofguard's log line about the message with the
-// envelope sender mailFrom.
+// envelope sender mailFrom (the key " from=", not the header_from= that
+// ends with the same text).
 func (w *world) daemonLine(t *testing.T, mailFrom string) string {
 	t.Helper()
 	var line string
 	deadline := time.Now().Add(10 * time.Second)
 	for line == "" && time.Now().Before(deadline) {
 		for _, l := range strings.Split(w.daemon.Log(), "\n") {
-			if strings.Contains(l, "msg=message") && strings.Contains(l, "from="+mailFrom+" ") {
+			if strings.Contains(l, "msg=message") && strings.Contains(l, " from="+mailFrom+" ") {
 				line = l
 			}
 		}
