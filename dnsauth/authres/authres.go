@@ -2,7 +2,9 @@
 // 8601) that reports every method's result: it formats ours, and
 // recognising existing ones that claim our authserv-id, which must be
 // removed before ours is added (RFC 8601 §5) because whoever reads the
-// message trusts a field carrying that id.
+// message trusts a field carrying that id. Parse reads the results of
+// another verifier's field, for a filtering relay whose own results the
+// configuration trusts.
 //
 // The formatter is our own: go-msgauth's authres.Format does not fold and
 // cannot say header.s or policy.dmarc. Every value is quoted when RFC 8601
