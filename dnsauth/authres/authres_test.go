@@ -72,7 +72,7 @@ var arCases = []struct {
 		Comment:    "evil)\r\nX-Injected: yes (",
 		DKIM: []dkim.Result{{Result: dnsauth.PermError, Domain: "ex\"ample.org\r\nX-Bad: 1", Selector: "a=b",
 			Reason: strings.Repeat("long reason with \"quotes\" and \\backslashes\\ ", 10)}},
-		DMARC: []dmarc.Result{{Result: "", FromDomain: "bücher.example"}},
+		DMARC:  []dmarc.Result{{Result: "", FromDomain: "bücher.example"}},
 		Others: []Other{{Method: "dkim\r\nX-Bad", Result: "pass;", Comment: "from (x) \r\n y", Props: []string{"header.d", "a b;c"}}},
 	}},
 	{"others", Results{
