@@ -83,6 +83,10 @@ type Message struct {
 	From  header.From
 	DKIM  []dkim.Result
 	DMARC []dmarc.Result
+	// Trusted are the passes taken from the relay's own verifiers (its
+	// Authentication-Results, a trusted ARC seal): they count for
+	// alignment beside DKIM and SPF.
+	Trusted []TrustedResult
 
 	Outcomes []Outcome
 	Started  time.Time
@@ -158,6 +162,8 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 	if m.Class == ClassRelay && !m.envelopeDone {
 		m.findOrigin()
 		m.checkEnvelope(ctx, StageHeaders)
+		rc := m.e.byName[m.Relay].cfg
+		m.Trusted = m.relayAuthResults(rc.Name, rc.AuthservID)
 	}
 	m.checkBehindOutbound(ctx)
 	m.From = header.ParseFrom(m.headerValues("From"))

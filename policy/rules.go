@@ -208,6 +208,10 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 			tempfailed = true
 		}
 	}
+	if t := m.trustedAligned(dom, false, false); t != nil {
+		m.outcome(RuleHeaderForgery, stage, "pass", dom+": aligned "+t.String(), nil)
+		return
+	}
 	if tempfailed {
 		m.temperror(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, "From "+dom+": an aligned identifier could not be checked (DNS temporary failure)")
 		return
@@ -237,6 +241,9 @@ func (m *Message) checkDMARC(ctx context.Context) {
 	for _, dom := range m.From.Domains {
 		r := dmarcauth.Check(ctx, m.e.dns, dmarcauth.Input{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
 			dmarcauth.Options{Rand: m.e.rand})
+		if t := m.dmarcOverride(r); t != nil {
+			r.Reason = "local policy override, aligned " + t.String() + "; " + r.Reason
+		}
 		m.DMARC = append(m.DMARC, r)
 		m.dmarcRule(r)
 	}
@@ -247,6 +254,8 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 	switch {
 	case r.Result != dnsauth.Fail && r.Result != dnsauth.TempError:
 		m.outcome(RuleDMARC, StageBody, string(r.Result), r.FromDomain+": "+r.Reason, nil)
+	case m.dmarcOverride(r) != nil:
+		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": "+r.Reason, nil)
 	case m.allowed(true) != "":
 		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.allowed(true), nil)
 	case r.Result == dnsauth.TempError && (r.SPFAligned || r.DKIMAligned):
