@@ -206,11 +206,12 @@ func (v *Verifier) decide(cv dnsauth.Result, reason string) {
 	v.result.CV, v.result.Reason, v.decided = cv, reason, true
 }
 
-// finish compares the body hash and collects the signature checks.
+// finish compares the body hash (RFC 6376 §6.1.3 checks it before the
+// signature) and collects the signature checks.
 func (v *Verifier) finish() {
-	var bodyOK bool
-	if v.body != nil {
-		bodyOK = bytes.Equal(v.body.sum(), v.ams.bodyHash)
+	if !bytes.Equal(v.body.sum(), v.ams.bodyHash) {
+		v.decide(dnsauth.Fail, fmt.Sprintf("ARC-Message-Signature i=%d: body hash did not verify", v.result.Instance))
+		return // Close cancels the lookups
 	}
 	var out outcome
 	select {
@@ -221,8 +222,6 @@ func (v *Verifier) finish() {
 	switch {
 	case out.fail != "":
 		v.decide(dnsauth.Fail, out.fail)
-	case !bodyOK:
-		v.decide(dnsauth.Fail, fmt.Sprintf("ARC-Message-Signature i=%d: body hash did not verify", v.result.Instance))
 	case out.temp != "":
 		v.decide(dnsauth.TempError, out.temp)
 	default:
