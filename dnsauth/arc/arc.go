@@ -29,7 +29,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spoofguard/spoofguard/dnsauth"
@@ -139,7 +138,7 @@ func (v *Verifier) Header(name, value string) {
 
 // isARCName reports whether a field name is one of the three ARC fields.
 func isARCName(name string) bool {
-	if len(name) < 8 || name[3] != '-' || !strings.EqualFold(name[:3], "arc") {
+	if len(name) < 8 || name[3] != '-' || !equalFoldASCII(name[:3], "arc") {
 		return false
 	}
 	return fieldKind(name) != kindOther

@@ -23,11 +23,27 @@ var kindNames = [...]string{kindAAR: "ARC-Authentication-Results", kindAMS: "ARC
 // fieldKind tells which ARC field a name is, without regard to case.
 func fieldKind(name string) int {
 	for k := kindAAR; k <= kindAS; k++ {
-		if strings.EqualFold(name, kindNames[k]) {
+		if equalFoldASCII(name, kindNames[k]) {
 			return k
 		}
 	}
 	return kindOther
+}
+
+// equalFoldASCII compares field names without regard to ASCII case
+// only: unlike strings.EqualFold, "ARC-\u017feal" is not "ARC-Seal", as
+// no MTA would take it for one.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // arcSet is one instance's three fields, as indexes into the header
@@ -210,7 +226,7 @@ func (v *Verifier) amsDigest(ams *signature, self int) []byte {
 		}
 		i := from - 1
 		for ; i >= 0; i-- {
-			if i != self && strings.EqualFold(v.fields[i].name, name) {
+			if i != self && equalFoldASCII(v.fields[i].name, name) {
 				break
 			}
 		}
