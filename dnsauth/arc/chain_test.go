@@ -111,9 +111,11 @@ func TestChangesBetweenAndAfterSeals(t *testing.T) {
 		t.Fatalf("changed before the last seal: %+v", res)
 	}
 	for name, change := range map[string]func(string) string{
-		"body":       func(m string) string { return m + "Appended.\r\n" },
-		"subject":    func(m string) string { return strings.Replace(m, "quarterly", "annual", 1) },
-		"older AAR":  func(m string) string { return strings.Replace(m, "dkim=pass header.d=example.org", "dkim=pass header.d=evil.example", 1) },
+		"body":    func(m string) string { return m + "Appended.\r\n" },
+		"subject": func(m string) string { return strings.Replace(m, "quarterly", "annual", 1) },
+		"older AAR": func(m string) string {
+			return strings.Replace(m, "dkim=pass header.d=example.org", "dkim=pass header.d=evil.example", 1)
+		},
 		"newest AAR": func(m string) string { return strings.Replace(m, "arc=pass; dkim=fail", "arc=pass; dkim=pass", 1) },
 	} {
 		res := verify(t, r, []byte(change(string(msg))))
