@@ -92,19 +92,24 @@ type bodyCanon struct {
 
 const bodyBufSize = 4096
 
-var crlf = []byte("\r\n")
+var (
+	crlf  = []byte("\r\n")
+	space = []byte(" ")
+)
 
 // write feeds body bytes. A bare LF ends a line as CRLF does (the
 // milter may pass either); a bare CR is content.
 func (c *bodyCanon) write(p []byte) {
-	for _, ch := range p {
+	for i := 0; i < len(p); {
+		ch := p[i]
 		if c.cr {
 			c.cr = false
 			if ch == '\n' {
 				c.endLine()
+				i++
 				continue
 			}
-			c.content('\r')
+			c.content([]byte{'\r'})
 		}
 		switch {
 		case ch == '\r':
@@ -114,22 +119,35 @@ func (c *bodyCanon) write(p []byte) {
 		case (ch == ' ' || ch == '\t') && !c.simple:
 			c.space = true
 		default:
-			c.content(ch)
+			j := i + 1
+			for j < len(p) && c.plain(p[j]) {
+				j++
+			}
+			c.content(p[i:j])
+			i = j
+			continue
 		}
+		i++
 	}
 }
 
-// content hashes one byte of a line, after the line breaks and the
+// plain reports whether a byte is hashed as it is, with nothing held
+// before it.
+func (c *bodyCanon) plain(ch byte) bool {
+	return ch != '\r' && ch != '\n' && (c.simple || ch != ' ' && ch != '\t')
+}
+
+// content hashes a run of a line's bytes, after the line breaks and the
 // white space held before it.
-func (c *bodyCanon) content(ch byte) {
+func (c *bodyCanon) content(run []byte) {
 	for ; c.blank > 0; c.blank-- {
-		c.emit(crlf...)
+		c.emit(crlf)
 	}
 	if c.space { // leading white space too is one SP (§3.4.4)
-		c.emit(' ')
+		c.emit(space)
 		c.space = false
 	}
-	c.emit(ch)
+	c.emit(run)
 	c.midLine = true
 }
 
@@ -141,9 +159,16 @@ func (c *bodyCanon) endLine() {
 	c.blank++
 }
 
-func (c *bodyCanon) emit(b ...byte) {
-	c.buf = append(c.buf, b...)
+// emit hashes b, through a buffer so short runs cost no hash call each.
+func (c *bodyCanon) emit(b []byte) {
 	c.wrote = true
+	if len(b) >= bodyBufSize {
+		c.h.Write(c.buf)
+		c.h.Write(b)
+		c.buf = c.buf[:0]
+		return
+	}
+	c.buf = append(c.buf, b...)
 	if len(c.buf) >= bodyBufSize {
 		c.h.Write(c.buf)
 		c.buf = c.buf[:0]
@@ -155,10 +180,10 @@ func (c *bodyCanon) emit(b ...byte) {
 func (c *bodyCanon) sum() []byte {
 	if c.cr {
 		c.cr = false
-		c.content('\r')
+		c.content([]byte{'\r'})
 	}
 	if c.midLine || c.wrote || c.simple {
-		c.emit(crlf...)
+		c.emit(crlf)
 	}
 	c.h.Write(c.buf)
 	c.buf = nil
