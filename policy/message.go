@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoofguard/spoofguard/dnsauth/arc"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
@@ -87,6 +88,9 @@ type Message struct {
 	// Authentication-Results, a trusted ARC seal): they count for
 	// alignment beside DKIM and SPF.
 	Trusted []TrustedResult
+	// ARC is the ARC chain's outcome, for mail from a relay that names
+	// its sealers; nil otherwise.
+	ARC *ARCOutcome
 
 	Outcomes []Outcome
 	Started  time.Time
@@ -97,6 +101,7 @@ type Message struct {
 	headers       []Header
 	ctx           context.Context
 	dkim          *dkim.Verifier
+	arc           *arc.Verifier
 	envelopeDone  bool
 	headerDecided bool
 }
@@ -166,6 +171,9 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.Trusted = m.relayAuthResults(rc.Name, rc.AuthservID)
 	}
 	m.checkBehindOutbound(ctx)
+	if !m.decided() {
+		m.startARC(ctx)
+	}
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
@@ -181,6 +189,9 @@ func (m *Message) Body(chunk []byte) {
 	if m.dkim != nil {
 		m.dkim.Write(chunk)
 	}
+	if m.arc != nil {
+		m.arc.Body(chunk)
+	}
 }
 
 // EndOfBody finishes DKIM and runs the rules that need it: header forgery
@@ -190,6 +201,7 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 		m.DKIM = m.dkim.Close()
 		m.dkim = nil
 	}
+	m.finishARC()
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
 	return m.verdict
@@ -200,6 +212,10 @@ func (m *Message) Abort() {
 	if m.dkim != nil {
 		m.dkim.Abort()
 		m.dkim = nil
+	}
+	if m.arc != nil {
+		m.arc.Abort()
+		m.arc = nil
 	}
 }
 

@@ -162,8 +162,12 @@ func (m *Message) checkHeaderForgery(stage Stage) {
 }
 
 // mightBeRescued reports whether some From domain that SPF does not align
-// has a DKIM-Signature whose d= could align with it.
+// has a DKIM-Signature whose d= could align with it, or an ARC chain is
+// being validated.
 func (m *Message) mightBeRescued(domains []string) bool {
+	if m.arc != nil {
+		return true // a trusted seal may vouch for any domain
+	}
 	for _, dom := range domains {
 		if m.spfAligned(dom) {
 			continue

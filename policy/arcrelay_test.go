@@ -1,0 +1,112 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// arcRelay is the deep relay trusting its ARC seals only (no
+// authserv_id): the fixtures in testdata/arc (made by dkimpy, see gen.sh)
+// carry the filter's Authentication-Results too, which must not be what
+// rescues them here.
+const arcRelay = `
+[[relay]]
+name = "deep"
+networks = ["198.51.105.0/24"]
+by_names = ["*.deep.example.net", "mx.elsewhere.example"]
+arc_sealers = ["deep.example.net"]
+`
+
+// arcWorld is the engine world with the fixtures' key published for the
+// two sealers and for the original DKIM signature of example.org.
+func arcWorld(t *testing.T) *engineWorld {
+	t.Helper()
+	w := newEngineWorld(t)
+	key, err := os.ReadFile(filepath.Join("testdata", "arc", "key.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quoted []string
+	for s := string(key); s != ""; {
+		n := min(len(s), 200)
+		quoted = append(quoted, `"`+s[:n]+`"`)
+		s = s[n:]
+	}
+	for _, name := range []string{"arc._domainkey.deep.example.net.", "arc._domainkey.elsewhere.example.", "fx._domainkey.example.org."} {
+		w.dns.MustAdd(t, name+" IN TXT "+strings.Join(quoted, " "))
+	}
+	return w
+}
+
+func arcFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "arc", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestEngineRelayARC(t *testing.T) {
+	w := arcWorld(t)
+	edge := []string{"user@edge.example"}
+	once := arcFixture(t, "once.eml")
+	runEngineCases(t, w, []engineCase{
+		{name: "sealed by the relay's sealer: the results before the footer count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: once, action: ActionAccept, stage: StageBody},
+		{name: "the seal broken after the relay sealed it", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: strings.Replace(once, "Hello.", "Hello!", 1),
+			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "a sealer not configured for the relay", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, `arc_sealers = ["elsewhere.example"]`, 1),
+			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: once,
+			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "a relay with no sealers validates nothing", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, "", 1),
+			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: once,
+			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "the same message straight from the Internet", extra: arcRelay, ip: "192.0.2.77", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: once, action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "the newest set has no pass to take", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "outer.eml"), action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "an older seal by the relay's sealer does not count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "inner.eml"), action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+	})
+}
+
+// TestEngineRelayARCRecorded: the outcome names the chain, the sealer
+// and what was taken, and our Authentication-Results records both.
+func TestEngineRelayARCRecorded(t *testing.T) {
+	w := arcWorld(t)
+	e := w.engine(t, "", "", arcRelay, Options{})
+	run := func(ip, msg string) *Message {
+		m, _, err := e.Run(context.Background(), Transaction{
+			Client:   Client{IP: netip.MustParseAddr(ip), Helo: "out.deep.example.net"},
+			MailFrom: "bounce@saas.example", Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msg),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := run("198.51.105.9", arcFixture(t, "once.eml"))
+	if o := m.ARC; o == nil || !o.Trusted || o.Sealer != "deep.example.net" || o.Instance != 1 {
+		t.Fatalf("ARC outcome %+v, want a trusted chain sealed by deep.example.net", o)
+	}
+	got := strings.NewReplacer("\r\n\t", " ", "\r\n", "").Replace(m.AuthResults("mx.example.org"))
+	for _, want := range []string{"arc=pass (i=1 sealer deep.example.net; chain pass", "smtp.remote-ip=198.51.105.9",
+		`dkim=pass (from ARC i=1 sealed by deep.example.net for relay "deep") header.d=example.org`,
+		`spf=pass (from ARC i=1 sealed by deep.example.net for relay "deep") smtp.mailfrom=saas.example`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Authentication-Results lacks %q:\n%s", want, got)
+		}
+	}
+	if m := run("192.0.2.77", arcFixture(t, "once.eml")); m.ARC != nil || len(m.Trusted) != 0 {
+		t.Errorf("direct delivery: ARC %+v, trusted %+v; want neither", m.ARC, m.Trusted)
+	}
+	if m := run("198.51.105.9", arcFixture(t, "inner.eml")); m.ARC == nil || m.ARC.Trusted || !strings.Contains(m.ARC.Why, "not one of relay") {
+		t.Errorf("newest seal by another: %+v", m.ARC)
+	}
+}
