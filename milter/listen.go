@@ -14,18 +14,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"golang.org/x/sys/unix"
-
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // ParseListen splits a listen address — Postfix's "inet:host:port",
 // "inet6:[addr]:port", "unix:/path", or libmilter's "inet:port@host",
 // "local:/path" — into a network and an address for net.Listen. The
-// grammar is the configuration's (policy.ParseListen), so that an address
+// grammar is the configuration's (config.ParseListen), so that an address
 // `config check` accepts is one the daemon can listen on.
 func ParseListen(s string) (network, address string, err error) {
-	l, err := policy.ParseListen(s)
+	l, err := config.ParseListen(s)
 	return l.Network, l.Address, err
 }
 

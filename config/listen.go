@@ -1,4 +1,4 @@
-package policy
+package config
 
 // The grammar of milter.listen, shared by the configuration check and the
 // daemon's listener so that the two can never disagree on what a value
@@ -30,12 +30,12 @@ const listenForms = "want inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/PATH " +
 // IPv4 interface (and inet6:PORT on every IPv6 one).
 func ParseListen(s string) (ListenAddr, error) {
 	bad := func(why string) (ListenAddr, error) {
-		return ListenAddr{}, fmt.Errorf("invalid listen address %s: %s", cfgQuote(s), why)
+		return ListenAddr{}, fmt.Errorf("invalid listen address %s: %s", quote(s), why)
 	}
 	scheme, rest, _ := strings.Cut(s, ":")
 	switch scheme {
 	case "unix", "local":
-		if err := cfgSocketPath(rest); err != nil {
+		if err := socketPath(rest); err != nil {
 			return bad(err.Error())
 		}
 		return ListenAddr{"unix", rest}, nil
@@ -44,7 +44,7 @@ func ParseListen(s string) (ListenAddr, error) {
 		if err != nil {
 			return bad(err.Error())
 		}
-		if !cfgPort(port) {
+		if !validPort(port) {
 			return bad("the port must be a number from 0 to 65535")
 		}
 		network, host, err := listenHost(scheme, host)
@@ -68,7 +68,7 @@ func listenHostPort(rest string) (host, port string, err error) {
 		}
 		return h, p, nil
 	}
-	if cfgPort(rest) {
+	if validPort(rest) {
 		return "", rest, nil
 	}
 	i := strings.LastIndexByte(rest, ':')
@@ -105,7 +105,7 @@ func listenHost(scheme, host string) (network, canonical string, err error) {
 		return "", "", errors.New("inet6: takes an IPv6 address; write inet:HOST:PORT for IPv4")
 	case err == nil:
 		return "tcp4", a.Unmap().String(), nil
-	case !cfgHostName(host):
+	case !hostName(host):
 		return "", "", errors.New("the host is neither an IP address nor a host name")
 	case scheme == "inet6":
 		return "tcp6", host, nil

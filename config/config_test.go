@@ -1,4 +1,4 @@
-package policy
+package config
 
 import (
 	"errors"
@@ -19,9 +19,9 @@ import (
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
-// cfgUpdate rewrites golden files: go test ./policy -run Golden -update.
+// updateGolden rewrites golden files: go test ./config -run Golden -update.
 // Other test files of the package should use this flag, not define one.
-var cfgUpdate = flag.Bool("update", false, "rewrite golden files in testdata")
+var updateGolden = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func mustParse(t *testing.T, text string) *Config {
 	t.Helper()
@@ -74,7 +74,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		{"dns.attempts", c.DNS.Attempts, 2},
 		{"dns.cache_size", c.DNS.CacheSize, 20000},
 		{"dns.on_temperror", c.DNS.OnTemperror, ActionTempFail},
-		{"networks.trusted", cfgStrings(c.Networks.Trusted), []string{"127.0.0.0/8", "::1/128"}},
+		{"networks.trusted", stringsOf(c.Networks.Trusted), []string{"127.0.0.0/8", "::1/128"}},
 		{"networks.outbound", len(c.Networks.Outbound), 0},
 		{"relay", len(c.Relays), 0},
 		{"domain", len(c.Domains), 0},
@@ -91,7 +91,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 			t.Errorf("default %s = %#v, want %#v", ch.key, ch.got, ch.want)
 		}
 	}
-	if host != "" && cfgCheckAuthservID(host) == nil && c.Milter.AuthservID != host {
+	if host != "" && checkAuthservID(host) == nil && c.Milter.AuthservID != host {
 		t.Errorf("default authserv_id = %q, want the host name %q", c.Milter.AuthservID, host)
 	}
 	if c.Domain("example.org") != nil {
@@ -102,7 +102,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 	}
 }
 
-func cfgStrings[T interface{ String() string }](xs []T) []string {
+func stringsOf[T interface{ String() string }](xs []T) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
 		out[i] = x.String()
@@ -180,8 +180,8 @@ on_temperror = "accept"`, func(t *testing.T, c *Config) {
 [networks]
 trusted = ["127.0.0.1", "::1"]
 outbound = ["192.0.2.0/28", "2001:db8:1::/48"]`, func(t *testing.T, c *Config) {
-		eq(t, "trusted", cfgStrings(c.Networks.Trusted), []string{"127.0.0.1/32", "::1/128"})
-		eq(t, "outbound", cfgStrings(c.Networks.Outbound), []string{"192.0.2.0/28", "2001:db8:1::/48"})
+		eq(t, "trusted", stringsOf(c.Networks.Trusted), []string{"127.0.0.1/32", "::1/128"})
+		eq(t, "outbound", stringsOf(c.Networks.Outbound), []string{"192.0.2.0/28", "2001:db8:1::/48"})
 	})
 	test("no trusted networks at all", "networks.trusted = []", func(t *testing.T, c *Config) {
 		eq(t, "trusted", len(c.Networks.Trusted), 0)
@@ -260,7 +260,7 @@ trusted = ["127.0.0.0/8"]
 networks = ["127.0.0.0/8", "192.0.2.0/24"]      # overlapping trusted is fine
 sender_domains = ["Lists.Example.ORG", "example.net"] # not protected: subdomains = false
 dkim_domains = ["forwarder.example"]`, func(t *testing.T, c *Config) {
-		eq(t, "networks", cfgStrings(c.Allow.Networks), []string{"127.0.0.0/8", "192.0.2.0/24"})
+		eq(t, "networks", stringsOf(c.Allow.Networks), []string{"127.0.0.0/8", "192.0.2.0/24"})
 		eq(t, "sender_domains", c.Allow.SenderDomains, []string{"lists.example.org", "example.net"})
 		eq(t, "dkim_domains", c.Allow.DKIMDomains, []string{"forwarder.example"})
 	})
@@ -350,12 +350,12 @@ func TestConfigKeys(t *testing.T) {
 		t.Errorf("ConfigKeys() has duplicates: %v", keys)
 	}
 
-	data, err := os.ReadFile(filepath.Join(cfgRepoRoot(t), "examples", "spoofguard.toml"))
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "spoofguard.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	written := map[string]bool{}
-	for path := range cfgPositions(data) {
+	for path := range positions(data) {
 		written[strings.NewReplacer("[0]", "").Replace(path)] = true
 	}
 	for _, k := range keys {
@@ -365,8 +365,8 @@ func TestConfigKeys(t *testing.T) {
 	}
 }
 
-// cfgRepoRoot is the module root.
-func cfgRepoRoot(t *testing.T) string {
+// repoRoot is the module root.
+func repoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := dnstest.RepoRoot()
 	if err != nil {
@@ -376,7 +376,7 @@ func cfgRepoRoot(t *testing.T) string {
 }
 
 func TestExamplesLoad(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(cfgRepoRoot(t), "examples", "*.toml"))
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "examples", "*.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestExamplesLoad(t *testing.T) {
 
 // TestExampleContent pins what the daemon's `make run` relies on.
 func TestExampleContent(t *testing.T) {
-	c, err := LoadConfig(filepath.Join(cfgRepoRoot(t), "examples", "spoofguard.toml"))
+	c, err := LoadConfig(filepath.Join(repoRoot(t), "examples", "spoofguard.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestExampleContent(t *testing.T) {
 		t.Errorf("dns.servers = %q", c.DNS.Servers)
 	case d == nil || d.Via != "filter":
 		t.Errorf("example.org is not protected behind filter: %+v", d)
-	case c.Relay("filter") == nil || cfgStrings(c.Relay("filter").Networks)[0] != "198.51.100.0/24":
+	case c.Relay("filter") == nil || stringsOf(c.Relay("filter").Networks)[0] != "198.51.100.0/24":
 		t.Errorf("relay filter = %+v", c.Relay("filter"))
 	}
 }
@@ -420,14 +420,14 @@ func TestExampleContent(t *testing.T) {
 // again: normalised values must be stable, and the types must marshal in
 // the form they unmarshal from.
 func TestRoundTrip(t *testing.T) {
-	c, err := LoadConfig(filepath.Join(cfgRepoRoot(t), "examples", "spoofguard.toml"))
+	c, err := LoadConfig(filepath.Join(repoRoot(t), "examples", "spoofguard.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgCheckRoundTrip(t, c)
+	checkRoundTrip(t, c)
 }
 
-func cfgCheckRoundTrip(t *testing.T, c *Config) {
+func checkRoundTrip(t *testing.T, c *Config) {
 	t.Helper()
 	out, err := toml.Marshal(c)
 	if err != nil {
@@ -459,7 +459,7 @@ func TestGoldenErrors(t *testing.T) {
 			}
 			got := err.Error() + "\n"
 			golden := strings.TrimSuffix(in, ".toml") + ".golden"
-			if *cfgUpdate {
+			if *updateGolden {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -531,7 +531,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 	}
 
 	big := filepath.Join(t.TempDir(), "big.toml")
-	if err := os.WriteFile(big, []byte(strings.Repeat("# padding\n", cfgMaxFile/10+1)), 0o644); err != nil {
+	if err := os.WriteFile(big, []byte(strings.Repeat("# padding\n", maxFile/10+1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = LoadConfig(big)
@@ -597,14 +597,14 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig("fuzz.toml", data)
 		if err != nil {
-			cfgCheckRefusal(t, data, err)
+			checkRefusal(t, data, err)
 			return
 		}
-		cfgCheckRoundTrip(t, c)
+		checkRoundTrip(t, c)
 	})
 }
 
-func cfgCheckRefusal(t *testing.T, data []byte, err error) {
+func checkRefusal(t *testing.T, data []byte, err error) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) || len(ce.Problems) == 0 {
 		t.Fatalf("error %T %v is not a *ConfigError with problems", err, err)
@@ -636,7 +636,7 @@ func TestLargeLists(t *testing.T) {
 		t.Fatalf("err = %v, want one problem at allow.sender_domains[5000]", err)
 	}
 
-	tooMany := "networks.outbound = [" + strings.Repeat(`"192.0.2.1",`, cfgMaxElements+1) + "]"
+	tooMany := "networks.outbound = [" + strings.Repeat(`"192.0.2.1",`, maxElements+1) + "]"
 	_, err = ParseConfig("big.toml", []byte(tooMany))
 	if err == nil || !strings.Contains(err.Error(), "networks.outbound: 10001 entries are too many; at most 10000") {
 		t.Errorf("err = %v", err)

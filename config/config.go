@@ -1,16 +1,4 @@
-package policy
-
-// The configuration: one TOML file whose keys form a public contract
-// (docs, examples and administrators' files use them; keys may be added,
-// never renamed). Loading is strict and complete: every unknown key, bad
-// value and contradiction is reported at once, each with file, line and
-// the dotted key, so an administrator fixes a file in one pass.
-//
-// The code is split by stage:
-//   config.go       types, defaults, loading, lookups
-//   configdecode.go key positions and the lenient field-by-field decoder
-//   configcheck.go  validation and normalisation of decoded values
-//   configkeys.go   the list of accepted keys and "did you mean" hints
+package config
 
 import (
 	"errors"
@@ -40,6 +28,11 @@ const (
 	ActionTempFail   Action = "tempfail"
 )
 
+// Refuses reports whether the action ends the SMTP transaction (or, at
+// RCPT TO, refuses the recipient): reject and tempfail do, accept and
+// quarantine let the message go on.
+func (a Action) Refuses() bool { return a == ActionReject || a == ActionTempFail }
+
 // Mode says whether verdicts are enforced or only logged, counted and
 // written into the verdict header (the way to roll a policy out safely).
 type Mode string
@@ -58,7 +51,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(text []byte) error {
 	v, err := time.ParseDuration(string(text))
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a number with a unit, such as \"2s\" or \"500ms\"", cfgQuote(string(text)))
+		return fmt.Errorf("invalid duration %s: want a number with a unit, such as \"2s\" or \"500ms\"", quote(string(text)))
 	}
 	d.Duration = v
 	return nil
@@ -79,9 +72,9 @@ type Network struct{ netip.Prefix }
 // address the MTA reports in IPv4 form.
 func (n *Network) UnmarshalText(text []byte) error {
 	s := string(text)
-	p, err := cfgParseNetwork(s)
+	p, err := parseNetwork(s)
 	if err != nil {
-		return fmt.Errorf("invalid network %s: %v", cfgQuote(s), err)
+		return fmt.Errorf("invalid network %s: %v", quote(s), err)
 	}
 	n.Prefix = p
 	return nil
@@ -92,7 +85,7 @@ func (n Network) MarshalText() ([]byte, error) {
 	return []byte(n.Prefix.String()), nil
 }
 
-func cfgParseNetwork(s string) (netip.Prefix, error) {
+func parseNetwork(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "%") {
 		return netip.Prefix{}, errors.New("zones are not allowed")
 	}
@@ -302,7 +295,7 @@ func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
 			Listen:        "inet:127.0.0.1:8955",
-			AuthservID:    cfgHostname(),
+			AuthservID:    hostname(),
 			Mode:          ModeEnforce,
 			SocketMode:    "0660",
 			VerdictHeader: "X-Spoofguard",
@@ -318,16 +311,16 @@ func Default() *Config {
 		Networks: NetworksConfig{Trusted: []Network{
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
-		}, Internal: cfgInternalDefault()},
-		DMARC: DMARCConfig{Enabled: cfgBool(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
+		}, Internal: internalDefault()},
+		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
 	}
 }
 
-// cfgInternalDefault is networks.internal of an empty file: the private
+// internalDefault is networks.internal of an empty file: the private
 // ranges (RFC 1918, RFC 4193), loopback and link-local.
-func cfgInternalDefault() []Network {
+func internalDefault() []Network {
 	var out []Network
 	for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "::1/128", "fe80::/10"} {
 		out = append(out, Network{netip.MustParsePrefix(p)})
@@ -335,13 +328,13 @@ func cfgInternalDefault() []Network {
 	return out
 }
 
-// cfgDefaultRelay and cfgDefaultDomain are the starting values of each
+// defaultRelay and defaultDomain are the starting values of each
 // [[relay]] and [[domain]] before its keys are decoded.
-func cfgDefaultRelay() RelayConfig {
+func defaultRelay() RelayConfig {
 	return RelayConfig{Hops: 1, TraceError: ActionAccept}
 }
 
-func cfgDefaultDomain() DomainConfig {
+func defaultDomain() DomainConfig {
 	return DomainConfig{
 		DirectDelivery:  ActionReject,
 		EnvelopeForgery: ActionReject,
@@ -351,22 +344,22 @@ func cfgDefaultDomain() DomainConfig {
 	}
 }
 
-// cfgHostname is the default authserv-id. A host name that is not a valid
+// hostname is the default authserv-id. A host name that is not a valid
 // RFC 8601 token would make every Authentication-Results header invalid,
 // so it falls back to "localhost".
-func cfgHostname() string {
+func hostname() string {
 	h, err := os.Hostname()
-	if err != nil || cfgCheckAuthservID(h) != nil {
+	if err != nil || checkAuthservID(h) != nil {
 		return "localhost"
 	}
 	return h
 }
 
-func cfgBool(b bool) *bool { return &b }
+func boolPtr(b bool) *bool { return &b }
 
-// cfgMaxFile bounds the file size: a configuration is a few kilobytes, and
+// maxFile bounds the file size: a configuration is a few kilobytes, and
 // the bound keeps a stray multi-gigabyte path from being read into memory.
-const cfgMaxFile = 1 << 20
+const maxFile = 1 << 20
 
 // LoadConfig reads and parses the file at path.
 func LoadConfig(path string) (*Config, error) {
@@ -376,7 +369,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	defer f.Close()
 	// One byte more than the limit lets ParseConfig tell "too large".
-	data, err := io.ReadAll(io.LimitReader(f, cfgMaxFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
 		return nil, err
 	}
@@ -387,29 +380,29 @@ func LoadConfig(path string) (*Config, error) {
 // errors and in Config.File. The error is a *ConfigError listing every
 // problem found, sorted by line.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	if len(data) > cfgMaxFile {
+	if len(data) > maxFile {
 		return nil, &ConfigError{Problems: []Problem{{File: file,
-			Msg: fmt.Sprintf("file is larger than %d bytes; this is not a configuration file", cfgMaxFile)}}}
+			Msg: fmt.Sprintf("file is larger than %d bytes; this is not a configuration file", maxFile)}}}
 	}
 	var tree map[string]any
 	if err := toml.Unmarshal(data, &tree); err != nil {
-		return nil, &ConfigError{Problems: []Problem{cfgSyntaxProblem(file, err)}}
+		return nil, &ConfigError{Problems: []Problem{syntaxProblem(file, err)}}
 	}
-	d := newCfgDecoder(file, data)
+	d := newDecoder(file, data)
 	c := Default()
 	c.File = file
 	d.decodeStruct("", tree, c)
-	cfgValidate(d, c)
+	validate(d, c)
 	if len(d.problems) > 0 {
 		return nil, d.err()
 	}
 	return c, nil
 }
 
-// cfgSyntaxProblem turns a TOML parse error into a Problem. The document
+// syntaxProblem turns a TOML parse error into a Problem. The document
 // is not valid TOML, so nothing after this point can be trusted and this
 // is the only problem reported.
-func cfgSyntaxProblem(file string, err error) Problem {
+func syntaxProblem(file string, err error) Problem {
 	var de *toml.DecodeError
 	if !errors.As(err, &de) {
 		return Problem{File: file, Msg: err.Error()}
@@ -432,7 +425,7 @@ func cfgSyntaxProblem(file string, err error) Problem {
 // protected name still counts as protected. The configured names must be
 // normalised (ParseConfig does that).
 func (c *Config) Domain(name string) *DomainConfig {
-	n := cfgLookupName(name)
+	n := LookupName(name)
 	var best *DomainConfig
 	for i := range c.Domains {
 		d := &c.Domains[i]
