@@ -42,18 +42,12 @@ func (v *checker) report(path, format string, args ...any) {
 
 func (v *checker) milter() {
 	m := &v.c.Milter
-	if _, err := ParseListen(m.Listen); err != nil {
-		v.report("milter.listen", "%v", err)
-	}
 	if m.AuthservID == "" {
 		m.AuthservID = hostname()
 	} else if err := checkAuthservID(m.AuthservID); err != nil {
 		v.report("milter.authserv_id", "%v", err)
 	}
 	v.mode("milter.mode", m.Mode)
-	if !octalMode(m.SocketMode) {
-		v.report("milter.socket_mode", "invalid permissions %s: want an octal string such as \"0660\"", quote(m.SocketMode))
-	}
 	if m.SocketGroup != "" && !simpleName(m.SocketGroup, 32) {
 		v.report("milter.socket_group", "invalid group name %s", quote(m.SocketGroup))
 	}
@@ -80,7 +74,9 @@ func (v *checker) metrics() {
 		v.report("metrics.listen", "invalid listen address %s: want HOST:PORT such as \"127.0.0.1:9891\"", quote(l))
 		return
 	}
-	if ml, err := ParseListen(v.c.Milter.Listen); err == nil && samePort(ml, addr) {
+	// A milter.listen that failed to decode holds the default, which
+	// the file did not ask for.
+	if ml := v.c.Milter.Listen; !v.d.failed["milter.listen"] && samePort(ml, addr) {
 		v.report("metrics.listen", "%s is also milter.listen (%s); the two need different ports", addr, ml)
 	}
 }

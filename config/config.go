@@ -62,6 +62,27 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(d.Duration.String()), nil
 }
 
+// FileMode is file permissions, written in the file as an octal string
+// ("0660") the way chmod takes them: TOML's own octal integers (0o660)
+// are unknown to most administrators, and a bare 0660 is a syntax error.
+type FileMode struct{ fs.FileMode }
+
+// UnmarshalText parses three or four octal digits, at most 0777.
+func (m *FileMode) UnmarshalText(text []byte) error {
+	s := string(text)
+	if !octalMode(s) {
+		return fmt.Errorf("invalid permissions %s: want an octal string such as \"0660\"", quote(s))
+	}
+	n, _ := strconv.ParseUint(s, 8, 32)
+	m.FileMode = fs.FileMode(n)
+	return nil
+}
+
+// MarshalText writes the permissions in the form UnmarshalText reads.
+func (m FileMode) MarshalText() ([]byte, error) {
+	return fmt.Appendf(nil, "%04o", uint32(m.FileMode)), nil
+}
+
 // Network is an IP prefix. In the file it is a CIDR ("192.0.2.0/24") or a
 // bare address, which means that single host (/32 or /128).
 type Network struct{ netip.Prefix }
@@ -136,36 +157,14 @@ type MilterConfig struct {
 	// (Postfix milter syntax), or libmilter's spelling of the same
 	// (ParseListen). Port 0 picks a free port (useful in tests only, as
 	// the MTA cannot know it).
-	Listen        string   `toml:"listen"`
+	Listen        Listen   `toml:"listen"`
 	AuthservID    string   `toml:"authserv_id"`    // RFC 8601 authserv-id; "" in the file: the host name
 	Mode          Mode     `toml:"mode"`           // enforce or report-only
-	SocketMode    string   `toml:"socket_mode"`    // unix socket permissions, octal string
+	SocketMode    FileMode `toml:"socket_mode"`    // unix socket permissions, an octal string in the file
 	SocketGroup   string   `toml:"socket_group"`   // group to chown the unix socket to; "" leaves it unchanged
 	VerdictHeader string   `toml:"verdict_header"` // header field carrying the verdict and the deciding rule
 	DrainTimeout  Duration `toml:"drain_timeout"`  // on SIGTERM, how long sessions in progress may finish
 	MaxSessions   int      `toml:"max_sessions"`   // MTA connections served at once; 0: the daemon's built-in bound
-}
-
-// ListenAddress splits Listen into the network and address that
-// net.Listen takes: ("tcp4", "127.0.0.1:8955"), ("tcp6", "[::1]:8955") or
-// ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
-// value that ParseConfig would refuse.
-func (m MilterConfig) ListenAddress() (network, address string) {
-	l, err := ParseListen(m.Listen)
-	if err != nil {
-		return "", ""
-	}
-	return l.Network, l.Address
-}
-
-// SocketPermissions is SocketMode as file permissions (0660 when unset or
-// invalid).
-func (m MilterConfig) SocketPermissions() fs.FileMode {
-	v, err := strconv.ParseUint(m.SocketMode, 8, 32)
-	if err != nil || v > 0o777 {
-		return 0o660
-	}
-	return fs.FileMode(v)
 }
 
 // LogConfig is the [log] table.
@@ -294,10 +293,10 @@ type AllowConfig struct {
 func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
-			Listen:        "inet:127.0.0.1:8955",
+			Listen:        Listen{Network: "tcp4", Address: "127.0.0.1:8955"},
 			AuthservID:    hostname(),
 			Mode:          ModeEnforce,
-			SocketMode:    "0660",
+			SocketMode:    FileMode{0o660},
 			VerdictHeader: "X-Spoofguard",
 			DrainTimeout:  Duration{30 * time.Second},
 		},

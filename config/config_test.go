@@ -58,9 +58,9 @@ func TestDefaultsAreSafe(t *testing.T) {
 		key       string
 		got, want any
 	}{
-		{"milter.listen", c.Milter.Listen, "inet:127.0.0.1:8955"},
+		{"milter.listen", c.Milter.Listen.String(), "inet:127.0.0.1:8955"},
 		{"milter.mode", c.Milter.Mode, ModeEnforce},
-		{"milter.socket_mode", c.Milter.SocketMode, "0660"},
+		{"milter.socket_mode", c.Milter.SocketMode.FileMode, fs.FileMode(0o660)},
 		{"milter.socket_group", c.Milter.SocketGroup, ""},
 		{"milter.verdict_header", c.Milter.VerdictHeader, "X-Spoofguard"},
 		{"milter.drain_timeout", c.Milter.DrainTimeout.Duration, 30 * time.Second},
@@ -124,21 +124,21 @@ func TestParseValid(t *testing.T) {
 	}
 
 	test("listen inet", `milter.listen = "inet:localhost:10025"`, func(t *testing.T, c *Config) {
-		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp4", "localhost:10025"})
+		l := c.Milter.Listen
+		eq(t, "listen", []string{l.Network, l.Address}, []string{"tcp4", "localhost:10025"})
 	})
 	test("listen inet6", "[milter]\nlisten = \"inet6:[::1]:8955\"", func(t *testing.T, c *Config) {
-		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"tcp6", "[::1]:8955"})
+		l := c.Milter.Listen
+		eq(t, "listen", []string{l.Network, l.Address}, []string{"tcp6", "[::1]:8955"})
 	})
 	test("listen unix", `
 [milter]
 listen = "unix:/var/spool/postfix/spoofguard/milter.sock"
 socket_mode = "0600"
 socket_group = "postfix"`, func(t *testing.T, c *Config) {
-		n, a := c.Milter.ListenAddress()
-		eq(t, "listen", []string{n, a}, []string{"unix", "/var/spool/postfix/spoofguard/milter.sock"})
-		eq(t, "socket permissions", c.Milter.SocketPermissions(), fs.FileMode(0o600))
+		l := c.Milter.Listen
+		eq(t, "listen", []string{l.Network, l.Address}, []string{"unix", "/var/spool/postfix/spoofguard/milter.sock"})
+		eq(t, "socket permissions", c.Milter.SocketMode.FileMode, fs.FileMode(0o600))
 		eq(t, "socket group", c.Milter.SocketGroup, "postfix")
 	})
 	test("milter values", `
@@ -403,7 +403,7 @@ func TestExampleContent(t *testing.T) {
 	}
 	d := c.Domain("example.org")
 	switch {
-	case c.Milter.Listen != "inet:127.0.0.1:8955":
+	case c.Milter.Listen.String() != "inet:127.0.0.1:8955":
 		t.Errorf("listen = %q", c.Milter.Listen)
 	case c.Milter.Mode != ModeEnforce:
 		t.Errorf("mode = %q", c.Milter.Mode)

@@ -15,10 +15,25 @@ import (
 	"strings"
 )
 
-// ListenAddr is a parsed milter.listen value.
-type ListenAddr struct {
+// Listen is a parsed milter.listen value.
+type Listen struct {
 	Network string // "tcp4", "tcp6" or "unix", as net.Listen takes it
 	Address string // "host:port" (the host may be a name) or the socket path
+}
+
+// UnmarshalText parses milter.listen (ParseListen).
+func (l *Listen) UnmarshalText(text []byte) error {
+	v, err := ParseListen(string(text))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// MarshalText writes the canonical form (String).
+func (l Listen) MarshalText() ([]byte, error) {
+	return []byte(l.String()), nil
 }
 
 // listenForms lists the accepted spellings for error messages.
@@ -28,9 +43,9 @@ const listenForms = "want inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/PATH " +
 // ParseListen reads a milter listen address in Postfix's or libmilter's
 // syntax. As in libmilter, inet:PORT without a host listens on every
 // IPv4 interface (and inet6:PORT on every IPv6 one).
-func ParseListen(s string) (ListenAddr, error) {
-	bad := func(why string) (ListenAddr, error) {
-		return ListenAddr{}, fmt.Errorf("invalid listen address %s: %s", quote(s), why)
+func ParseListen(s string) (Listen, error) {
+	bad := func(why string) (Listen, error) {
+		return Listen{}, fmt.Errorf("invalid listen address %s: %s", quote(s), why)
 	}
 	scheme, rest, _ := strings.Cut(s, ":")
 	switch scheme {
@@ -38,7 +53,7 @@ func ParseListen(s string) (ListenAddr, error) {
 		if err := socketPath(rest); err != nil {
 			return bad(err.Error())
 		}
-		return ListenAddr{"unix", rest}, nil
+		return Listen{"unix", rest}, nil
 	case "inet", "inet6":
 		host, port, err := listenHostPort(rest)
 		if err != nil {
@@ -51,7 +66,7 @@ func ParseListen(s string) (ListenAddr, error) {
 		if err != nil {
 			return bad(err.Error())
 		}
-		return ListenAddr{network, net.JoinHostPort(host, port)}, nil
+		return Listen{network, net.JoinHostPort(host, port)}, nil
 	}
 	return bad(listenForms)
 }
@@ -115,7 +130,7 @@ func listenHost(scheme, host string) (network, canonical string, err error) {
 
 // String is the address in Postfix's syntax, the canonical form: what
 // `config check` prints and what main.cf's smtpd_milters should say.
-func (l ListenAddr) String() string {
+func (l Listen) String() string {
 	switch l.Network {
 	case "unix":
 		return "unix:" + l.Address
@@ -128,7 +143,7 @@ func (l ListenAddr) String() string {
 }
 
 // Wildcard reports whether a TCP address listens on every interface.
-func (l ListenAddr) Wildcard() bool {
+func (l Listen) Wildcard() bool {
 	host, _, err := net.SplitHostPort(l.Address)
 	if l.Network == "unix" || err != nil {
 		return false

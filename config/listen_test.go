@@ -51,6 +51,38 @@ func TestParseListen(t *testing.T) {
 	}
 }
 
+// The daemon's own list of listen addresses, from when it parsed them
+// itself: the same grammar must still give the same sockets.
+func TestParseListenDaemonForms(t *testing.T) {
+	for _, c := range []struct{ in, network, address string }{
+		{"inet:127.0.0.1:8955", "tcp4", "127.0.0.1:8955"},
+		{"inet:localhost:8955", "tcp4", "localhost:8955"},
+		{"inet6:[::1]:8955", "tcp6", "[::1]:8955"},
+		{"inet:[::1]:8955", "tcp6", "[::1]:8955"},
+		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock"},
+		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock"},
+		// libmilter's spellings, as OpenDKIM and OpenDMARC configurations write them.
+		{"inet:8955@127.0.0.1", "tcp4", "127.0.0.1:8955"},
+		{"inet:8955@localhost", "tcp4", "localhost:8955"},
+		{"inet:8955@[127.0.0.1]", "tcp4", "127.0.0.1:8955"},
+		{"inet6:8955@[::1]", "tcp6", "[::1]:8955"},
+		{"inet:8955", "tcp4", "0.0.0.0:8955"},
+		{"inet6:8955", "tcp6", "[::]:8955"},
+	} {
+		l, err := ParseListen(c.in)
+		if n, a := l.Network, l.Address; err != nil || n != c.network || a != c.address {
+			t.Errorf("%s: %s %s %v, want %s %s", c.in, n, a, err, c.network, c.address)
+		}
+	}
+	for _, bad := range []string{"", "inet", "inet:", "inet:127.0.0.1", "inet:127.0.0.1:http", "inet:127.0.0.1:70000",
+		"unix:relative.sock", "tcp:127.0.0.1:8955", "127.0.0.1:8955",
+		"inet:8955@", "inet6:8955@127.0.0.1", "inet::8955", "inet:::1:8955"} {
+		if _, err := ParseListen(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
 func TestListenWildcard(t *testing.T) {
 	for in, want := range map[string]bool{
 		"inet:8955": true, "inet:0.0.0.0:8955": true, "inet6:8955": true, "inet6:[::]:8955": true,

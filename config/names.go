@@ -18,7 +18,7 @@ import (
 
 // samePort reports whether the metrics address would take the milter's
 // TCP port: the same port on the same host, or on every interface.
-func samePort(ml ListenAddr, metrics string) bool {
+func samePort(ml Listen, metrics string) bool {
 	mh, mp, err1 := net.SplitHostPort(ml.Address)
 	h, p, err2 := net.SplitHostPort(metrics)
 	if ml.Network == "unix" || err1 != nil || err2 != nil || p != mp || p == "0" {

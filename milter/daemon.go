@@ -232,8 +232,9 @@ func (d *Daemon) socket(cfg *config.Config) (net.Listener, string, error) {
 	if d.opts.Listener != nil {
 		return d.opts.Listener, "given listener", nil
 	}
-	ln, err := listenSocket(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
-	return ln, cfg.Milter.Listen, err
+	m := cfg.Milter
+	ln, err := listenSocket(m.Listen, m.SocketMode.FileMode, m.SocketGroup)
+	return ln, m.Listen.String(), err
 }
 
 // Addr is the address the milter listens on (after Start).

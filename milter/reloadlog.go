@@ -85,14 +85,17 @@ func changedTables(old, cfg *config.Config) []string {
 func (d *Daemon) listenDrift(cfg *config.Config) []any {
 	var out []any
 	if d.ln != nil && d.opts.Listener == nil && !d.activated && !sameSocket(cfg.Milter.Listen, d.ln.Addr()) {
-		out = append(out, "milter_listen", cfg.Milter.Listen, "milter_in_use", d.ln.Addr().Network()+":"+d.ln.Addr().String())
+		out = append(out, "milter_listen", cfg.Milter.Listen.String(), "milter_in_use", d.ln.Addr().Network()+":"+d.ln.Addr().String())
 	}
 	inUse := ""
 	if d.httpLn != nil {
 		inUse = d.httpLn.Addr().String()
 	}
+	// The metrics endpoint listens on "tcp" (startHTTP), so its address
+	// is resolved the same way here.
+	metrics := config.Listen{Network: "tcp", Address: cfg.Metrics.Listen}
 	if (cfg.Metrics.Listen == "") != (inUse == "") ||
-		(inUse != "" && !sameSocket("inet:"+cfg.Metrics.Listen, d.httpLn.Addr())) {
+		(inUse != "" && !sameSocket(metrics, d.httpLn.Addr())) {
 		out = append(out, "metrics_listen", cfg.Metrics.Listen, "metrics_in_use", inUse)
 	}
 	return out
@@ -101,16 +104,12 @@ func (d *Daemon) listenDrift(cfg *config.Config) []any {
 // sameSocket reports whether a listen setting names the socket a: the
 // same path, or the same address and port (port 0 is any port; a host
 // name is resolved as the listener resolved it).
-func sameSocket(listen string, a net.Addr) bool {
-	network, address, err := ParseListen(listen)
-	if err != nil {
-		return false
-	}
-	if network == "unix" {
-		return a.Network() == "unix" && a.String() == address
+func sameSocket(l config.Listen, a net.Addr) bool {
+	if l.Network == "unix" {
+		return a.Network() == "unix" && a.String() == l.Address
 	}
 	ta, ok := a.(*net.TCPAddr)
-	want, err := net.ResolveTCPAddr(network, address)
+	want, err := net.ResolveTCPAddr(l.Network, l.Address)
 	if !ok || err != nil {
 		return false
 	}

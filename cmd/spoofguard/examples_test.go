@@ -117,8 +117,8 @@ func exLoad(t *testing.T, rel string) *config.Config {
 // README promises the daemon on inet:127.0.0.1:8955 with it.
 func TestMakeRunConfig(t *testing.T) {
 	cfg := exLoad(t, "examples/spoofguard.toml")
-	if cfg.Milter.Listen != "inet:127.0.0.1:8955" {
-		t.Errorf("milter.listen = %q, want inet:127.0.0.1:8955", cfg.Milter.Listen)
+	if cfg.Milter.Listen.String() != "inet:127.0.0.1:8955" {
+		t.Errorf("milter.listen = %s, want inet:127.0.0.1:8955", cfg.Milter.Listen)
 	}
 	if len(cfg.Domains) == 0 {
 		t.Error("the example protects no domain, so `make run` shows nothing")
@@ -138,7 +138,7 @@ func TestPackagedConfigIsSafe(t *testing.T) {
 		t.Errorf("packaged configuration has %d domains and %d relays; it must protect nothing until the administrator adds a domain", len(cfg.Domains), len(cfg.Relays))
 	}
 	if cfg.Milter.Listen != config.Default().Milter.Listen {
-		t.Errorf("milter.listen = %q, want the default %q", cfg.Milter.Listen, config.Default().Milter.Listen)
+		t.Errorf("milter.listen = %s, want the default %s", cfg.Milter.Listen, config.Default().Milter.Listen)
 	}
 	if text := exRead(t, "packaging/spoofguard.toml"); !strings.Contains(text, "protects NOTHING") {
 		t.Error("the packaged file's comments must say that it protects nothing")
@@ -162,7 +162,7 @@ func exMainCFMilters(text string) (active, alternatives []string) {
 // TestMTASnippetsMatchDaemon: the Postfix and Sendmail examples, the
 // systemd units and the policies agree on where the daemon listens.
 func TestMTASnippetsMatchDaemon(t *testing.T) {
-	def := config.Default().Milter.Listen // inet:127.0.0.1:8955
+	def := config.Default().Milter.Listen.String() // inet:127.0.0.1:8955
 	mainCF := exRead(t, "examples/postfix/main.cf")
 	active, alt := exMainCFMilters(mainCF)
 	if len(active) != 1 || active[0] != def {
@@ -174,9 +174,9 @@ func TestMTASnippetsMatchDaemon(t *testing.T) {
 	// directory the systemd drop-in opens.
 	const spool = "/var/spool/postfix/"
 	backend := exLoad(t, "examples/policies/backend-behind-filter.toml")
-	sock, ok := strings.CutPrefix(backend.Milter.Listen, "unix:"+spool)
+	sock, ok := strings.CutPrefix(backend.Milter.Listen.String(), "unix:"+spool)
 	if !ok {
-		t.Fatalf("backend policy listens on %q, want a unix socket under %s", backend.Milter.Listen, spool)
+		t.Fatalf("backend policy listens on %s, want a unix socket under %s", backend.Milter.Listen, spool)
 	}
 	if !slices.Contains(alt, "unix:"+sock) {
 		t.Errorf("examples/postfix/main.cf: no smtpd_milters alternative unix:%s (have %v)", sock, alt)

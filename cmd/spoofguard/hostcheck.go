@@ -44,10 +44,7 @@ func (r *hostReport) warnf(format string, a ...any) {
 // checkHost runs every host check of cfg for the account u.
 func checkHost(cfg *config.Config, u *user.User) *hostReport {
 	r := &hostReport{}
-	l, err := config.ParseListen(cfg.Milter.Listen)
-	if err != nil {
-		return r // ParseConfig reported it
-	}
+	l := cfg.Milter.Listen
 	if l.Network == "unix" {
 		r.unixSocket(l.Address, cfg.Milter.SocketGroup, u)
 	} else {

@@ -132,9 +132,8 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 	if len(r.errors) > 0 {
 		return 1
 	}
-	l, _ := config.ParseListen(cfg.Milter.Listen)
 	fmt.Fprintf(stdout, "%s: OK (%d protected domains, %d relays, mode %s)\n", *path, len(cfg.Domains), len(cfg.Relays), cfg.Milter.Mode)
-	fmt.Fprintf(stdout, "  milter.listen %s\n", l)
+	fmt.Fprintf(stdout, "  milter.listen %s\n", cfg.Milter.Listen)
 	for _, w := range r.warnings {
 		fmt.Fprintln(stdout, "warning:", w)
 	}
