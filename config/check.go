@@ -59,7 +59,6 @@ func (v *checker) milter() {
 }
 
 func (v *checker) log() {
-	v.oneOf("log.level", "log level", v.c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", v.c.Log.Format, "text", "json")
 	v.oneOf("log.output", "log output", v.c.Log.Output, "stderr", "syslog")
 }
@@ -359,12 +358,17 @@ func (v *checker) oneOf(path, what, got string, choices ...string) bool {
 	if slices.Contains(choices, got) {
 		return true
 	}
+	v.report(path, "unknown %s %s: want %s", what, quote(got), joinChoices(quoteAll(choices)))
+	return false
+}
+
+// quoteAll quotes each choice for a message.
+func quoteAll(choices []string) []string {
 	quoted := make([]string, len(choices))
 	for i, c := range choices {
 		quoted[i] = strconv.Quote(c)
 	}
-	v.report(path, "unknown %s %s: want %s", what, quote(got), joinChoices(quoted))
-	return false
+	return quoted
 }
 
 func (v *checker) intIn(path string, n, lo, hi int) {

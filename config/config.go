@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -60,27 +59,6 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // MarshalText writes the duration back in the form UnmarshalText reads.
 func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(d.Duration.String()), nil
-}
-
-// FileMode is file permissions, written in the file as an octal string
-// ("0660") the way chmod takes them: TOML's own octal integers (0o660)
-// are unknown to most administrators, and a bare 0660 is a syntax error.
-type FileMode struct{ fs.FileMode }
-
-// UnmarshalText parses three or four octal digits, at most 0777.
-func (m *FileMode) UnmarshalText(text []byte) error {
-	s := string(text)
-	if !octalMode(s) {
-		return fmt.Errorf("invalid permissions %s: want an octal string such as \"0660\"", quote(s))
-	}
-	n, _ := strconv.ParseUint(s, 8, 32)
-	m.FileMode = fs.FileMode(n)
-	return nil
-}
-
-// MarshalText writes the permissions in the form UnmarshalText reads.
-func (m FileMode) MarshalText() ([]byte, error) {
-	return fmt.Appendf(nil, "%04o", uint32(m.FileMode)), nil
 }
 
 // Network is an IP prefix. In the file it is a CIDR ("192.0.2.0/24") or a
@@ -169,9 +147,9 @@ type MilterConfig struct {
 
 // LogConfig is the [log] table.
 type LogConfig struct {
-	Level  string `toml:"level"`  // debug, info, warn or error
-	Format string `toml:"format"` // text or json
-	Output string `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
+	Level  LogLevel `toml:"level"`  // debug, info, warn or error
+	Format string   `toml:"format"` // text or json
+	Output string   `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
 }
 
 // MetricsConfig is the [metrics] table.
@@ -300,7 +278,7 @@ func Default() *Config {
 			VerdictHeader: "X-Spoofguard",
 			DrainTimeout:  Duration{30 * time.Second},
 		},
-		Log: LogConfig{Level: "info", Format: "text", Output: "stderr"},
+		Log: LogConfig{Level: LogLevel{slog.LevelInfo}, Format: "text", Output: "stderr"},
 		DNS: DNSConfig{
 			Timeout:     Duration{2 * time.Second},
 			Attempts:    2,

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -65,7 +66,7 @@ func TestDefaultsAreSafe(t *testing.T) {
 		{"milter.verdict_header", c.Milter.VerdictHeader, "X-Spoofguard"},
 		{"milter.drain_timeout", c.Milter.DrainTimeout.Duration, 30 * time.Second},
 		{"milter.max_sessions", c.Milter.MaxSessions, 0},
-		{"log.level", c.Log.Level, "info"},
+		{"log.level", c.Log.Level.Level, slog.LevelInfo},
 		{"log.format", c.Log.Format, "text"},
 		{"log.output", c.Log.Output, "stderr"},
 		{"metrics.listen", c.Metrics.Listen, ""},
@@ -160,7 +161,7 @@ log.level = "debug"
 log.format = "json"
 log.output = "syslog"
 metrics.listen = "[::1]:9891"`, func(t *testing.T, c *Config) {
-		eq(t, "log", c.Log, LogConfig{Level: "debug", Format: "json", Output: "syslog"})
+		eq(t, "log", c.Log, LogConfig{Level: LogLevel{slog.LevelDebug}, Format: "json", Output: "syslog"})
 		eq(t, "metrics", c.Metrics.Listen, "[::1]:9891")
 	})
 	test("dns servers normalised to ip:port", `

@@ -448,7 +448,7 @@ func want(t reflect.Type, path string) string {
 		return `a duration string such as "2s"`
 	case reflect.TypeFor[Network]():
 		return `a network string such as "192.0.2.0/24"`
-	case reflect.TypeFor[Listen](), reflect.TypeFor[FileMode]():
+	case reflect.TypeFor[Listen](), reflect.TypeFor[FileMode](), reflect.TypeFor[LogLevel]():
 		return "a string"
 	}
 	switch t.Kind() {

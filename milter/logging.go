@@ -22,8 +22,7 @@ const syslogTag = "spoofguard"
 // journal under systemd) or the local syslog socket with the mail
 // facility, where Postfix, OpenDKIM and OpenDMARC log too.
 func (d *Daemon) logger(c config.LogConfig) (*slog.Logger, error) {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
+	level := c.Level.Level
 	if c.Output == "syslog" {
 		w, err := d.syslogWriter()
 		if err != nil {
