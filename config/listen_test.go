@@ -22,6 +22,7 @@ func TestParseListen(t *testing.T) {
 		{"inet6:8955", "tcp6", "[::]:8955", "inet6:[::]:8955"},
 		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
 		{"local:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
+		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock", "unix:/var/spool/postfix/spoofguard/milter.sock"},
 	} {
 		l, err := ParseListen(c.in)
 		if err != nil || l.Network != c.network || l.Address != c.address || l.String() != c.canonical {
@@ -30,6 +31,11 @@ func TestParseListen(t *testing.T) {
 	}
 	for in, why := range map[string]string{
 		"":                         "want inet:HOST:PORT",
+		"inet":                     "want inet:HOST:PORT",
+		"inet:":                    "want inet:HOST:PORT",
+		"tcp:127.0.0.1:8955":       "want inet:HOST:PORT",
+		"inet:127.0.0.1:http":      "port",
+		"unix:relative.sock":       "absolute",
 		"127.0.0.1:8955":           "want inet:HOST:PORT",
 		"inet:127.0.0.1":           "want inet:HOST:PORT",
 		"inet:127.0.0.1:70000":     "port",
@@ -47,38 +53,6 @@ func TestParseListen(t *testing.T) {
 		_, err := ParseListen(in)
 		if err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v, want an error saying %q", in, err, why)
-		}
-	}
-}
-
-// The daemon's own list of listen addresses, from when it parsed them
-// itself: the same grammar must still give the same sockets.
-func TestParseListenDaemonForms(t *testing.T) {
-	for _, c := range []struct{ in, network, address string }{
-		{"inet:127.0.0.1:8955", "tcp4", "127.0.0.1:8955"},
-		{"inet:localhost:8955", "tcp4", "localhost:8955"},
-		{"inet6:[::1]:8955", "tcp6", "[::1]:8955"},
-		{"inet:[::1]:8955", "tcp6", "[::1]:8955"},
-		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock"},
-		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock"},
-		// libmilter's spellings, as OpenDKIM and OpenDMARC configurations write them.
-		{"inet:8955@127.0.0.1", "tcp4", "127.0.0.1:8955"},
-		{"inet:8955@localhost", "tcp4", "localhost:8955"},
-		{"inet:8955@[127.0.0.1]", "tcp4", "127.0.0.1:8955"},
-		{"inet6:8955@[::1]", "tcp6", "[::1]:8955"},
-		{"inet:8955", "tcp4", "0.0.0.0:8955"},
-		{"inet6:8955", "tcp6", "[::]:8955"},
-	} {
-		l, err := ParseListen(c.in)
-		if n, a := l.Network, l.Address; err != nil || n != c.network || a != c.address {
-			t.Errorf("%s: %s %s %v, want %s %s", c.in, n, a, err, c.network, c.address)
-		}
-	}
-	for _, bad := range []string{"", "inet", "inet:", "inet:127.0.0.1", "inet:127.0.0.1:http", "inet:127.0.0.1:70000",
-		"unix:relative.sock", "tcp:127.0.0.1:8955", "127.0.0.1:8955",
-		"inet:8955@", "inet6:8955@127.0.0.1", "inet::8955", "inet:::1:8955"} {
-		if _, err := ParseListen(bad); err == nil {
-			t.Errorf("%q: no error", bad)
 		}
 	}
 }
