@@ -18,5 +18,6 @@
 //	check.go     validation and normalisation of decoded values
 //	names.go     the syntax of host names, domain names, ports and paths
 //	listen.go    the grammar of milter.listen
+//	values.go    typed values of the daemon-only sections (file mode, log level)
 //	keys.go      the list of accepted keys and "did you mean" hints
 package config
