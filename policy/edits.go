@@ -48,13 +48,11 @@ func (m *Message) HeaderEdits() HeaderEdits { return m.edits }
 func (m *Message) planEdits() HeaderEdits {
 	mc := &m.e.cfg.Milter
 	id, vh := mc.AuthservID, mc.VerdictHeader
-	return HeaderEdits{
-		Remove: m.removals(id, vh),
-		Insert: []Header{
-			{Name: authResultsField, Value: " " + m.AuthResults(id)},
-			{Name: vh, Value: " " + m.VerdictHeader()},
-		},
+	m.added = [2]Header{
+		{Name: authResultsField, Value: " " + m.AuthResults(id)},
+		{Name: vh, Value: " " + m.VerdictHeader()},
 	}
+	return HeaderEdits{Remove: m.removals(id, vh), Insert: m.added[:]}
 }
 
 // removals finds, in one pass, the Authentication-Results fields that

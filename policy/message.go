@@ -92,6 +92,7 @@ type Message struct {
 
 	headers       []Header
 	edits         HeaderEdits // planned at the end of the body
+	added         [2]Header   // backs edits.Insert: no allocation per message
 	ctx           context.Context
 	dkim          *dkim.Verifier
 	envelopeDone  bool
