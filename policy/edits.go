@@ -7,9 +7,9 @@ import (
 	"github.com/spoofguard/spoofguard/dnsauth/authres"
 )
 
-// authResultsField is the name of the Authentication-Results field
+// AuthResultsField is the name of the Authentication-Results field
 // (RFC 8601 §2.2).
-const authResultsField = "Authentication-Results"
+const AuthResultsField = "Authentication-Results"
 
 // reasonOutsideVerdict is why every incoming verdict header goes: filters
 // downstream act on it, so one written before us is forged.
@@ -49,7 +49,7 @@ func (m *Message) planEdits() HeaderEdits {
 	mc := &m.e.cfg.Milter
 	id, vh := mc.AuthservID, mc.VerdictHeader
 	m.added = [2]Header{
-		{Name: authResultsField, Value: " " + m.AuthResults(id)},
+		{Name: AuthResultsField, Value: " " + m.AuthResults(id)},
 		{Name: vh, Value: " " + m.VerdictHeader()},
 	}
 	return HeaderEdits{Remove: m.removals(id, vh), Insert: m.added[:]}
@@ -64,10 +64,10 @@ func (m *Message) removals(authservID, vh string) []Removal {
 	n, nv := 0, 0
 	for _, h := range m.headers {
 		switch {
-		case strings.EqualFold(h.Name, authResultsField):
+		case strings.EqualFold(h.Name, AuthResultsField):
 			n++
 			if authres.IsOwn(h.Value, authservID) {
-				ar = append(ar, Removal{authResultsField, n, h.Value, "claims our authserv-id " + authservID})
+				ar = append(ar, Removal{AuthResultsField, n, h.Value, "claims our authserv-id " + authservID})
 			}
 		case strings.EqualFold(h.Name, vh):
 			nv++

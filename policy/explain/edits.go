@@ -27,7 +27,7 @@ func (r *Report) headerEdits(m *policy.Message) {
 		r.RemovedHeaders = append(r.RemovedHeaders, RemovedHeader{d.Name, d.Index, fieldValue(d.Value), d.Reason})
 	}
 	for _, h := range plan.Insert {
-		if strings.EqualFold(h.Name, "Authentication-Results") {
+		if strings.EqualFold(h.Name, policy.AuthResultsField) {
 			r.AuthenticationResults = fieldValue(h.Value)
 		} else {
 			r.VerdictHeader = &HeaderField{Name: h.Name, Value: fieldValue(h.Value)}
