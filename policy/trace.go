@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spoofguard/spoofguard/config"
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // findOrigin reads the original client of relayed mail from the Received
