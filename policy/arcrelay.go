@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/arc"
 	"github.com/spoofguard/spoofguard/dnsauth/authres"
@@ -75,7 +76,7 @@ func (m *Message) finishARC() {
 }
 
 // sealerOf reports whether d is one of the relay's sealing domains.
-func sealerOf(rc *RelayConfig, d string) bool {
+func sealerOf(rc *config.RelayConfig, d string) bool {
 	for _, s := range rc.ArcSealers {
 		if strings.EqualFold(strings.TrimSuffix(s, "."), strings.TrimSuffix(d, ".")) {
 			return true

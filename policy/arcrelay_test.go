@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // arcRelay is the deep relay trusting its ARC seals only (no
@@ -57,22 +59,22 @@ func TestEngineRelayARC(t *testing.T) {
 	once := arcFixture(t, "once.eml")
 	runEngineCases(t, w, []engineCase{
 		{name: "sealed by the relay's sealer: the results before the footer count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: once, action: ActionAccept, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: once, action: config.ActionAccept, stage: StageBody},
 		{name: "the seal broken after the relay sealed it", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "bounce@saas.example", msg: strings.Replace(once, "Hello.", "Hello!", 1),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "a sealer not configured for the relay", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, `arc_sealers = ["elsewhere.example"]`, 1),
 			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: once,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "a relay with no sealers validates nothing", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, "", 1),
 			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: once,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "the same message straight from the Internet", extra: arcRelay, ip: "192.0.2.77", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: once, action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: once, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "the newest set has no pass to take", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: arcFixture(t, "outer.eml"), action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "outer.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "an older seal by the relay's sealer does not count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: arcFixture(t, "inner.eml"), action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "inner.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 	})
 }
 

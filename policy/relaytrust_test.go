@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // deepRelay is a filtering service whose MTAs (198.51.105.0/24, named
@@ -58,25 +60,25 @@ func TestEngineRelayByNames(t *testing.T) {
 		hops := deepHops("spam.spammer.example 192.0.2.66", n)
 		cases = append(cases,
 			engineCase{name: "forged own From, hops " + string(rune('0'+n)), extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-				mailFrom: "bounce@spammer.example", msg: hops + forged, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+				mailFrom: "bounce@spammer.example", msg: hops + forged, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 			engineCase{name: "forged own envelope, hops " + string(rune('0'+n)), extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-				mailFrom: "ceo@example.org", msg: hops + forged, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+				mailFrom: "ceo@example.org", msg: hops + forged, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 			engineCase{name: "forged header beneath the relay's, hops " + string(rune('0'+n)), extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-				mailFrom: "ceo@example.org", msg: hops + forgedBelow + forged, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+				mailFrom: "ceo@example.org", msg: hops + forgedBelow + forged, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 			engineCase{name: "partner, hops " + string(rune('0'+n)), extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-				mailFrom: "alice@partner.example", msg: deepHops("mail.partner.example 192.0.2.30", n) + partner, action: ActionAccept, stage: StageBody},
+				mailFrom: "alice@partner.example", msg: deepHops("mail.partner.example 192.0.2.30", n) + partner, action: config.ActionAccept, stage: StageBody},
 			engineCase{name: "own outbound server, hops " + string(rune('0'+n)), extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-				mailFrom: "ceo@example.org", msg: deepHops("out.example.org 203.0.113.10", n) + forged, action: ActionAccept, stage: StageBody},
+				mailFrom: "ceo@example.org", msg: deepHops("out.example.org 203.0.113.10", n) + forged, action: config.ActionAccept, stage: StageBody},
 		)
 	}
 	cases = append(cases,
 		engineCase{name: "top header not written by the relay", extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "alice@partner.example", msg: deepHop("mail.partner.example (mail.partner.example [192.0.2.30])", "mx.elsewhere.example") + partner,
-			action: ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
+			action: config.ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
 		engineCase{name: "the relay's chain breaks off", extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "alice@partner.example", msg: deepHop("mx1.deep.example.net (mx1.deep.example.net [198.51.105.1])", "scan1.deep.example.net") +
 				deepHop("mail.partner.example (mail.partner.example [192.0.2.30])", "mx.elsewhere.example") + partner,
-			action: ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
+			action: config.ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
 	)
 	runEngineCases(t, w, cases)
 }
@@ -115,36 +117,36 @@ func TestEngineRelayAuthResults(t *testing.T) {
 	}
 	runEngineCases(t, w, []engineCase{
 		{name: "the relay's own results rescue a signature its footer broke", extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: hops2(relayAR, "", "") + ownSigned, action: ActionAccept, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: hops2(relayAR, "", "") + ownSigned, action: config.ActionAccept, stage: StageBody},
 		{name: "written between the relay's own hops", extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: hops2("", relayAR, "") + ownSigned, action: ActionAccept, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: hops2("", relayAR, "") + ownSigned, action: config.ActionAccept, stage: StageBody},
 		{name: "an SPF pass aligned with From", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.deep.example.net", "spf=pass smtp.mailfrom=ceo@example.org"), "", "") + ownSigned,
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "below the original client's header: the sender wrote it", extra: deepRelay, ip: "198.51.105.9", rcpts: edge,
-			mailFrom: "bounce@saas.example", msg: hops2("", "", relayAR) + ownSigned, action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			mailFrom: "bounce@saas.example", msg: hops2("", "", relayAR) + ownSigned, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "another verifier's id", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.elsewhere.example", "dkim=pass header.d=example.org"), "", "") + ownSigned,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "the relay's id on a direct connection", ip: "192.0.2.77", rcpts: edge, mailFrom: "bounce@saas.example",
-			msg: relayAR + ownSigned, action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			msg: relayAR + ownSigned, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "a relay with no authserv_id trusts none", extra: strings.Replace(deepRelay, `authserv_id = "mx.deep.example.net"`, "", 1),
 			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: hops2(relayAR, "", "") + ownSigned,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "a fail the relay reported is not taken", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.deep.example.net", "dkim=fail header.d=example.org"), "", "") + ownSigned,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "an unaligned pass is not enough", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.deep.example.net", "dkim=pass header.d=evilexample.org"), "", "") + ownSigned,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "sender text in a comment is not a result", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.deep.example.net", "spf=fail (x; dkim=pass header.d=example.org) smtp.mailfrom=saas.example"), "", "") + ownSigned,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "DMARC local override for a partner (p=quarantine)", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
 			msg:    hops2(ar("mx.deep.example.net", "dkim=pass header.d=partner.example"), "", "") + partner,
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "no override without the relay's results", extra: deepRelay, ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example",
-			msg: hops2("", "", "") + partner, action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			msg: hops2("", "", "") + partner, action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 	})
 }
 

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // A filtering service passes mail through a number of its own MTAs that

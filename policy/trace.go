@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/config"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // findOrigin reads the original client of relayed mail from the Received
@@ -40,7 +41,7 @@ func (m *Message) findOrigin() {
 
 // countHops reads the client from the relay's hops-th header down from
 // the top: the relay adds that many, whoever they name.
-func countHops(values []string, skip int, rc *RelayConfig) walkStep {
+func countHops(values []string, skip int, rc *config.RelayConfig) walkStep {
 	idx := skip + rc.Hops - 1
 	if idx >= len(values) {
 		return walkStep{index: idx, err: fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)}
@@ -81,7 +82,7 @@ func traceProblem(relay string, err error) string {
 // traceError applies relay.trace_error. With accept, checks go on without
 // an original client: SPF cannot pass, so own-domain mail must still be
 // DKIM-aligned to get through.
-func (m *Message) traceError(rc *RelayConfig) {
+func (m *Message) traceError(rc *config.RelayConfig) {
 	m.fire(RuleRelayTrace, StageHeaders, rc.TraceError, nil, "",
 		"cannot trace the message through relay "+quote(rc.Name), m.Origin.Err)
 }

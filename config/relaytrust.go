@@ -1,11 +1,11 @@
-package policy
+package config
 
 import "strings"
 
 // relayTrust checks the keys that say how far a relay is trusted: the
 // names its MTAs write (by_names), its ARC sealers and its own
 // authserv-id.
-func (v *cfgChecker) relayTrust(p string, r *RelayConfig) {
+func (v *checker) relayTrust(p string, r *RelayConfig) {
 	v.byNames(p+".by_names", r.ByNames)
 	if len(r.ByNames) > 0 && r.Hops != 1 {
 		v.report(p+".hops", "hops and by_names are both set: by_names follows the relay's own Received headers whatever their number; remove hops")
@@ -14,24 +14,24 @@ func (v *cfgChecker) relayTrust(p string, r *RelayConfig) {
 	if r.AuthservID == "" {
 		return
 	}
-	if err := cfgCheckAuthservID(r.AuthservID); err != nil {
+	if err := checkAuthservID(r.AuthservID); err != nil {
 		v.report(p+".authserv_id", "%v", err)
 	} else if strings.EqualFold(strings.TrimSuffix(r.AuthservID, "."), strings.TrimSuffix(v.c.Milter.AuthservID, ".")) {
-		v.report(p+".authserv_id", "%s is milter.authserv_id, ours: fields carrying it are removed as forged, never trusted", cfgQuote(r.AuthservID))
+		v.report(p+".authserv_id", "%s is milter.authserv_id, ours: fields carrying it are removed as forged, never trusted", quote(r.AuthservID))
 	}
 }
 
 // byNames checks host names and "*.suffix" patterns; a pattern below a
 // public suffix ("*.com") would match hosts anyone can name.
-func (v *cfgChecker) byNames(path string, names []string) {
+func (v *checker) byNames(path string, names []string) {
 	for i, s := range names {
-		p := cfgIndex(path, i)
+		p := index(path, i)
 		suffix, wild := strings.CutPrefix(s, "*.")
-		norm, err := cfgDomainName(suffix, false)
+		norm, err := domainName(suffix, false)
 		switch {
 		case err != nil:
 			v.report(p, "%v (want a host name or \"*.\" and a domain)", err)
-		case wild && cfgPublicSuffix(norm):
+		case wild && publicSuffix(norm):
 			v.report(p, "%s is a public suffix: any host under it could pose as the relay", norm)
 		case wild:
 			names[i] = "*." + norm
