@@ -171,3 +171,27 @@ func TestEngineRelayAuthResultsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineRelayAuthResultsKept: the relay's own field is evidence, not
+// a forgery: the header plan removes only the field claiming our id.
+func TestEngineRelayAuthResultsKept(t *testing.T) {
+	w := newEngineWorld(t)
+	e := w.engine(t, "", "", deepRelay, Options{})
+	msg := "Authentication-Results: mx.deep.example.net; dkim=pass header.d=example.org\r\n" +
+		"Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\n" +
+		deepHops("mail.saas.example 192.0.2.77", 1) + breakBody(w.message(t, "CEO <ceo@example.org>", "example.org", ""))
+	m, _, err := e.Run(context.Background(), Transaction{
+		Client:   Client{IP: netip.MustParseAddr("198.51.105.9"), Helo: "out.deep.example.net"},
+		MailFrom: "bounce@saas.example", Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msg),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Verdict(); v.Action != config.ActionAccept {
+		t.Fatalf("verdict %s (%s), want accept", v.Action, v.Reason)
+	}
+	rm := m.HeaderEdits().Remove
+	if len(rm) != 1 || rm[0].Index != 2 || !strings.Contains(rm[0].Value, "mx.example.org;") {
+		t.Errorf("removals %+v, want only the second field (our id)", rm)
+	}
+}
