@@ -212,7 +212,11 @@ type RelayConfig struct {
 	// Authentication-Results. What either reports counts for alignment
 	// (policy/trusted.go).
 	ArcSealers []string `toml:"arc_sealers"`
-	AuthservID string   `toml:"authserv_id"`
+	// ArcSelectors are the selectors (s= of the ARC-Seal) the sealers
+	// sign with: `spoofguard audit` checks that each sealer publishes a
+	// key under one of them. The daemon does not need them.
+	ArcSelectors []string `toml:"arc_selectors"`
+	AuthservID   string   `toml:"authserv_id"`
 }
 
 // DomainConfig is one [[domain]]: a protected (own) domain.

@@ -3,14 +3,18 @@ package config
 import "strings"
 
 // relayTrust checks the keys that say how far a relay is trusted: the
-// names its MTAs write (by_names), its ARC sealers and its own
-// authserv-id.
+// names its MTAs write (by_names), its ARC sealers (and the selectors the
+// audit looks their keys up by) and its own authserv-id.
 func (v *checker) relayTrust(p string, r *RelayConfig) {
 	v.byNames(p+".by_names", r.ByNames)
 	if len(r.ByNames) > 0 && r.Hops != 1 {
 		v.report(p+".hops", "hops and by_names are both set: by_names follows the relay's own Received headers whatever their number; remove hops")
 	}
 	v.domainNames(p+".arc_sealers", r.ArcSealers, false)
+	v.domainNames(p+".arc_selectors", r.ArcSelectors, true)
+	if len(r.ArcSelectors) > 0 && len(r.ArcSealers) == 0 {
+		v.report(p+".arc_selectors", "arc_selectors without arc_sealers: name the sealing domains whose keys they are")
+	}
 	if r.AuthservID == "" {
 		return
 	}
