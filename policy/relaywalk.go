@@ -100,15 +100,20 @@ func byNameMatches(host string, patterns []string) bool {
 }
 
 // relayOwnClient reports whether a client named in one of the relay's
-// headers is one of the relay's MTAs: inside its networks, or the loopback
-// address (a content filter on the relay's host handing the message back
-// to its MTA, as amavis and rspamd's proxy do). The relay wrote that
-// address itself from the connection, so no Internet client can take it.
+// headers is one of the relay's MTAs: inside its networks, or localhost
+// (127.0.0.1 or ::1: a content filter on the relay's host handing the
+// message back to its MTA, as amavis and rspamd's proxy do, "from
+// localhost (localhost [127.0.0.1])"). The relay wrote that address itself
+// from the connection, so no Internet client can take it. The rest of
+// 127.0.0.0/8 is not taken for the relay's own: nothing in that
+// convention uses it.
 func (rs *relaySet) relayOwnClient(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if ip.IsLoopback() {
+	if ip == localhost4 || ip == netip.IPv6Loopback() {
 		return true
 	}
 	in, _ := rs.contains(ip)
 	return in
 }
+
+var localhost4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})

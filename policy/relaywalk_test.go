@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // walkHeader is a Received value as a Postfix of the relay writes it.
@@ -13,7 +15,7 @@ func walkHeader(from, by string) string {
 
 func TestRelayWalk(t *testing.T) {
 	relayNet := netip.MustParsePrefix("198.51.100.0/24")
-	own := func(ip netip.Addr) bool { return relayNet.Contains(ip) || ip.IsLoopback() }
+	own := (&relaySet{cfg: &config.RelayConfig{}, static: []netip.Prefix{relayNet}}).relayOwnClient
 	names := []string{"*.filter.example.net", "edge.filter2.example"}
 	inner := walkHeader("mx1.filter.example.net (mx1.filter.example.net [198.51.100.7])", "scan.filter.example.net")
 	loop := walkHeader("localhost (localhost [127.0.0.1])", "mx1.filter.example.net")
@@ -48,6 +50,8 @@ func TestRelayWalk(t *testing.T) {
 	for range maxRelayWalk + 1 {
 		long = append(long, inner)
 	}
+	test("another loopback address is not the relay's", 0, []string{walkHeader("x (x [127.0.0.66])", "mx1.filter.example.net")}, 0, "127.0.0.66", "")
+	test("IPv6 localhost is", 0, []string{walkHeader("localhost (localhost [IPv6:::1])", "scan.filter.example.net"), origin}, 1, "192.0.2.30", "")
 	test("a loop inside the relay", 0, append(long, origin), 0, "", "more than 10")
 }
 
@@ -57,7 +61,7 @@ func TestRelayWalk(t *testing.T) {
 // early on an address the attacker chose.
 func TestRelayWalkHostileHelo(t *testing.T) {
 	relayNet := netip.MustParsePrefix("198.51.100.0/24")
-	own := func(ip netip.Addr) bool { return relayNet.Contains(ip) || ip.IsLoopback() }
+	own := (&relaySet{cfg: &config.RelayConfig{}, static: []netip.Prefix{relayNet}}).relayOwnClient
 	names := []string{"*.filter.example.net"}
 	forgedBelow := walkHeader("out.example.org (out.example.org [203.0.113.10])", "mx1.filter.example.net")
 	for _, from := range []string{
