@@ -89,6 +89,12 @@ func (w *benchWorld) transaction(b *testing.B, s *gomilter.ClientSession) {
 
 func benchmarkMessages(b *testing.B, bodySize int, extraConfig ...string) {
 	w := newBenchWorld(b, bodySize, extraConfig...)
+	runBench(b, w, func(s *gomilter.ClientSession) { w.transaction(b, s) })
+}
+
+// runBench sends w's message through transaction on parallel milter
+// connections and reports throughput and CPU time per message.
+func runBench(b *testing.B, w *benchWorld, transaction func(*gomilter.ClientSession)) {
 	b.SetBytes(int64(len(w.msg)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -100,7 +106,7 @@ func benchmarkMessages(b *testing.B, bodySize int, extraConfig ...string) {
 		}
 		defer s.Close()
 		for pb.Next() {
-			w.transaction(b, s)
+			transaction(s)
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")

@@ -73,6 +73,8 @@ func TestEngineRelayARC(t *testing.T) {
 			mailFrom: "bounce@saas.example", msg: once, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "the newest set has no pass to take", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "bounce@saas.example", msg: arcFixture(t, "outer.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "three sets, the newest by the relay's sealer", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "three.eml"), action: config.ActionAccept, stage: StageBody},
 		{name: "an older seal by the relay's sealer does not count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "bounce@saas.example", msg: arcFixture(t, "inner.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 	})

@@ -7,6 +7,8 @@
 #   once.eml   the deep relay's filter sealed it (i=1, deep.example.net)
 #   outer.eml  sealed first by elsewhere.example, then by deep.example.net (i=2)
 #   inner.eml  sealed first by deep.example.net, then by elsewhere.example (i=2)
+#   three.eml  sealed twice by elsewhere.example, then by deep.example.net
+#              (i=3): milter's BenchmarkMessageARC3
 #
 # All were DKIM-signed by example.org (selector fx) before the filter
 # tagged the subject and added a footer, which broke that signature.
@@ -36,4 +38,8 @@ saas='dkim=pass header.d=example.org header.s=fx; spf=pass smtp.mailfrom=bounce@
 	seal deep.example.net mx.deep.example.net 'arc=pass; dkim=fail header.d=example.org' > outer.eml
 { received mx1.deep.example.net 198.51.105.1 mx.elsewhere.example; cat once.eml; } |
 	seal elsewhere.example mx.elsewhere.example 'arc=pass; dkim=fail header.d=example.org' > inner.eml
-rm -f signed.tmp first.tmp
+{ received mx.elsewhere.example 192.0.2.88 mx2.elsewhere.example; cat first.tmp; } |
+	seal elsewhere.example mx.elsewhere.example "arc=pass; $saas" > second.tmp
+{ received mx2.elsewhere.example 192.0.2.89 mx1.deep.example.net; cat second.tmp; } |
+	seal deep.example.net mx.deep.example.net "arc=pass; $saas" > three.eml
+rm -f signed.tmp first.tmp second.tmp
