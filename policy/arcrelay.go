@@ -62,6 +62,11 @@ func (m *Message) finishARC() {
 	m.ARC = o
 	newest := res.Newest()
 	switch {
+	case res.CV == dnsauth.TempError && newest != nil && sealerOf(rc, res.Sealer):
+		// The seal might have vouched for the message: a rule it could
+		// have rescued answers temperror, never a refusal.
+		m.unconfirmed = takeResults(arcResinfos(newest.Results), "")
+		o.Why = "chain temperror: " + res.Reason + "; what the relay's seal records could not be confirmed"
 	case res.CV != dnsauth.Pass:
 		o.Why = "chain " + string(res.CV) + ": " + res.Reason + "; nothing taken from it"
 	case newest == nil || !sealerOf(rc, res.Sealer):
@@ -119,4 +124,16 @@ func (m *Message) arcOther() []authres.Other {
 		comment = "i=" + strconv.Itoa(o.Instance) + " sealer " + o.Sealer + "; " + comment
 	}
 	return []authres.Other{{Method: "arc", Result: string(o.CV), Comment: comment, Props: []string{"smtp.remote-ip", addrWords(m.Client.IP)}}}
+}
+
+// unconfirmedAligned reports whether a pass recorded under the relay's
+// seal, which a DNS failure kept from being verified, aligns with dom:
+// had the lookup worked, it could have rescued the message.
+func (m *Message) unconfirmedAligned(dom string) bool {
+	for _, t := range m.unconfirmed {
+		if aligned(t.Domain, dom) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spoofguard/spoofguard/config"
+	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
 // arcRelay is the deep relay trusting its ARC seals only (no
@@ -113,4 +114,19 @@ func TestEngineRelayARCRecorded(t *testing.T) {
 	if m := run("198.51.105.9", arcFixture(t, "inner.eml")); m.ARC == nil || m.ARC.Trusted || !strings.Contains(m.ARC.Why, "not one of relay") {
 		t.Errorf("newest seal by another: %+v", m.ARC)
 	}
+}
+
+// TestEngineRelayARCTempError: when the relay's seal cannot be checked
+// for a DNS failure, the message it might vouch for is not refused: the
+// header-forgery rule answers temperror, and the seal lends nothing.
+func TestEngineRelayARCTempError(t *testing.T) {
+	w := arcWorld(t)
+	w.dns.SetFault("arc._domainkey.deep.example.net.", dnstest.ServFail)
+	runEngineCases(t, w, []engineCase{
+		{name: "the relay's seal unverifiable", extra: arcRelay, ip: "198.51.105.9", rcpts: []string{"user@edge.example"},
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "once.eml"), action: config.ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "another sealer's seal unverifiable", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, `arc_sealers = ["elsewhere.example"]`, 1),
+			ip: "198.51.105.9", rcpts: []string{"user@edge.example"}, mailFrom: "bounce@saas.example", msg: arcFixture(t, "once.eml"),
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+	})
 }

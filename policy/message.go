@@ -105,6 +105,7 @@ type Message struct {
 	ctx           context.Context
 	dkim          *dkim.Verifier
 	arc           *arc.Verifier
+	unconfirmed   []TrustedResult // what a trusted seal records, unverified after a DNS failure
 	envelopeDone  bool
 	headerDecided bool
 }

@@ -217,7 +217,7 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 		m.outcome(RuleHeaderForgery, stage, "pass", dom+": aligned "+t.String(), nil)
 		return
 	}
-	if tempfailed {
+	if tempfailed || m.unconfirmedAligned(dom) {
 		m.temperror(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, "From "+dom+": an aligned identifier could not be checked (DNS temporary failure)")
 		return
 	}
@@ -269,6 +269,9 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": aligned pass; "+r.Reason, nil)
 	case r.Result == dnsauth.TempError:
 		m.temperror(RuleDMARC, StageBody, m.dmarcWorst(r), d, r.FromDomain, "DMARC temperror for "+r.FromDomain+": "+r.Reason)
+	case m.unconfirmedAligned(r.FromDomain):
+		m.temperror(RuleDMARC, StageBody, m.dmarcAction(r.Policy), d, r.FromDomain,
+			"DMARC fail for "+r.FromDomain+", but the relay's ARC seal, which could override it, could not be checked: "+m.ARC.Reason)
 	default:
 		a := m.dmarcAction(r.Policy)
 		text := "DMARC policy of " + r.FromDomain + " rejects this message"
