@@ -39,7 +39,7 @@ func arcWorld(t *testing.T) *engineWorld {
 		quoted = append(quoted, `"`+s[:n]+`"`)
 		s = s[n:]
 	}
-	for _, name := range []string{"arc._domainkey.deep.example.net.", "arc._domainkey.elsewhere.example.", "fx._domainkey.example.org."} {
+	for _, name := range []string{"arc._domainkey.deep.example.net.", "arc._domainkey.elsewhere.example.", "fx._domainkey.example.org.", "fx._domainkey.partner.example."} {
 		w.dns.MustAdd(t, name+" IN TXT "+strings.Join(quoted, " "))
 	}
 	return w
@@ -76,6 +76,11 @@ func TestEngineRelayARC(t *testing.T) {
 			mailFrom: "bounce@saas.example", msg: arcFixture(t, "outer.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "three sets, the newest by the relay's sealer", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "bounce@saas.example", msg: arcFixture(t, "three.eml"), action: config.ActionAccept, stage: StageBody},
+		{name: "a DMARC local override for a partner (p=quarantine)", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "partner.eml"), action: config.ActionAccept, stage: StageBody},
+		{name: "no override from another relay's sealer", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, `arc_sealers = ["elsewhere.example"]`, 1),
+			ip: "198.51.105.9", rcpts: edge, mailFrom: "bounce@saas.example", msg: arcFixture(t, "partner.eml"),
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "an older seal by the relay's sealer does not count", extra: arcRelay, ip: "198.51.105.9", rcpts: edge,
 			mailFrom: "bounce@saas.example", msg: arcFixture(t, "inner.eml"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 	})
@@ -128,5 +133,7 @@ func TestEngineRelayARCTempError(t *testing.T) {
 		{name: "another sealer's seal unverifiable", extra: strings.Replace(arcRelay, `arc_sealers = ["deep.example.net"]`, `arc_sealers = ["elsewhere.example"]`, 1),
 			ip: "198.51.105.9", rcpts: []string{"user@edge.example"}, mailFrom: "bounce@saas.example", msg: arcFixture(t, "once.eml"),
 			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "the relay's seal on a partner's mail unverifiable", extra: arcRelay, ip: "198.51.105.9", rcpts: []string{"user@edge.example"},
+			mailFrom: "bounce@saas.example", msg: arcFixture(t, "partner.eml"), action: config.ActionTempFail, rule: RuleDMARC, stage: StageBody},
 	})
 }

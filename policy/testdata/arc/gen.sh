@@ -9,6 +9,8 @@
 #   inner.eml  sealed first by deep.example.net, then by elsewhere.example (i=2)
 #   three.eml  sealed twice by elsewhere.example, then by deep.example.net
 #              (i=3): milter's BenchmarkMessageARC3
+#   partner.eml  from alice@partner.example (DMARC p=quarantine), signed
+#              by partner.example (selector fx), sealed by deep.example.net
 #
 # All were DKIM-signed by example.org (selector fx) before the filter
 # tagged the subject and added a footer, which broke that signature.
@@ -42,4 +44,8 @@ saas='dkim=pass header.d=example.org header.s=fx; spf=pass smtp.mailfrom=bounce@
 	seal elsewhere.example mx.elsewhere.example "arc=pass; $saas" > second.tmp
 { received mx2.elsewhere.example 192.0.2.89 mx1.deep.example.net; cat second.tmp; } |
 	seal deep.example.net mx.deep.example.net "arc=pass; $saas" > three.eml
+printf 'From: alice@partner.example\r\nTo: user@edge.example\r\nSubject: invoice\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <arc2@partner.example>\r\n\r\nHello.\r\n' |
+	/usr/bin/python3 "$filter" sign --key "$key" --domain partner.example --selector fx |
+	{ received mail.partner.example 192.0.2.31 mx1.deep.example.net; cat; } |
+	seal deep.example.net mx.deep.example.net 'dkim=pass header.d=partner.example header.s=fx' > partner.eml
 rm -f signed.tmp first.tmp second.tmp
