@@ -44,6 +44,20 @@ func deepHops(origin string, n int) string {
 	return h
 }
 
+// runEdge runs msg through e as mail from ip, with the envelope sender
+// mailFrom, for user@edge.example.
+func runEdge(t *testing.T, e *Engine, ip, mailFrom, msg string) *Message {
+	t.Helper()
+	m, _, err := e.Run(context.Background(), Transaction{
+		Client:   Client{IP: netip.MustParseAddr(ip), Helo: "out.deep.example.net"},
+		MailFrom: mailFrom, Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msg),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // breakBody changes the body after signing, as a filter's footer does.
 func breakBody(msg string) string {
 	return strings.Replace(msg, "Hello.\r\n", "Hello.\r\n-- \r\nScanned by the filter.\r\n", 1)
@@ -89,14 +103,8 @@ func TestEngineRelayByNamesOrigin(t *testing.T) {
 	w := newEngineWorld(t)
 	e := w.engine(t, "", "", deepRelay, Options{})
 	for n := 1; n <= 3; n++ {
-		m, _, err := e.Run(context.Background(), Transaction{
-			Client:   Client{IP: netip.MustParseAddr("198.51.105.9"), Helo: "out.deep.example.net"},
-			MailFrom: "alice@partner.example", Rcpts: []string{"user@edge.example"},
-			Message: strings.NewReader(deepHops("mail.partner.example 192.0.2.30", n) + w.message(t, "alice@partner.example", "partner.example", "")),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := runEdge(t, e, "198.51.105.9", "alice@partner.example",
+			deepHops("mail.partner.example 192.0.2.30", n)+w.message(t, "alice@partner.example", "partner.example", ""))
 		if o := m.Origin; o == nil || o.IP.String() != "192.0.2.30" || o.Index != n-1 || o.Err != "" {
 			t.Errorf("%d hops: origin %+v, want 192.0.2.30 from header %d", n, o, n-1)
 		}
@@ -157,13 +165,7 @@ func TestEngineRelayAuthResultsRecorded(t *testing.T) {
 	e := w.engine(t, "", "", deepRelay, Options{})
 	msg := "Authentication-Results: mx.deep.example.net; dkim=pass header.d=partner.example\r\n" +
 		deepHops("mail.saas.example 192.0.2.77", 1) + breakBody(w.message(t, "alice@partner.example", "partner.example", ""))
-	m, _, err := e.Run(context.Background(), Transaction{
-		Client:   Client{IP: netip.MustParseAddr("198.51.105.9"), Helo: "out.deep.example.net"},
-		MailFrom: "bounce@saas.example", Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msg),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := runEdge(t, e, "198.51.105.9", "bounce@saas.example", msg)
 	got := m.AuthResults("mx.example.org")
 	for _, want := range []string{`dkim=pass (from relay "deep"'s Authentication-Results, mx.deep.example.net)`, "header.d=partner.example;", "dmarc=fail", "local policy override"} {
 		if !strings.Contains(strings.NewReplacer("\r\n\t", " ", "\r\n", "").Replace(got), want) {
@@ -180,13 +182,7 @@ func TestEngineRelayAuthResultsKept(t *testing.T) {
 	msg := "Authentication-Results: mx.deep.example.net; dkim=pass header.d=example.org\r\n" +
 		"Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\n" +
 		deepHops("mail.saas.example 192.0.2.77", 1) + breakBody(w.message(t, "CEO <ceo@example.org>", "example.org", ""))
-	m, _, err := e.Run(context.Background(), Transaction{
-		Client:   Client{IP: netip.MustParseAddr("198.51.105.9"), Helo: "out.deep.example.net"},
-		MailFrom: "bounce@saas.example", Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msg),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := runEdge(t, e, "198.51.105.9", "bounce@saas.example", msg)
 	if v := m.Verdict(); v.Action != config.ActionAccept {
 		t.Fatalf("verdict %s (%s), want accept", v.Action, v.Reason)
 	}

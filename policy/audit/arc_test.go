@@ -2,24 +2,17 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/spoofguard/spoofguard/config"
-	"github.com/spoofguard/spoofguard/dnsauth"
-	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // TestAuditARCSealers: each sealer of a relay is checked for a key under
 // the relay's selectors; a relay without selectors is told it cannot be.
 func TestAuditARCSealers(t *testing.T) {
-	srv := dnstest.New(t, `
+	e := auditEngine(t, `
 arc-2026._domainkey.filter.example.net. IN TXT "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"
 arc-2026._domainkey.revoked.example.    IN TXT "v=DKIM1; p="
-`)
-	cfg, err := config.ParseConfig("audit.toml", []byte(fmt.Sprintf(`
+`, `
 [dns]
 servers = ["%s"]
 timeout = "300ms"
@@ -33,16 +26,7 @@ arc_selectors = ["arc-2025", "arc-2026"]
 name = "blind"
 networks = ["198.51.101.0/24"]
 arc_sealers = ["blind.example"]
-`, srv.Addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout.Duration, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := policy.NewEngine(context.Background(), cfg, res, policy.Options{NoRefresh: true})
-	t.Cleanup(e.Close)
+`)
 	var got []string
 	for _, f := range Run(context.Background(), e, []string{}).Config {
 		if strings.HasSuffix(f.Check, " arc") {

@@ -13,7 +13,6 @@ import (
 	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // TestExplainARC: `check` on a message the relay's filter changed and
@@ -29,9 +28,8 @@ func TestExplainARC(t *testing.T) {
 		t.Fatal(err)
 	}
 	dns := dnstest.New(t, "")
-	k := string(key)
-	dns.MustAdd(t, `arc._domainkey.deep.example.net. IN TXT "`+k[:200]+`" "`+k[200:]+`"`)
-	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(`
+	dns.MustAdd(t, "arc._domainkey.deep.example.net. IN TXT "+string(key))
+	e := engineOf(t, fmt.Sprintf(`
 [milter]
 authserv_id = "backend.example.org"
 [dns]
@@ -45,16 +43,7 @@ arc_sealers = ["deep.example.net"]
 name = "example.org"
 [[domain]]
 name = "edge.example"
-`, dns.Addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout.Duration, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := policy.NewEngine(context.Background(), cfg, res, policy.Options{NoRefresh: true})
-	t.Cleanup(e.Close)
+`, dns.Addr))
 	helo, from := "out.deep.example.net", "bounce@saas.example"
 	r, err := Check(context.Background(), e, bytes.NewReader(msg), Options{
 		ClientIP: netip.MustParseAddr("198.51.105.9"), Helo: &helo, MailFrom: &from, Rcpts: []string{"user@edge.example"}})

@@ -48,15 +48,7 @@ type arcStage struct {
 // not name, or when the same sealed message arrives directly.
 func TestRelayARC(t *testing.T) {
 	w := newWorld(t, worldOptions{mode: "enforce", relay: arcRelay})
-	own, err := postfix.NewRSAKey("example.org", "saas", 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := own.Record()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.dns.MustAdd(t, rec)
+	own := w.publishedKey(t, "example.org", "saas")
 	stage := newARCStage(t, w, arcSealer, arcOutsider)
 	backend := w.postfix(t)
 
@@ -110,15 +102,7 @@ func newARCStage(t *testing.T, w *world, domains ...string) *arcStage {
 	}
 	s := &arcStage{dir: t.TempDir(), keys: map[string]string{}}
 	for _, d := range domains {
-		k, err := postfix.NewRSAKey(d, "arc", 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := k.Record()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.dns.MustAdd(t, rec)
+		k := w.publishedKey(t, d, "arc")
 		der := x509.MarshalPKCS1PrivateKey(k.Signer.(*rsa.PrivateKey))
 		path := filepath.Join(s.dir, d+".pem")
 		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o600); err != nil {
@@ -152,4 +136,20 @@ func (s *arcStage) filtered(t *testing.T, own *postfix.DKIMKey, sealer, tag stri
 		t.Fatalf("arcfilter.py: %v\n%s", err, stderr.String())
 	}
 	return id, out
+}
+
+// publishedKey makes an RSA-2048 key for domain and publishes it in the
+// world's DNS under selector.
+func (w *world) publishedKey(t *testing.T, domain, selector string) *postfix.DKIMKey {
+	t.Helper()
+	k, err := postfix.NewRSAKey(domain, selector, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := k.Record()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.dns.MustAdd(t, rec)
+	return k
 }

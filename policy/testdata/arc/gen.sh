@@ -2,7 +2,8 @@
 # Makes the ARC fixtures of policy/arcrelay_test.go with dkimpy (Debian
 # python3-dkim and python3-authres), through the filter stage of the
 # end-to-end suite: test/e2e/testdata/arcfilter.py. A new key is made
-# each run; its DNS record goes into key.txt.
+# each run; its DNS record goes into key.txt (the TXT strings as a zone
+# file writes them).
 #
 #   once.eml   the deep relay's filter sealed it (i=1, deep.example.net)
 #   outer.eml  sealed first by elsewhere.example, then by deep.example.net (i=2)
@@ -20,7 +21,9 @@ filter=../../../test/e2e/testdata/arcfilter.py
 key=$(mktemp)
 trap 'rm -f "$key"' EXIT
 openssl genrsa -traditional -out "$key" 2048 2>/dev/null
-printf 'v=DKIM1; k=rsa; p=%s' "$(openssl rsa -in "$key" -pubout -outform DER 2>/dev/null | base64 -w0)" > key.txt
+# The record as master-file text, in strings of at most 255 bytes.
+printf 'v=DKIM1; k=rsa; p=%s' "$(openssl rsa -in "$key" -pubout -outform DER 2>/dev/null | base64 -w0)" |
+	fold -w 200 | sed 's/.*/"&"/' | tr '\n' ' ' > key.txt
 
 received() { # client-helo client-ip by
 	printf 'Received: from %s (%s [%s])\r\n\tby %s (Postfix) with ESMTPS id 4ABC123\r\n\tfor <user@edge.example>; Mon, 1 Jan 2024 10:00:01 +0000\r\n' "$1" "$1" "$2" "$3"
