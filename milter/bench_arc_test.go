@@ -1,8 +1,6 @@
 package milter
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,15 +31,7 @@ func BenchmarkMessageARC3(b *testing.B) {
 	for _, name := range []string{"arc._domainkey.deep.example.net.", "arc._domainkey.elsewhere.example.", "fx._domainkey.example.org."} {
 		srv.MustAdd(b, name+" IN TXT "+string(key))
 	}
-	cfg := filepath.Join(b.TempDir(), "spoofguard.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[milter]
-listen = "inet:127.0.0.1:0"
-authserv_id = "mx.example.org"
-[log]
-level = "error"
-[dns]
-servers = [%q]
+	addr := startBenchDaemon(b, srv.Addr, `
 [[relay]]
 name = "deep"
 networks = ["198.51.105.0/24"]
@@ -49,16 +39,8 @@ by_names = ["*.deep.example.net"]
 arc_sealers = ["deep.example.net"]
 [[domain]]
 name = "example.org"
-`, srv.Addr)), 0o644)
-	d, err := New(Options{ConfigPath: cfg, LogOutput: &bytes.Buffer{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.srv.Close(); d.current().engine.Close() })
-	w := &benchWorld{addr: d.Addr().String(), msg: string(msg)}
+`)
+	w := &benchWorld{addr: addr, msg: string(msg)}
 	runBench(b, w, func(s *gomilter.ClientSession) {
 		r := sendOn(b, s, "198.51.105.9", "out.deep.example.net", "", "bounce@saas.example", []string{"user@example.org"}, w.msg)
 		if r.stage != "eom" || r.act.Type != gomilter.ActionAccept || !strings.Contains(strings.Join(r.header("Authentication-Results"), ""), "arc=pass") {

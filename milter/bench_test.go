@@ -43,26 +43,10 @@ _dmarc.partner.example. IN TXT "v=DMARC1; p=reject"
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	srv.MustAdd(b, fmt.Sprintf(`rsa._domainkey.partner.example. IN TXT "v=DKIM1; k=rsa; p=%s"`, base64.StdEncoding.EncodeToString(der)))
 
-	cfg := filepath.Join(b.TempDir(), "spoofguard.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[milter]
-listen = "inet:127.0.0.1:0"
-authserv_id = "mx.example.org"
-[log]
-level = "error"
-[dns]
-servers = [%q]
+	addr := startBenchDaemon(b, srv.Addr, `
 [[domain]]
 name = "example.org"
-%s`, srv.Addr, strings.Join(extraConfig, ""))), 0o644)
-	d, err := New(Options{ConfigPath: cfg, LogOutput: &bytes.Buffer{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.srv.Close(); d.current().engine.Close() })
+`+strings.Join(extraConfig, ""))
 
 	line := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 1) + "\r\n"
 	body := strings.Repeat(line, bodySize/len(line)+1)[:bodySize-2] + "\r\n"
@@ -75,7 +59,32 @@ name = "example.org"
 	}); err != nil {
 		b.Fatal(err)
 	}
-	return &benchWorld{addr: d.Addr().String(), msg: out.String()}
+	return &benchWorld{addr: addr, msg: out.String()}
+}
+
+// startBenchDaemon starts a daemon on loopback with the DNS server dns
+// and the configuration tables in tables; it returns its address.
+func startBenchDaemon(b *testing.B, dns, tables string) string {
+	b.Helper()
+	cfg := filepath.Join(b.TempDir(), "spoofguard.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[milter]
+listen = "inet:127.0.0.1:0"
+authserv_id = "mx.example.org"
+[log]
+level = "error"
+[dns]
+servers = [%q]
+%s`, dns, tables)), 0o644)
+	d, err := New(Options{ConfigPath: cfg, LogOutput: &bytes.Buffer{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.srv.Close(); d.current().engine.Close() })
+	return d.Addr().String()
 }
 
 // transaction sends one message on an open milter connection and checks
