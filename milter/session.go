@@ -9,7 +9,6 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 
-	"github.com/spoofguard/spoofguard/dnsauth/authres"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -138,7 +137,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if resp := s.respond(v, false); resp != nil {
 		return resp, nil
 	}
-	if err := s.rewriteHeaders(m); err != nil {
+	if err := applyEdits(s.msg.HeaderEdits(), m); err != nil {
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
 	if v.Effective() == policy.ActionQuarantine {
@@ -240,43 +239,23 @@ func sanitizeReply(s string) string {
 	return string(b)
 }
 
-// rewriteHeaders removes Authentication-Results headers that claim our
-// authserv-id (forged upstream; RFC 8601 §5) and any incoming verdict
-// header, and adds ours at the top.
-func (s *session) rewriteHeaders(m gomilter.Modifier) error {
-	id, vh := s.rt.cfg.Milter.AuthservID, s.rt.cfg.Milter.VerdictHeader
-	// A verdict header from outside is forged too: filters downstream act
-	// on it. One pass finds both kinds.
-	n, nv := 0, 0
-	var forged []int
-	for _, h := range s.msg.Headers() {
-		switch {
-		case strings.EqualFold(h.Name, "Authentication-Results"):
-			n++
-			if authres.IsOwn(h.Value, id) {
-				forged = append(forged, n)
-			}
-		case strings.EqualFold(h.Name, vh):
-			nv++
-		}
-	}
-	// Delete from the last so the indexes of the others stay valid.
-	for i := len(forged) - 1; i >= 0; i-- {
-		if err := m.ChangeHeader(forged[i], "Authentication-Results", ""); err != nil {
+// applyEdits carries out the engine's header plan: deletions in the
+// order given (which keeps each index valid), then each new field
+// inserted at the top, last first, so they stand in the plan's order.
+// Values folded with CRLF reach the MTA with bare LF line ends from
+// go-milter, which Postfix and Sendmail store as their own.
+func applyEdits(plan policy.HeaderEdits, m gomilter.Modifier) error {
+	for _, r := range plan.Remove {
+		if err := m.ChangeHeader(r.Index, r.Name, ""); err != nil {
 			return err
 		}
 	}
-	for i := nv; i > 0; i-- {
-		if err := m.ChangeHeader(i, vh, ""); err != nil {
+	for i := len(plan.Insert) - 1; i >= 0; i-- {
+		if err := m.InsertHeader(0, plan.Insert[i].Name, plan.Insert[i].Value); err != nil {
 			return err
 		}
 	}
-	if err := m.InsertHeader(0, vh, " "+s.msg.VerdictHeader()); err != nil {
-		return err
-	}
-	// Folded with CRLF; go-milter hands header values to the MTA with bare
-	// LF line ends, which Postfix and Sendmail store as their own.
-	return m.InsertHeader(0, "Authentication-Results", " "+s.msg.AuthResults(id))
+	return nil
 }
 
 // finish writes the one log line of the transaction and counts it. The

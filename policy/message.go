@@ -91,6 +91,8 @@ type Message struct {
 	observed Verdict // most severe verdict including report-only ones
 
 	headers       []Header
+	edits         HeaderEdits // planned at the end of the body
+	added         [2]Header   // backs edits.Insert: no allocation per message
 	ctx           context.Context
 	dkim          *dkim.Verifier
 	envelopeDone  bool
@@ -178,7 +180,8 @@ func (m *Message) Body(chunk []byte) {
 }
 
 // EndOfBody finishes DKIM and runs the rules that need it: header forgery
-// (unless decided earlier) and DMARC. It returns the final verdict.
+// (unless decided earlier) and DMARC. It returns the final verdict and,
+// unless that refuses the message, plans the header edits (HeaderEdits).
 func (m *Message) EndOfBody(ctx context.Context) Verdict {
 	if m.dkim != nil {
 		m.DKIM = m.dkim.Close()
@@ -186,6 +189,9 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 	}
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
+	if !m.verdict.EndsTransaction() {
+		m.edits = m.planEdits()
+	}
 	return m.verdict
 }
 

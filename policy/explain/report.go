@@ -34,8 +34,9 @@ type Report struct {
 	DMARC      []DMARC     `json:"dmarc"`
 	Outcomes   []Outcome   `json:"outcomes"`
 
-	AuthenticationResults string       `json:"authentication_results"`
-	VerdictHeader         *HeaderField `json:"verdict_header"`
+	RemovedHeaders        []RemovedHeader `json:"removed_headers"`
+	AuthenticationResults string          `json:"authentication_results"`
+	VerdictHeader         *HeaderField    `json:"verdict_header"`
 
 	hadDKIMHeader bool // the message carries a DKIM-Signature, for the text trace
 }
@@ -188,7 +189,7 @@ func newReport(cfg *policy.Config, m *policy.Message, ended policy.Stage, in Inp
 			r.hadDKIMHeader = true
 		}
 	}
-	r.addedHeaders(cfg, m)
+	r.headerEdits(m)
 	return r
 }
 
@@ -412,16 +413,6 @@ func outcomeOf(o policy.Outcome) Outcome {
 		out.Reply = reply(v.Action, *v)
 	}
 	return out
-}
-
-// addedHeaders fills in the header fields the daemon adds: only to a
-// message it accepts (or holds), never to one it refuses.
-func (r *Report) addedHeaders(cfg *policy.Config, m *policy.Message) {
-	if r.Verdict.Refuses() {
-		return
-	}
-	r.AuthenticationResults = m.AuthResults(cfg.Milter.AuthservID)
-	r.VerdictHeader = &HeaderField{Name: cfg.Milter.VerdictHeader, Value: m.VerdictHeader()}
 }
 
 func nonNil(s []string) []string {
