@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,24 +100,22 @@ func readScenario(t testing.TB, doc *yaml.Node) suiteScenario {
 			}
 		case "tests":
 			for name, body := range mappingPairs(v) {
-				c := suiteCase{name: name}
-				for field, val := range mappingPairs(body) {
-					switch field {
-					case "spec":
-						c.spec = val.Value
-					case "description":
-						c.description = val.Value
-					case "message":
-						c.message = val.Value
-					case "cv":
-						c.cv = strings.TrimSpace(val.Value)
-					}
-				}
-				s.cases = append(s.cases, c)
+				f := caseFields(body)
+				s.cases = append(s.cases, suiteCase{name: name, spec: f["spec"], description: f["description"],
+					message: f["message"], cv: strings.TrimSpace(f["cv"])})
 			}
 		}
 	}
 	return s
+}
+
+// caseFields is one test's scalar fields by name.
+func caseFields(body *yaml.Node) map[string]string {
+	m := map[string]string{}
+	for field, val := range mappingPairs(body) {
+		m[field] = val.Value
+	}
+	return m
 }
 
 // mappingPairs yields the key/value pairs of a YAML mapping in order,
@@ -135,19 +134,16 @@ func mappingPairs(n *yaml.Node) func(func(string, *yaml.Node) bool) {
 }
 
 // suiteServer serves a scenario's TXT records from the in-process DNS
-// server, split into 255-byte strings as on the wire.
+// server, long ones in 255-byte strings as on the wire.
 func suiteServer(t testing.TB, txt map[string]string) dnsauth.DNS {
 	t.Helper()
 	srv := dnstest.New(t, "")
 	for owner, rdata := range txt {
-		var chunks []string
-		for len(rdata) > 255 {
-			chunks, rdata = append(chunks, rdata[:255]), rdata[255:]
+		rr := &dns.TXT{Hdr: dns.RR_Header{Name: dns.Fqdn(owner), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}}
+		for chunk := range slices.Chunk([]byte(rdata), 255) {
+			rr.Txt = append(rr.Txt, string(chunk))
 		}
-		srv.AddRR(&dns.TXT{
-			Hdr: dns.RR_Header{Name: dns.Fqdn(owner), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300},
-			Txt: append(chunks, rdata),
-		})
+		srv.AddRR(rr)
 	}
 	r, err := dnsauth.NewResolver(dnsauth.ResolverConfig{Servers: []string{srv.Addr}, Timeout: time.Second, Attempts: 1})
 	if err != nil {
@@ -226,20 +222,8 @@ func readSignCases(doc *yaml.Node) []signCase {
 			continue
 		}
 		for name, body := range mappingPairs(v) {
-			c := signCase{name: name}
-			for field, val := range mappingPairs(body) {
-				switch field {
-				case "message":
-					c.message = val.Value
-				case "AS":
-					c.as = val.Value
-				case "AMS":
-					c.ams = val.Value
-				case "AAR":
-					c.aar = val.Value
-				}
-			}
-			out = append(out, c)
+			f := caseFields(body)
+			out = append(out, signCase{name: name, message: f["message"], as: f["AS"], ams: f["AMS"], aar: f["AAR"]})
 		}
 	}
 	return out
