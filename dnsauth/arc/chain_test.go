@@ -158,3 +158,20 @@ func TestCanonPairs(t *testing.T) {
 		}
 	}
 }
+
+// An AMS may sign the ARC-Message-Signatures before it; it never signs
+// itself, which did not exist when it was made, however often h= names
+// the field.
+func TestAMSSignsOlderAMS(t *testing.T) {
+	s := newSealer("filter.example.net", "arc", "ed25519")
+	s.headers = "from:subject:arc-message-signature:arc-message-signature"
+	_, r := testZone(t, s)
+	msg := s.seal(t, testMessage(300), "none", "spf=pass smtp.mailfrom=example.org")
+	if res := verify(t, r, msg); res.CV != dnsauth.Pass {
+		t.Fatalf("i=1: %+v", res)
+	}
+	msg = s.seal(t, msg, "pass", "arc=pass")
+	if res := verify(t, r, msg); res.CV != dnsauth.Pass {
+		t.Fatalf("i=2: %+v", res)
+	}
+}

@@ -126,7 +126,7 @@ func (s *signature) parseCanon(m map[string]tag) error {
 		return nil
 	}
 	head, body, slash := strings.Cut(t.value, "/")
-	if slash && body == "" {
+	if head == "" || slash && body == "" {
 		return fmt.Errorf("invalid c=%s", clip(t.value))
 	}
 	var err error
