@@ -9,6 +9,7 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -83,7 +84,7 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	start := time.Now()
 	v := s.msg.Rcpt(rcpt)
 	s.d.metrics.observe("rcpt", time.Since(start))
-	if v.Rule != "" && v.Action != policy.ActionAccept && v.Action != policy.ActionQuarantine {
+	if v.Rule != "" && v.Action != config.ActionAccept && v.Action != config.ActionQuarantine {
 		s.d.metrics.rcpt(string(v.Action), v.Rule, v.ReportOnly)
 		if v.Enforced() {
 			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP.String(), "class", string(s.msg.Class),
@@ -140,7 +141,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if err := applyEdits(s.msg.HeaderEdits(), m); err != nil {
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
-	if v.Effective() == policy.ActionQuarantine {
+	if v.Effective() == config.ActionQuarantine {
 		if err := m.Quarantine(quarantineReason(v)); err != nil {
 			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
 		}
@@ -185,7 +186,7 @@ func (s *session) reset() {
 // body, where the caller accepts with header changes).
 func (s *session) respond(v policy.Verdict, midway bool) *gomilter.Response {
 	switch v.Effective() {
-	case policy.ActionReject, policy.ActionTempFail:
+	case config.ActionReject, config.ActionTempFail:
 		s.finish("")
 		return response(v)
 	}
@@ -199,7 +200,7 @@ func (s *session) respond(v policy.Verdict, midway bool) *gomilter.Response {
 func response(v policy.Verdict) *gomilter.Response {
 	resp, err := gomilter.RejectWithCodeAndReason(uint16(v.Code), v.Status+" "+sanitizeReply(v.Text))
 	if err != nil {
-		if v.Action == policy.ActionTempFail {
+		if v.Action == config.ActionTempFail {
 			return gomilter.RespTempFail
 		}
 		return gomilter.RespReject

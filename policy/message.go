@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
@@ -237,8 +238,8 @@ func (m *Message) outcome(rule string, stage Stage, result, detail string, v *Ve
 
 // fire records a rule that fired with action a; an accept action is
 // recorded without a verdict.
-func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, domain, text, reason string) {
-	if a == ActionAccept || a == "" {
+func (m *Message) fire(rule string, stage Stage, a config.Action, d *config.DomainConfig, domain, text, reason string) {
+	if a == config.ActionAccept || a == "" {
 		m.outcome(rule, stage, "fired", reason+" (action: accept)", nil)
 		return
 	}
@@ -251,16 +252,16 @@ func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, doma
 // configured action applies, and it can never be a reject. worst is what
 // the rule would do had the lookup gone against the sender: when that is
 // accept, the failure cannot change the verdict and decides nothing.
-func (m *Message) temperror(rule string, stage Stage, worst Action, d *DomainConfig, domain, reason string) {
-	if worst == ActionAccept || worst == "" {
+func (m *Message) temperror(rule string, stage Stage, worst config.Action, d *config.DomainConfig, domain, reason string) {
+	if worst == config.ActionAccept || worst == "" {
 		m.outcome(rule, stage, "temperror", reason+" (cannot change the verdict: the rule's action is accept)", nil)
 		return
 	}
 	a := m.e.cfg.DNS.OnTemperror
-	if a == ActionReject {
-		a = ActionTempFail
+	if a == config.ActionReject {
+		a = config.ActionTempFail
 	}
-	if a == ActionAccept || a == "" {
+	if a == config.ActionAccept || a == "" {
 		m.outcome(rule, stage, "temperror", reason+" (action: accept)", nil)
 		return
 	}
