@@ -265,7 +265,9 @@ func fold(v string) string {
 // ARC-Seals do not: the seals of the validation file verify over the data
 // RFC 8617 §5.1.1 defines (each set's AAR, AMS and AS in order, relaxed,
 // the new seal without b=), these do not under any folding of the
-// suite's unindented lines; they come from a draft-era sealer. So each
+// suite's unindented lines (dkimpy 1.1.4's arc_verify, given the same
+// input, also fails each at the new seal); they come from a draft-era
+// sealer. So each
 // output with a new seal is held to exactly that: the chain fails at
 // the new ARC-Seal and nowhere before it (structure, AMS, body hash). An
 // output whose seal records cv=fail fails at RFC 8617 §5.2 step 2; where
