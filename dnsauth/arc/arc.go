@@ -18,6 +18,14 @@
 // small hashing buffer; at most 50 ARC sets are considered
 // (RFC 8617 §4.2.1).
 //
+// An ARC-Message-Signature is read as the DKIM-Signature it is in all but
+// name, v= and i= (RFC 8617 §4.1.2), so RFC 6376's rules hold for it,
+// where some sealers and verifiers are looser: no c= means simple/simple,
+// h= must include From, and l= is refused (it lets anything be appended
+// to a sealed body). rsa-sha1 and RSA keys under 1024 bits are refused
+// (RFC 8301); Ed25519 (RFC 8463) is accepted. The optional oldest-pass
+// search of §5.2 steps 5 and 6 is not done.
+//
 // The files follow the algorithm: chain.go collects the sets and checks
 // their structure, signature.go and tags.go read ARC-Seal and
 // ARC-Message-Signature, canon.go canonicalizes header fields and the
