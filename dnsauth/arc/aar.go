@@ -83,10 +83,10 @@ func (l *arLexer) resinfo() (AuthResult, bool, error) {
 	if l.skip(); method == "none" && (!l.more() || l.peek() != '=') {
 		return AuthResult{}, true, nil
 	}
+	method, _, _ = strings.Cut(method, "/") // method-version
 	if method == "" || !l.eat('=') {
 		return AuthResult{}, false, errors.New("bad methodspec")
 	}
-	method, _, _ = strings.Cut(method, "/") // method-version
 	l.skip()
 	r := AuthResult{Method: method, Result: dnsauth.Result(strings.ToLower(l.word(true)))}
 	if r.Result == "" {

@@ -86,3 +86,26 @@ func TestParseTags(t *testing.T) {
 		}
 	}
 }
+
+// Any payload is read to an answer: the results are bounded, each with
+// a lower-case method and a result.
+func FuzzParseAuthResults(f *testing.F) {
+	for _, s := range []string{
+		" mx.example.net; spf=pass smtp.mailfrom=a@example.org; dkim=pass (c) header.d=example.org",
+		` "id"; dmarc=fail reason="x; y" header.from=example.org`,
+		" mx 1; none", " mx; a=b (((", ` mx; a="\`, " mx; dkim/1=pass header.b=ab+/=",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		_, rs, _ := parseAuthResults(payload)
+		if len(rs) > maxResinfos {
+			t.Fatalf("%d results", len(rs))
+		}
+		for _, r := range rs {
+			if r.Method == "" || r.Result == "" || r.Method != strings.ToLower(r.Method) {
+				t.Errorf("%+v", r)
+			}
+		}
+	})
+}

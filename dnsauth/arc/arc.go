@@ -18,6 +18,14 @@
 // small hashing buffer; at most 50 ARC sets are considered
 // (RFC 8617 §4.2.1).
 //
+// An ARC-Message-Signature is read as the DKIM-Signature it is in all but
+// name, v= and i= (RFC 8617 §4.1.2), so RFC 6376's rules hold for it,
+// where some sealers and verifiers are looser: no c= means simple/simple,
+// h= must include From, and l= is refused (it lets anything be appended
+// to a sealed body). rsa-sha1 and RSA keys under 1024 bits are refused
+// (RFC 8301); Ed25519 (RFC 8463) is accepted. The optional oldest-pass
+// search of §5.2 steps 5 and 6 is not done.
+//
 // The files follow the algorithm: chain.go collects the sets and checks
 // their structure, signature.go and tags.go read ARC-Seal and
 // ARC-Message-Signature, canon.go canonicalizes header fields and the
@@ -232,35 +240,50 @@ func (v *Verifier) finish() {
 // line, body; CRLF or LF line ends) through the same streaming path.
 func Verify(ctx context.Context, dns dnsauth.DNS, msg []byte, now time.Time) Result {
 	v := NewVerifier(ctx, dns, now)
-	rest := msg
-	var name, value []byte
-	flush := func() {
-		if name != nil {
-			v.Header(string(name), string(value))
-		}
-		name, value = nil, nil
+	fields, body := splitMessage(msg)
+	for _, f := range fields {
+		v.Header(f.name, f.value)
 	}
-	for len(rest) > 0 {
-		line, next, _ := bytes.Cut(rest, []byte{'\n'})
-		if len(bytes.TrimSuffix(line, []byte{'\r'})) == 0 {
-			rest = next
-			break // the empty line ends the header block
-		}
-		switch {
-		case line[0] == ' ' || line[0] == '\t':
-			if name != nil {
-				value = append(append(value, '\r', '\n'), bytes.TrimSuffix(line, []byte{'\r'})...)
-			}
-		default:
-			flush()
-			if n, val, ok := bytes.Cut(bytes.TrimSuffix(line, []byte{'\r'}), []byte{':'}); ok {
-				name, value = n, append([]byte(nil), val...)
-			}
-		}
-		rest = next
-	}
-	flush()
 	v.EndOfHeaders()
-	v.Body(rest)
+	v.Body(body)
 	return v.Close()
+}
+
+// splitMessage cuts a message into its header fields, as an MTA passes
+// them to a milter (the value keeps its folding, line breaks as written),
+// and its body. A line that is neither a field nor a continuation is
+// dropped, as it can be neither an ARC field nor signed.
+func splitMessage(msg []byte) ([]field, []byte) {
+	var fields []field
+	cur, from, to := -1, 0, 0 // the field being read and its value's span
+	end := func() {
+		if cur >= 0 {
+			fields[cur].value = string(msg[from:to])
+		}
+	}
+	for pos := 0; pos < len(msg); {
+		eol := bytes.IndexByte(msg[pos:], '\n')
+		next := len(msg)
+		if eol >= 0 {
+			next = pos + eol + 1
+		}
+		line := bytes.TrimSuffix(bytes.TrimSuffix(msg[pos:next], []byte{'\n'}), []byte{'\r'})
+		switch {
+		case len(line) == 0:
+			end()
+			return fields, msg[next:] // the empty line ends the header block
+		case line[0] == ' ' || line[0] == '\t':
+			to = pos + len(line) // a continuation of cur, if any
+		default:
+			end()
+			cur = -1
+			if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+				fields = append(fields, field{name: string(line[:colon])})
+				cur, from, to = len(fields)-1, pos+colon+1, pos+len(line)
+			}
+		}
+		pos = next
+	}
+	end()
+	return fields, nil
 }

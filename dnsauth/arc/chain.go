@@ -22,6 +22,7 @@ var kindNames = [...]string{kindAAR: "ARC-Authentication-Results", kindAMS: "ARC
 
 // fieldKind tells which ARC field a name is, without regard to case.
 func fieldKind(name string) int {
+	name = trimName(name)
 	for k := kindAAR; k <= kindAS; k++ {
 		if equalFoldASCII(name, kindNames[k]) {
 			return k
@@ -29,6 +30,10 @@ func fieldKind(name string) int {
 	}
 	return kindOther
 }
+
+// trimName drops white space before the colon ("ARC-Seal :", obsolete
+// syntax of RFC 5322 §4.5), as relaxed canonicalization does.
+func trimName(name string) string { return strings.TrimRight(name, " \t") }
 
 // equalFoldASCII compares field names without regard to ASCII case
 // only: unlike strings.EqualFold, "ARC-\u017feal" is not "ARC-Seal", as
@@ -226,7 +231,7 @@ func (v *Verifier) amsDigest(ams *signature, self int) []byte {
 		}
 		i := from - 1
 		for ; i >= 0; i-- {
-			if i != self && equalFoldASCII(v.fields[i].name, name) {
+			if i != self && equalFoldASCII(trimName(v.fields[i].name), name) {
 				break
 			}
 		}

@@ -1,8 +1,10 @@
 package arc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,55 @@ func TestCanonPairs(t *testing.T) {
 		if res := verify(t, r, []byte(lf)); res.CV != dnsauth.Pass {
 			t.Errorf("c=%s with LF: %+v", c, res)
 		}
+	}
+}
+
+// An AMS may sign the ARC-Message-Signatures before it; it never signs
+// itself, which did not exist when it was made, however often h= names
+// the field.
+func TestAMSSignsOlderAMS(t *testing.T) {
+	s := newSealer("filter.example.net", "arc", "ed25519")
+	s.headers = "from:subject:arc-message-signature:arc-message-signature"
+	_, r := testZone(t, s)
+	msg := s.seal(t, testMessage(300), "none", "spf=pass smtp.mailfrom=example.org")
+	if res := verify(t, r, msg); res.CV != dnsauth.Pass {
+		t.Fatalf("i=1: %+v", res)
+	}
+	msg = s.seal(t, msg, "pass", "arc=pass")
+	if res := verify(t, r, msg); res.CV != dnsauth.Pass {
+		t.Fatalf("i=2: %+v", res)
+	}
+}
+
+// A chain sealed by another implementation: testdata/dkimpy/chain.eml,
+// made by dkimpy (python3-dkim 1.1.4) with seal.py beside it, keys in
+// keys.txt. A list tagged the subject and added a footer between the
+// two seals; the second AMS oversigns From as dkimpy does by default.
+func TestDkimpyChain(t *testing.T) {
+	msg, err := os.ReadFile("testdata/dkimpy/chain.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := os.ReadFile("testdata/dkimpy/keys.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := map[string]string{}
+	for line := range strings.Lines(string(keys)) {
+		name, rdata, _ := strings.Cut(strings.TrimSpace(line), " ")
+		txt[strings.TrimSuffix(name, ".")] = rdata
+	}
+	r := suiteServer(t, txt)
+	res := verify(t, r, msg)
+	if res.CV != dnsauth.Pass || res.Instance != 2 || res.Sealer != "filter.example.net" {
+		t.Fatalf("%+v", res)
+	}
+	if got := describeResults(res.Newest().Results); got != "arc=pass () dkim=fail (header.d=example.org) spf=pass (smtp.mailfrom=lists.example.org)" {
+		t.Errorf("newest results: %s", got)
+	}
+	expectFail(t, "footer changed", verify(t, r, append(msg, "PS\r\n"...)), "body hash did not verify")
+	lf := bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n"))
+	if res := verify(t, r, lf); res.CV != dnsauth.Pass {
+		t.Errorf("with LF line ends: %+v", res)
 	}
 }

@@ -222,3 +222,22 @@ func TestNoARC(t *testing.T) {
 		t.Errorf("%.0f allocations for a message without ARC", allocs)
 	}
 }
+
+// White space before the colon (RFC 5322 §4.5) does not hide a field,
+// from the chain or from h=.
+func TestSpaceBeforeColon(t *testing.T) {
+	s := newSealer("filter.example.net", "arc", "ed25519")
+	_, r := testZone(t, s)
+	msg := string(s.seal(t, testMessage(300), "none", "spf=pass smtp.mailfrom=example.org"))
+	spaced := strings.Replace(msg, "ARC-Seal:", "ARC-Seal :", 1)
+	if res := verify(t, r, []byte(spaced)); res.CV != dnsauth.Pass {
+		t.Errorf("ARC-Seal with a space before the colon: %+v", res)
+	}
+	spaced = strings.Replace(msg, "Subject: quarterly", "Subject\t: quarterly", 1)
+	if res := verify(t, r, []byte(spaced)); res.CV != dnsauth.Pass {
+		t.Errorf("signed Subject with a tab before the colon: %+v", res)
+	}
+	if res := verify(t, r, []byte(strings.Replace(msg, "ARC-Seal:", "X-ARC-Seal:", 1))); res.CV != dnsauth.Fail {
+		t.Errorf("a renamed seal: %+v", res)
+	}
+}

@@ -1,7 +1,6 @@
 package arc
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -90,24 +89,6 @@ func (s *testSealer) sign(t testing.TB, data []byte) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(sig)
-}
-
-// splitMessage splits a CRLF message into its fields and its body.
-func splitMessage(msg []byte) ([]field, []byte) {
-	head, body, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
-	var fields []field
-	for _, line := range strings.Split(string(head), "\r\n") {
-		if line == "" {
-			continue
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(fields) > 0 {
-			fields[len(fields)-1].value += "\r\n" + line
-			continue
-		}
-		name, value, _ := strings.Cut(line, ":")
-		fields = append(fields, field{name, value})
-	}
-	return fields, body
 }
 
 // seal adds the next ARC set with the given cv= and AAR results.

@@ -36,6 +36,21 @@ var asTags = [...]string{"i", "a", "b", "cv", "d", "s"}
 // maxSignedFields bounds h=: the header hashing costs names × fields.
 const maxSignedFields = 256
 
+// parseSignature reads the tag list of an ARC-Seal or
+// ARC-Message-Signature, requires its tags and reads the common ones.
+func parseSignature(value string, required []string) (*signature, map[string]tag, error) {
+	tags, err := parseTags(value)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := tagMap(tags, required)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := parseCommon(m)
+	return s, m, err
+}
+
 // tagMap indexes a parsed tag list by name and checks the required tags.
 func tagMap(tags []tag, required []string) (map[string]tag, error) {
 	m := make(map[string]tag, len(tags))
@@ -82,15 +97,7 @@ func parseCommon(m map[string]tag) (*signature, error) {
 
 // parseAMS reads an ARC-Message-Signature field value (RFC 8617 §4.1.2).
 func parseAMS(value string) (*signature, error) {
-	tags, err := parseTags(value)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tagMap(tags, amsTags[:])
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseCommon(m)
+	s, m, err := parseSignature(value, amsTags[:])
 	if err != nil {
 		return s, err
 	}
@@ -119,7 +126,7 @@ func (s *signature) parseCanon(m map[string]tag) error {
 		return nil
 	}
 	head, body, slash := strings.Cut(t.value, "/")
-	if slash && body == "" {
+	if head == "" || slash && body == "" {
 		return fmt.Errorf("invalid c=%s", clip(t.value))
 	}
 	var err error
@@ -206,15 +213,7 @@ func checkLength(m map[string]tag) error {
 
 // parseAS reads an ARC-Seal field value (RFC 8617 §4.1.3).
 func parseAS(value string) (*signature, error) {
-	tags, err := parseTags(value)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tagMap(tags, asTags[:])
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseCommon(m)
+	s, m, err := parseSignature(value, asTags[:])
 	if err != nil {
 		return s, err
 	}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // tag is one tag-spec of a tag list (RFC 6376 §3.2): its name, its value
@@ -191,15 +190,11 @@ func parseTime(name, v string) (time.Time, error) {
 	return time.Unix(n, 0), nil
 }
 
-// clip shortens a hostile value before it goes into a reason.
+// clip shortens a hostile value before it goes into a reason; a rune
+// cut in two at the end is dropped.
 func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
+	if len(s) <= 64 {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return strings.ToValidUTF8(s[:64], "") + "..."
 }
