@@ -66,6 +66,10 @@ func TestRelayARC(t *testing.T) {
 				t.Errorf("Authentication-Results lacks %q:\n%s", want, ar)
 			}
 		}
+		if line := w.daemonLine(t, "bounce+ok@saas.example"); !strings.Contains(line, "arc=pass:arcfilter.example.net") ||
+			!strings.Contains(line, "trusted=dkim:example.org,spf:saas.example") {
+			t.Errorf("the log line does not say what the seal lent:\n%s", line)
+		}
 		if got := d.Get("Subject"); !strings.HasPrefix(got, "[EXT]") {
 			t.Errorf("Subject %q: the filter stage did not tag it", got)
 		}
