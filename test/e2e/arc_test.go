@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 // the message as arcfilter.example.net, and its outbound address
 // 127.0.15.18 (this suite's block) hands it to the back end.
 const (
+	arcIngress  = "127.0.15.17" // the Postfix of the pipeline case
 	arcEgress   = "127.0.15.18"
 	arcMX       = "mx1.arcfilter.example.net"
 	arcSealer   = "arcfilter.example.net"
@@ -92,9 +94,71 @@ func TestRelayARC(t *testing.T) {
 			}
 		})
 	}
+	t.Run("through a Postfix content filter", func(t *testing.T) {
+		t.Parallel()
+		filter := stage.startPipeline(t, backend)
+		id := postfix.NewMessageID("saas.example")
+		msg := postfix.Message{From: "CEO <ceo@example.org>", To: rcpt, Subject: "board minutes", MessageID: id, Body: "Attached.\n"}
+		signed, err := own.Sign(msg.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := filter.Send(t, postfix.Mail{Client: saasIP, Helo: "mail.saas.example", From: "bounce+pipe@saas.example", To: []string{rcpt}, Data: signed})
+		if r.Stage() != postfix.StageAccepted {
+			t.Fatalf("the filter refused the message at %s: %q", r.Stage(), r.Reply())
+		}
+		d := w.mta.WaitDelivered(t, id, 30*time.Second)
+		if ar := strings.Join(strings.Fields(d.Get("Authentication-Results")), " "); !strings.Contains(ar, "arc=pass (i=1 sealer arcfilter.example.net") {
+			t.Errorf("Authentication-Results: %s", ar)
+		}
+		if line := w.daemonLine(t, "bounce+pipe@saas.example"); !strings.Contains(line, "origin="+saasIP) || !strings.Contains(line, "trusted=dkim:example.org") {
+			t.Errorf("spoofguard's line: %s", line)
+		}
+	})
 	refused("seal broken after sealing", arcSealer, arcEgress, "out.arcfilter.example.net", true)
 	refused("sealer not named by the relay", arcOutsider, arcEgress, "out.arcfilter.example.net", false)
 	refused("sealed message sent directly", arcSealer, spammer.ip, spammer.helo, false)
+}
+
+// startPipeline runs the filter stage inside a real Postfix on
+// 127.0.15.17: content_filter hands each message to arcfilter.py through
+// a pipe (as user nobody), which seals it and gives it back over SMTP to a
+// second smtpd of the same instance; Postfix then relays it to the back
+// end. The back end sees two Received headers of the filter: the
+// reinjection on top (its own address) and the one naming the client.
+func (s *arcStage) startPipeline(t *testing.T, backend *postfix.Instance) *postfix.Instance {
+	t.Helper()
+	port, err := postfix.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reinject := arcIngress + ":" + strconv.Itoa(port)
+	results := filepath.Join(s.dir, "results")
+	if err := os.WriteFile(results, []byte("dkim=pass header.d=example.org header.s=saas; spf=pass smtp.mailfrom=bounce@saas.example"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "arcfilter.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := strings.Join([]string{"/usr/bin/python3", script, "pipe", "--key", s.keys[arcSealer], "--domain", arcSealer,
+		"--selector", "arc", "--srv-id", arcMX, "--results-file", results, "--reinject", reinject, "--source", arcIngress,
+		"${sender}", "${recipient}"}, " ")
+	return postfix.Start(t, postfix.Config{
+		Hostname: arcMX,
+		Address:  arcIngress,
+		Domains:  []string{"filter.invalid"},
+		Extra: []string{
+			"relay_domains = example.org",
+			"transport_maps = inline:{ example.org=smtp:[" + strings.Replace(backend.Addr, ":", "]:", 1) + " }",
+			"smtp_bind_address = " + arcIngress,
+			"content_filter = arcseal:dummy",
+		},
+		Master: []string{
+			"arcseal unix - n n - 2 pipe user=nobody argv=" + argv,
+			reinject + " inet n - n - - smtpd -o content_filter= -o smtpd_milters=",
+		},
+	})
 }
 
 // newARCStage makes a sealing key for each domain, publishes it under
@@ -104,12 +168,21 @@ func newARCStage(t *testing.T, w *world, domains ...string) *arcStage {
 	if out, err := exec.Command("/usr/bin/python3", "-c", "import dkim, authres").CombinedOutput(); err != nil {
 		t.Fatalf("dkimpy is missing (run test/e2e/install.sh): %v\n%s", err, out)
 	}
-	s := &arcStage{dir: t.TempDir(), keys: map[string]string{}}
+	// The pipeline's filter runs as nobody: the folder must be open to it.
+	dir, err := os.MkdirTemp("", "spoofguard-arc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &arcStage{dir: dir, keys: map[string]string{}}
 	for _, d := range domains {
 		k := w.publishedKey(t, d, "arc")
 		der := x509.MarshalPKCS1PrivateKey(k.Signer.(*rsa.PrivateKey))
 		path := filepath.Join(s.dir, d+".pem")
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s.keys[d] = path
