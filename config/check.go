@@ -130,6 +130,7 @@ func (v *checker) relays() {
 		v.domainNames(p+".spf", r.SPF, true)
 		v.intIn(p+".hops", r.Hops, 1, 10)
 		v.action(p+".trace_error", r.TraceError, nil)
+		v.relayTrust(p, r)
 	}
 }
 

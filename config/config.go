@@ -202,6 +202,21 @@ type RelayConfig struct {
 	// or unparseable; accept means: evaluate with SPF none, while the DKIM
 	// and header rules still apply.
 	TraceError Action `toml:"trace_error"`
+	// ByNames are the host names the relay's MTAs write after "by" (a
+	// name, or "*.suffix" for any name below suffix). When set, the relay
+	// is walked through its own headers instead of counting Hops
+	// (policy/trace.go, policy/relaywalk.go).
+	ByNames []string `toml:"by_names"`
+	// ArcSealers are the ARC sealing domains (d= of the ARC-Seal) the
+	// relay uses; AuthservID is the authserv-id of its own
+	// Authentication-Results. What either reports counts for alignment
+	// (policy/trusted.go).
+	ArcSealers []string `toml:"arc_sealers"`
+	// ArcSelectors are the selectors (s= of the ARC-Seal) the sealers
+	// sign with: `spoofguard audit` checks that each sealer publishes a
+	// key under one of them. The daemon does not need them.
+	ArcSelectors []string `toml:"arc_selectors"`
+	AuthservID   string   `toml:"authserv_id"`
 }
 
 // DomainConfig is one [[domain]]: a protected (own) domain.

@@ -296,6 +296,7 @@ func (s *session) finish(note string) {
 		attrs = append(attrs, slog.String("header_from", strings.Join(msg.From.Addresses, ",")))
 	}
 	attrs = appendResultAttrs(attrs, msg)
+	attrs = appendTrustAttrs(attrs, msg)
 	attrs = append(attrs, slog.String("verdict", string(v.Effective())), slog.String("rule", obs.Rule))
 	if obs.ReportOnly {
 		attrs = append(attrs, slog.String("would", string(obs.Action)))

@@ -134,10 +134,23 @@ var fuzzClients = []Client{
 	{IP: netip.MustParseAddr("198.51.102.7"), Helo: "in.cloud.example"},
 	{IP: netip.MustParseAddr("2001:db8::66"), Helo: "mail.example.org"},
 	{IP: netip.MustParseAddr("198.51.101.9"), Helo: "filter2.example"},
+	{IP: netip.MustParseAddr("198.51.105.9"), Helo: "out.deep.example.net"},
 }
 
-// fuzzTransaction turns a fuzz input into a transaction: the low three
-// bits of client pick the client, the high bit makes it authenticated.
+// fuzzRelay is a relay of several hops (by_names) in the fuzz world. It
+// trusts neither Authentication-Results nor ARC: the fuzzer writes the
+// whole message, the relay's headers included, and the oracle wants no
+// own-domain From accepted without authentication.
+const fuzzRelay = `
+[[relay]]
+name = "deep"
+networks = ["198.51.105.0/24"]
+by_names = ["*.deep.example.net"]
+`
+
+// fuzzTransaction turns a fuzz input into a transaction: client modulo
+// the number of fuzzClients picks the client, the high bit makes it
+// authenticated.
 func fuzzTransaction(msg []byte, client uint8, mailFrom, rcpt string) Transaction {
 	tx := Transaction{Client: fuzzClients[int(client)%len(fuzzClients)], MailFrom: mailFrom, Message: bytes.NewReader(msg)}
 	if client&0x80 != 0 {
@@ -249,7 +262,7 @@ func oracleAligned(a, b string) bool {
 // a decided verdict in bounded time.
 func FuzzEngineRun(f *testing.F) {
 	w := newHostileWorld(f)
-	e := w.engine(f, "", "", "", Options{Rand: func() int { return 50 }})
+	e := w.engine(f, "", "", fuzzRelay, Options{Rand: func() int { return 50 }})
 	for _, s := range hostileSeeds(f, w) {
 		f.Add([]byte(s.msg), s.client, s.mailFrom, s.rcpt)
 	}
@@ -293,5 +306,6 @@ func hostileSeeds(tb testing.TB, w *hostileWorld) []hostileSeed {
 		{"From: <ceo@>\r\nFrom: ceo@example.org.\r\n\r\nbody\x00\r\n", 2, "<>", "user@edge.example"},
 		{"From: =?utf-8?q?ceo=40example=2Eorg?= <x@spammer.example>\r\nDKIM-Signature: v=1; d=example.org; d=example.org\r\n\r\n", 0, "x@spammer.example", "user@edge.example"},
 		{plain("boss@example.org"), 0x80, "boss@example.org", "user@example.org"},
+		{deepHops("spam.spammer.example 192.0.2.66", 3) + plain("CEO <ceo@example.org>"), 8, "x@spammer.example", "user@edge.example"},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spoofguard/spoofguard/config"
+	"github.com/spoofguard/spoofguard/dnsauth/arc"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
@@ -84,6 +85,13 @@ type Message struct {
 	From  header.From
 	DKIM  []dkim.Result
 	DMARC []dmarc.Result
+	// Trusted are the passes taken from the relay's own verifiers (its
+	// Authentication-Results, a trusted ARC seal): they count for
+	// alignment beside DKIM and SPF.
+	Trusted []TrustedResult
+	// ARC is the ARC chain's outcome, for mail from a relay that names
+	// its sealers; nil otherwise.
+	ARC *ARCOutcome
 
 	Outcomes []Outcome
 	Started  time.Time
@@ -96,6 +104,8 @@ type Message struct {
 	added         [2]Header   // backs edits.Insert: no allocation per message
 	ctx           context.Context
 	dkim          *dkim.Verifier
+	arc           *arc.Verifier
+	unconfirmed   []TrustedResult // what a trusted seal records, unverified after a DNS failure
 	envelopeDone  bool
 	headerDecided bool
 }
@@ -161,8 +171,13 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 	if m.Class == ClassRelay && !m.envelopeDone {
 		m.findOrigin()
 		m.checkEnvelope(ctx, StageHeaders)
+		rc := m.e.byName[m.Relay].cfg
+		m.Trusted = m.relayAuthResults(rc.Name, rc.AuthservID)
 	}
 	m.checkBehindOutbound(ctx)
+	if !m.decided() {
+		m.startARC(ctx)
+	}
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
@@ -178,6 +193,9 @@ func (m *Message) Body(chunk []byte) {
 	if m.dkim != nil {
 		m.dkim.Write(chunk)
 	}
+	if m.arc != nil {
+		m.arc.Body(chunk)
+	}
 }
 
 // EndOfBody finishes DKIM and runs the rules that need it: header forgery
@@ -188,6 +206,7 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 		m.DKIM = m.dkim.Close()
 		m.dkim = nil
 	}
+	m.finishARC()
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
 	if !m.verdict.EndsTransaction() {
@@ -201,6 +220,10 @@ func (m *Message) Abort() {
 	if m.dkim != nil {
 		m.dkim.Abort()
 		m.dkim = nil
+	}
+	if m.arc != nil {
+		m.arc.Abort()
+		m.arc = nil
 	}
 }
 

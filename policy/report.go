@@ -17,6 +17,7 @@ func (m *Message) AuthResults(authservID string) string {
 		DKIM:       m.DKIM,
 		DMARC:      m.DMARC,
 		AuthUser:   m.AuthUser,
+		Others:     append(m.arcOther(), m.trustedOthers()...),
 	}
 	// Own senders are not checked: say nothing about DKIM rather than a
 	// "none" that may be untrue.

@@ -163,8 +163,12 @@ func (m *Message) checkHeaderForgery(stage Stage) {
 }
 
 // mightBeRescued reports whether some From domain that SPF does not align
-// has a DKIM-Signature whose d= could align with it.
+// has a DKIM-Signature whose d= could align with it, or an ARC chain is
+// being validated.
 func (m *Message) mightBeRescued(domains []string) bool {
+	if m.arc != nil {
+		return true // a trusted seal may vouch for any domain
+	}
 	for _, dom := range domains {
 		if m.spfAligned(dom) {
 			continue
@@ -209,7 +213,11 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 			tempfailed = true
 		}
 	}
-	if tempfailed {
+	if t := m.trustedAligned(dom, false, false); t != nil {
+		m.outcome(RuleHeaderForgery, stage, "pass", dom+": aligned "+t.String(), nil)
+		return
+	}
+	if tempfailed || m.unconfirmedAligned(dom) {
 		m.temperror(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, "From "+dom+": an aligned identifier could not be checked (DNS temporary failure)")
 		return
 	}
@@ -238,6 +246,9 @@ func (m *Message) checkDMARC(ctx context.Context) {
 	for _, dom := range m.From.Domains {
 		r := dmarcauth.Check(ctx, m.e.dns, dmarcauth.Input{FromDomain: dom, SPF: m.SPF, DKIM: m.DKIM},
 			dmarcauth.Options{Rand: m.e.rand})
+		if t := m.dmarcOverride(r); t != nil {
+			r.Reason = "local policy override, aligned " + t.String() + "; " + r.Reason
+		}
 		m.DMARC = append(m.DMARC, r)
 		m.dmarcRule(r)
 	}
@@ -248,6 +259,8 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 	switch {
 	case r.Result != dnsauth.Fail && r.Result != dnsauth.TempError:
 		m.outcome(RuleDMARC, StageBody, string(r.Result), r.FromDomain+": "+r.Reason, nil)
+	case m.dmarcOverride(r) != nil:
+		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": "+r.Reason, nil)
 	case m.allowed(true) != "":
 		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.allowed(true), nil)
 	case r.Result == dnsauth.TempError && (r.SPFAligned || r.DKIMAligned):
@@ -256,6 +269,9 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": aligned pass; "+r.Reason, nil)
 	case r.Result == dnsauth.TempError:
 		m.temperror(RuleDMARC, StageBody, m.dmarcWorst(r), d, r.FromDomain, "DMARC temperror for "+r.FromDomain+": "+r.Reason)
+	case m.unconfirmedAligned(r.FromDomain):
+		m.temperror(RuleDMARC, StageBody, m.dmarcAction(r.Policy), d, r.FromDomain,
+			"DMARC fail for "+r.FromDomain+", but the relay's ARC seal, which could override it, could not be checked: "+m.ARC.Reason)
 	default:
 		a := m.dmarcAction(r.Policy)
 		text := "DMARC policy of " + r.FromDomain + " rejects this message"

@@ -12,29 +12,45 @@ import (
 // header(s) the relay added (spec: "Two deployments"). Only the relay's
 // own headers are trusted: anything below them was written by whoever
 // connected to the relay and may be forged. The MTA's own header for this
-// hop, should it pass one (Postfix 3.7 and Sendmail 8.17 do not), is skipped.
+// hop, should it pass one (Postfix 3.7 and Sendmail 8.17 do not), is
+// skipped. A relay with by_names is walked through its own headers
+// (relaywalk.go); otherwise the header hops down from the top names the
+// client.
 func (m *Message) findOrigin() {
-	rc := m.e.byName[m.Relay].cfg
+	rs := m.e.byName[m.Relay]
+	rc := rs.cfg
 	values, skip := m.receivedBelowThisHop()
-	idx := skip + rc.Hops - 1
-	o := &Origin{Index: idx, Class: ClassInternet}
+	var step walkStep
+	if len(rc.ByNames) > 0 {
+		step = relayWalk(values, skip, rc.Name, rc.ByNames, rs.relayOwnClient)
+	} else {
+		step = countHops(values, skip, rc)
+	}
+	o := &Origin{Index: step.index, Class: ClassInternet, Err: step.err}
 	m.Origin = o
-	if idx >= len(values) {
-		o.Err = fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)
+	if o.Err != "" {
 		m.traceError(rc)
 		return
 	}
-	o.Received = values[idx]
-	hop, err := received.Parse(values[idx])
-	if err != nil {
-		o.Err = traceProblem(rc.Name, err)
-		m.traceError(rc)
-		return
-	}
-	o.IP, o.Helo, o.Host = hop.IP.Unmap(), hop.Helo, hop.Host
+	o.Received = values[step.index]
+	o.IP, o.Helo, o.Host = step.hop.IP.Unmap(), step.hop.Helo, step.hop.Host
 	if prefixesContain(m.e.trusted, o.IP) || prefixesContain(m.e.outbound, o.IP) {
 		o.Class = ClassOutbound
 	}
+}
+
+// countHops reads the client from the relay's hops-th header down from
+// the top: the relay adds that many, whoever they name.
+func countHops(values []string, skip int, rc *config.RelayConfig) walkStep {
+	idx := skip + rc.Hops - 1
+	if idx >= len(values) {
+		return walkStep{index: idx, err: fmt.Sprintf("relay %q should have added %d Received header(s) but only %d are present", rc.Name, rc.Hops, len(values)-skip)}
+	}
+	hop, err := received.Parse(values[idx])
+	if err != nil {
+		return walkStep{index: idx, err: traceProblem(rc.Name, err)}
+	}
+	return walkStep{index: idx, hop: hop}
 }
 
 // receivedBelowThisHop returns the Received values, top first, and how many

@@ -2,7 +2,9 @@
 // 8601) that reports every method's result: it formats ours, and
 // recognising existing ones that claim our authserv-id, which must be
 // removed before ours is added (RFC 8601 §5) because whoever reads the
-// message trusts a field carrying that id.
+// message trusts a field carrying that id. Parse reads the results of
+// another verifier's field, for a filtering relay whose own results the
+// configuration trusts.
 //
 // The formatter is our own: go-msgauth's authres.Format does not fold and
 // cannot say header.s or policy.dmarc. Every value is quoted when RFC 8601
@@ -31,6 +33,16 @@ type Results struct {
 	DMARC      []dmarc.Result // one per From domain; empty: omitted
 	AuthUser   string         // SMTP AUTH user: auth=pass smtp.auth=<user>; "": omitted
 	Comment    string         // a note after the authserv-id, as a comment; "": none
+	// Others are further results, written after the DKIM ones: arc, and
+	// the results taken from a verifier the configuration trusts.
+	Others []Other
+}
+
+// Other is one more result: "method=result (comment) name=value ...".
+type Other struct {
+	Method, Result string
+	Comment        string   // "": none
+	Props          []string // name, value pairs in order; empty values are left out
 }
 
 // The limits of the formatter.
@@ -82,7 +94,7 @@ func arSplit(prefix, value string) arWord {
 }
 
 // arResinfos builds the results in their order: auth, spf (MAIL FROM,
-// then HELO), each dkim, each dmarc.
+// then HELO), each dkim, the others, each dmarc.
 func arResinfos(ar Results) [][]arWord {
 	var out [][]arWord
 	if ar.AuthUser != "" {
@@ -99,6 +111,9 @@ func arResinfos(ar Results) [][]arWord {
 	}
 	if len(ar.DKIM) == 0 && !ar.NoDKIM {
 		out = append(out, []arWord{arPlain("dkim=none")})
+	}
+	for _, o := range ar.Others {
+		out = append(out, arOther(o))
 	}
 	for _, d := range ar.DMARC {
 		out = append(out, arDMARC(d))
@@ -126,6 +141,23 @@ func arDKIM(r dkim.Result) []arWord {
 	}
 	return arProps(words, "header.d", r.Domain, "header.i", id, "header.s", r.Selector,
 		"header.a", r.Algorithm, "header.b", r.Signature)
+}
+
+// arOther is one of Results.Others. A method or result that is not a
+// token is not written as one: such text came from outside.
+func arOther(o Other) []arWord {
+	method, result := o.Method, o.Result
+	if !arIsToken(method) {
+		method = "x-invalid"
+	}
+	if !arIsToken(result) {
+		result = string(dnsauth.Neutral)
+	}
+	words := []arWord{arPlain(strings.ToLower(method) + "=" + strings.ToLower(result))}
+	if c := arComment(o.Comment); c != nil {
+		words = append(words, c)
+	}
+	return arProps(words, o.Props...)
 }
 
 // arDMARC is "dmarc=<result> [reason] header.from=<domain>

@@ -72,7 +72,18 @@ var arCases = []struct {
 		Comment:    "evil)\r\nX-Injected: yes (",
 		DKIM: []dkim.Result{{Result: dnsauth.PermError, Domain: "ex\"ample.org\r\nX-Bad: 1", Selector: "a=b",
 			Reason: strings.Repeat("long reason with \"quotes\" and \\backslashes\\ ", 10)}},
-		DMARC: []dmarc.Result{{Result: "", FromDomain: "bücher.example"}},
+		DMARC:  []dmarc.Result{{Result: "", FromDomain: "bücher.example"}},
+		Others: []Other{{Method: "dkim\r\nX-Bad", Result: "pass;", Comment: "from (x) \r\n y", Props: []string{"header.d", "a b;c"}}},
+	}},
+	{"others", Results{
+		AuthservID: "mx.example.org",
+		DKIM: []dkim.Result{{Result: dnsauth.Fail, Domain: "example.org", Selector: "sel", Identifier: "@example.org",
+			Algorithm: "rsa-sha256", Signature: "AbCdEfGh", Reason: "body hash did not verify"}},
+		Others: []Other{
+			{Method: "arc", Result: "pass", Comment: "sealed by filter.example.net, i=1", Props: []string{"smtp.remote-ip", "198.51.100.7"}},
+			{Method: "dkim", Result: "pass", Comment: "from relay filter's authentication results", Props: []string{"header.d", "example.org", "header.i", ""}},
+		},
+		DMARC: []dmarc.Result{{Result: dnsauth.Fail, FromDomain: "example.org", Policy: "none", Reason: "overridden"}},
 	}},
 }
 
@@ -195,6 +206,9 @@ func arExpected(ar Results) []string {
 	if len(ar.DKIM) == 0 {
 		out = append(out, "dkim=none reason= d= i=")
 	}
+	for _, o := range ar.Others {
+		out = append(out, arOtherExpected(o))
+	}
 	for _, d := range ar.DMARC {
 		r := d.Result
 		if r == "" {
@@ -203,6 +217,28 @@ func arExpected(ar Results) []string {
 		out = append(out, "dmarc="+string(r)+" reason="+arReasonWord(d.Result, d.Reason)+" from="+d.FromDomain)
 	}
 	return out
+}
+
+// arOtherExpected is what arParsed should find for one of Results.Others.
+func arOtherExpected(o Other) string {
+	props := map[string]string{}
+	for i := 0; i+1 < len(o.Props); i += 2 {
+		props[o.Props[i]] = o.Props[i+1]
+	}
+	method, result := strings.ToLower(o.Method), strings.ToLower(o.Result)
+	if !arIsToken(method) {
+		method = "x-invalid"
+	}
+	if !arIsToken(result) {
+		result = string(dnsauth.Neutral)
+	}
+	switch method {
+	case "dkim":
+		return "dkim=" + result + " reason= d=" + props["header.d"] + " i=" + props["header.i"]
+	case "arc":
+		return "arc=" + result + " ip=" + props["smtp.remote-ip"]
+	}
+	return method + "=" + result
 }
 
 // arReasonWord is the reason as go-msgauth gives it back: quoted, and
@@ -228,6 +264,10 @@ func arParsed(r authres.Result) string {
 		return "dkim=" + string(r.Value) + " reason=" + r.Reason + " d=" + unq(r.Domain) + " i=" + unq(r.Identifier)
 	case *authres.DMARCResult:
 		return "dmarc=" + string(r.Value) + " reason=" + r.Reason + " from=" + unq(r.From)
+	case *authres.ARCResult:
+		return "arc=" + string(r.Value) + " ip=" + r.RemoteIP
+	case *authres.GenericResult:
+		return r.Method + "=" + string(r.Value)
 	}
 	return "unexpected"
 }

@@ -12,7 +12,8 @@
 // typically reach the back end (the apex, mail., smtp., mx.) are reported
 // when they resolve outside the relay set. In the configuration it looks
 // for trusted networks that reach into the Internet, relay sets that came
-// out empty, and allow-list entries that cover an audited domain.
+// out empty, allow-list entries that cover an audited domain, and ARC
+// sealers of a relay that publish no key under its arc_selectors.
 //
 // Every finding is PASS, WARN or FAIL, with what was found and one line of
 // advice. The relay networks are the engine's (policy.Engine.RelayNetworks,

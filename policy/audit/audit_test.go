@@ -87,8 +87,15 @@ mode = "report-only"
 
 func newAuditEngine(t *testing.T) *policy.Engine {
 	t.Helper()
-	srv := dnstest.New(t, auditZone)
-	cfg, err := config.ParseConfig("audit.toml", []byte(fmt.Sprintf(auditConfig, srv.Addr)))
+	return auditEngine(t, auditZone, auditConfig)
+}
+
+// auditEngine serves zone and builds an engine from the configuration
+// text, whose %s is the DNS server's address.
+func auditEngine(t *testing.T, zone, text string) *policy.Engine {
+	t.Helper()
+	srv := dnstest.New(t, zone)
+	cfg, err := config.ParseConfig("audit.toml", []byte(fmt.Sprintf(text, srv.Addr)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ func (a *auditor) configFindings() []Finding {
 		"every client there skips the DMARC and SPF outcomes")
 	for _, r := range a.cfg.Relays {
 		a.relayFindings(add, r)
+		a.arcFindings(add, r)
 	}
 	if out == nil {
 		out = []Finding{}

@@ -42,6 +42,11 @@
 //	dmarc[]                 {result, from_domain, org_domain, record_domain, record, policy,
 //	                        policy_tag, p, sp, np, pct, sampled, spf_aligned, dkim_aligned,
 //	                        aligned_dkim, reason}
+//	arc                     {cv, reason, instance, sealer, sets[] {instance, sealer, signer,
+//	                        authserv_id, results[]}, trusted, why}: the ARC chain of mail from
+//	                        a relay with arc_sealers; null otherwise
+//	trusted_results[]       {method, domain, source}: passes taken from the relay's own
+//	                        Authentication-Results or its trusted ARC seal
 //	outcomes[]              {rule, stage, result, detail, action, report_only, reply}
 //	removed_headers[]       {name, index, value, reason}: the fields the daemon deletes, in the
 //	                        order it deletes them; index counts from 1 among the fields of

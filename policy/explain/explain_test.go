@@ -73,7 +73,14 @@ type explainWorld struct {
 
 func (w *explainWorld) engine(t *testing.T) *policy.Engine {
 	t.Helper()
-	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(explainConfig, w.dns.Addr)))
+	return engineOf(t, fmt.Sprintf(explainConfig, w.dns.Addr))
+}
+
+// engineOf builds an engine from a configuration's text, without
+// background refresh and with DMARC's pct sampling always hit.
+func engineOf(t *testing.T, text string) *policy.Engine {
+	t.Helper()
+	cfg, err := config.ParseConfig("test.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

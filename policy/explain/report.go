@@ -33,6 +33,8 @@ type Report struct {
 	SPF        *SPF        `json:"spf"`
 	DKIM       []DKIM      `json:"dkim"`
 	DMARC      []DMARC     `json:"dmarc"`
+	ARC        *ARC        `json:"arc"`
+	Trusted    []Trusted   `json:"trusted_results"`
 	Outcomes   []Outcome   `json:"outcomes"`
 
 	RemovedHeaders        []RemovedHeader `json:"removed_headers"`
@@ -190,6 +192,7 @@ func newReport(cfg *config.Config, m *policy.Message, ended policy.Stage, in Inp
 			r.hadDKIMHeader = true
 		}
 	}
+	r.trustOf(m)
 	r.headerEdits(m)
 	return r
 }

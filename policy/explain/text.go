@@ -19,6 +19,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	r.textClient(t)
 	r.textSPF(t)
 	r.textDKIM(t)
+	r.textTrust(t)
 	r.textDMARC(t)
 	r.textRules(t)
 	r.textRecipients(t)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suite drives: Postfix (the real MTA the
-# milter is attached to) and swaks (the SMTP client). Safe to run again:
-# when both are present it only checks the default main.cf and returns.
+# milter is attached to), swaks (the SMTP client) and dkimpy with its
+# Authentication-Results module (python3-dkim, python3-authres: the ARC
+# sealer of the filter stage, testdata/arcfilter.py). Safe to run again:
+# when all are present it only checks the default main.cf and returns.
 #
 # Nothing may start on its own while packages are unpacked (the suite runs
 # private instances, never the system one), so a policy-rc.d that refuses
@@ -16,6 +18,7 @@ fi
 missing=()
 command -v postfix >/dev/null 2>&1 || missing+=(postfix)
 command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+/usr/bin/python3 -c 'import dkim, authres' >/dev/null 2>&1 || missing+=(python3-dkim python3-authres)
 
 if [ "${#missing[@]}" -gt 0 ]; then
 	policy=/usr/sbin/policy-rc.d

@@ -82,6 +82,7 @@ type worldOptions struct {
 	mode     string // "enforce" or "report-only"
 	unix     bool   // unix: socket instead of inet:
 	sendmail bool   // Sendmail instead of Postfix
+	relay    string // the filter's keys after its name (TOML lines); "": 127.0.0.20, one hop
 }
 
 // newWorld starts DNS, the daemon and the MTA; t.Cleanup stops them all.
@@ -100,7 +101,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	w.config = filepath.Join(dir, "spoofguard.toml")
 	writeConfig(t, w.config, map[string]string{
 		"Listen": listen, "AuthservID": authservID, "Mode": o.mode,
-		"DNS": w.dns.Addr, "SocketGroup": group,
+		"DNS": w.dns.Addr, "SocketGroup": group, "Relay": o.relay,
 	})
 	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), w.config, listen)
 	w.mta = startMTA(t, o.sendmail, listen)

@@ -43,6 +43,9 @@ type Config struct {
 	// Files are written into the configuration directory (name → text),
 	// e.g. lookup tables that Extra refers to as $config_directory/NAME.
 	Files map[string]string
+	// Master are further master.cf lines (services such as a content
+	// filter's pipe and its reinjection listener).
+	Master []string
 }
 
 // Instance is a running private Postfix.
@@ -152,7 +155,7 @@ func (p *Instance) writeConfig() error {
 		"ConfigDir": p.ConfigDir, "QueueDir": p.QueueDir, "DataDir": p.DataDir,
 		"MailDir": p.MailDir, "LogFile": p.LogFile, "Dir": p.Dir,
 		"Hostname": p.cfg.Hostname, "Domains": p.cfg.Domains, "Milters": p.cfg.Milters,
-		"Extra": p.cfg.Extra, "UID": uid, "GID": gid, "Listen": p.Addr,
+		"Extra": p.cfg.Extra, "UID": uid, "GID": gid, "Listen": p.Addr, "Master": p.cfg.Master,
 	}
 	for name, text := range p.cfg.Files {
 		if err := os.WriteFile(filepath.Join(p.ConfigDir, name), []byte(text), 0o644); err != nil {
