@@ -1,0 +1,32 @@
+-- +goose Up
+CREATE TABLE decisions (
+	id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at           BIGINT NOT NULL,
+	host         TEXT NOT NULL DEFAULT '',
+	queue        TEXT NOT NULL DEFAULT '',
+	domain       TEXT NOT NULL,
+	seen         TEXT NOT NULL DEFAULT '',
+	rcpt         TEXT NOT NULL DEFAULT '',
+	mail_from    TEXT NOT NULL DEFAULT '',
+	from_domains TEXT NOT NULL DEFAULT '',
+	client_ip    TEXT NOT NULL DEFAULT '',
+	client_name  TEXT NOT NULL DEFAULT '',
+	helo         TEXT NOT NULL DEFAULT '',
+	class        TEXT NOT NULL DEFAULT '',
+	relay        TEXT NOT NULL DEFAULT '',
+	spf          TEXT NOT NULL DEFAULT '',
+	spf_domain   TEXT NOT NULL DEFAULT '',
+	dkim         TEXT NOT NULL DEFAULT '',
+	dmarc        TEXT NOT NULL DEFAULT '',
+	rules        TEXT NOT NULL DEFAULT '',
+	verdict      TEXT NOT NULL DEFAULT '',
+	rule         TEXT NOT NULL DEFAULT '',
+	would        TEXT NOT NULL DEFAULT '',
+	sender       TEXT NOT NULL DEFAULT '',
+	reason       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX decisions_at ON decisions (at);
+CREATE INDEX decisions_domain_at ON decisions (domain, at);
+
+-- +goose Down
+DROP TABLE decisions;
