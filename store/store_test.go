@@ -273,4 +273,3 @@ func TestBackendOf(t *testing.T) {
 		}
 	}
 }
-
