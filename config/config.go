@@ -126,6 +126,7 @@ type Config struct {
 	SPF      SPFConfig      `toml:"spf"`
 	DKIM     DKIMConfig     `toml:"dkim"`
 	Allow    AllowConfig    `toml:"allow"`
+	Store    StoreConfig    `toml:"store"`
 }
 
 // MilterConfig is the [milter] table: how the MTA reaches the daemon and
@@ -292,6 +293,7 @@ func Default() *Config {
 		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
+		Store: defaultStore(),
 	}
 }
 
