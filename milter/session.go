@@ -270,6 +270,7 @@ func (s *session) finish(note string) {
 	msg := s.msg
 	v, obs := msg.Verdict(), msg.Observed()
 	s.d.metrics.message(string(obs.Action), obs.Rule, obs.ReportOnly)
+	s.record()
 	log := s.rt.log
 	if !log.Enabled(context.Background(), slog.LevelInfo) {
 		return

@@ -1,0 +1,111 @@
+package milter
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoofguard/spoofguard/store"
+)
+
+// The daemon records, in report-only mode, a forgery of a protected From
+// and a recipient direct delivery would refuse; mail that names no
+// protected domain leaves no record. The records are written by the time
+// the daemon has shut down, and counted.
+func TestDaemonRecordsDecisions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spoofguard.db")
+	w := newDaemonWorld(t, "mode = \"report-only\"\n[store]\npath = \""+path+"\"")
+	addr := w.d.Addr().String()
+	send(t, addr, "192.0.2.66", "spam.example", "", "x@spammer.example", []string{"user@edge.example"},
+		w.message("CEO <ceo@edge.example>", false, ""))
+	send(t, addr, "192.0.2.66", "spam.example", "", "x@spammer.example", []string{"user@example.org"},
+		w.message("x@spammer.example", false, ""))
+	send(t, addr, "198.51.100.5", "filter.example.org", "", "alice@partner.example", []string{"user@example.org"},
+		w.message("alice@partner.example", true, "mail.partner.example 192.0.2.30"))
+	w.d.Shutdown()
+
+	var metrics bytes.Buffer
+	w.d.Metrics().WriteTo(&metrics)
+	if !strings.Contains(metrics.String(), "spoofguard_store_records_written_total 2") {
+		t.Errorf("metrics:\n%s", grepLines(metrics.String(), "spoofguard_store"))
+	}
+	recs := readStore(t, store.Options{Path: path})
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2: %+v", len(recs), recs)
+	}
+	forged, direct := recs[0], recs[1]
+	if forged.Domain != "edge.example" || strings.Join(forged.Seen, ",") != "from" || forged.ClientIP != "192.0.2.66" ||
+		forged.MailFrom != "spammer.example" || forged.Verdict != "accept" || forged.Would != "reject" ||
+		forged.Rule != "header-forgery" || forged.Class != "internet" || forged.Rcpt != "" {
+		t.Errorf("forgery record %+v", forged)
+	}
+	if direct.Domain != "example.org" || direct.Rcpt != "user@example.org" || strings.Join(direct.Seen, ",") != "rcpt" ||
+		direct.Rule != "direct-delivery" || direct.Would != "reject" || direct.Verdict != "accept" {
+		t.Errorf("direct-delivery record %+v", direct)
+	}
+}
+
+// A store that cannot be reached (nothing listens on the PostgreSQL
+// port) changes nothing for the mail: replies come at once and the lost
+// records are counted.
+func TestDaemonStoreDown(t *testing.T) {
+	w := newDaemonWorld(t, "mode = \"report-only\"\n[store]\nurl = \"postgres://u:p@127.0.0.1:1/none?connect_timeout=1\"")
+	addr := w.d.Addr().String()
+	for range 5 {
+		start := time.Now()
+		r := send(t, addr, "192.0.2.66", "spam.example", "", "x@spammer.example", []string{"user@edge.example"},
+			w.message("CEO <ceo@edge.example>", false, ""))
+		if r.stage != "eom" || time.Since(start) > 500*time.Millisecond {
+			t.Fatalf("transaction ended at %s after %v", r.stage, time.Since(start))
+		}
+	}
+	w.d.Shutdown()
+	var metrics bytes.Buffer
+	w.d.Metrics().WriteTo(&metrics)
+	if !strings.Contains(metrics.String(), `spoofguard_store_records_dropped_total{reason="store_error"} 5`) {
+		t.Errorf("metrics:\n%s", grepLines(metrics.String(), "spoofguard_store"))
+	}
+	if !strings.Contains(w.logs.String(), "decision store unavailable") {
+		t.Errorf("no log line about the store:\n%s", w.logs.String())
+	}
+}
+
+// With no directory for the embedded file the store is off, and says so.
+func TestDaemonStoreOffWithoutDirectory(t *testing.T) {
+	w := newDaemonWorld(t, "[store]\npath = \"/nonexistent/spoofguard/s.db\"")
+	if w.d.rec != nil || !strings.Contains(w.logs.String(), "decision store off") {
+		t.Errorf("store on without its directory; log:\n%s", w.logs.String())
+	}
+}
+
+func readStore(t *testing.T, o store.Options) []store.Record {
+	t.Helper()
+	o.Existing = true
+	st, err := store.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []store.Record
+	err = st.Scan(context.Background(), store.Query{}, func(r *store.Record) error {
+		out = append(out, *r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
