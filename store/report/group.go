@@ -144,8 +144,14 @@ func (g *Group) add(r *store.Record) {
 	g.count(r)
 }
 
-// count notes a stopped record and the door it tried.
+// count notes a stopped record and the door it tried. Direct delivery
+// refuses recipients, each of which has its own record that counts it;
+// in report-only mode the message's record names it too, and would
+// count it twice.
 func (g *Group) count(r *store.Record) {
+	if r.Rule == ruleDirect {
+		return
+	}
 	if r.Stopped() {
 		g.Stopped++
 	}

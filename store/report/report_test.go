@@ -55,6 +55,9 @@ func stream() []store.Record {
 	direct := store.Record{Domain: "example.org", Seen: []string{"rcpt"}, Rcpt: "ceo@example.org", MailFrom: "partner.example",
 		ClientIP: "192.0.2.66", Class: "internet", SPF: "pass", SPFDomain: "partner.example", Verdict: "accept", Rule: "direct-delivery", Would: "reject"}
 	add(2, direct)
+	directMsg := direct
+	directMsg.Seen, directMsg.Rcpt, directMsg.FromDomains = []string{"from"}, "", []string{"example.org"}
+	add(1, directMsg)
 	relay := store.Record{Domain: "example.org", Seen: []string{"from"}, FromDomains: []string{"example.org"}, Class: "internet",
 		Relay: "filter", Verdict: "accept", Rule: "relay-trace", Would: "tempfail"}
 	add(1, relay)
@@ -120,8 +123,8 @@ func TestReportFacts(t *testing.T) {
 		t.Fatalf("domains %+v", rep.Domains)
 	}
 	d := rep.Domains[0]
-	if d.Messages != 22 {
-		t.Errorf("messages %d, want 22 (the 2 refused recipients are not messages)", d.Messages)
+	if d.Messages != 23 {
+		t.Errorf("messages %d, want 23 (the 2 refused recipients are not messages)", d.Messages)
 	}
 	if len(d.Fixes) != 2 || d.Fixes[0].Group != "mcsv.net d=mcsv.net" || d.Fixes[1].Group != "crm.example d=crm.example" {
 		t.Fatalf("fixes %+v", d.Fixes)
@@ -150,10 +153,10 @@ func TestReportFacts(t *testing.T) {
 func TestReportSinceAndProgress(t *testing.T) {
 	var prog bytes.Buffer
 	rep := buildT(t, Options{Since: now.Add(-10 * time.Hour), Progress: &prog, ProgressEvery: 2})
-	if rep.Records != 9 {
-		t.Errorf("records in the last 10 hours: %d, want 9", rep.Records)
+	if rep.Records != 10 {
+		t.Errorf("records in the last 10 hours: %d, want 10", rep.Records)
 	}
-	if !strings.Contains(prog.String(), "report: read 4 of 9 records (44%)") || !strings.HasSuffix(prog.String(), "report: read 9 records\n") {
+	if !strings.Contains(prog.String(), "report: read 4 of 10 records (40%)") || !strings.HasSuffix(prog.String(), "report: read 10 records\n") {
 		t.Errorf("progress:\n%s", prog.String())
 	}
 	prog.Reset()
