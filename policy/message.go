@@ -90,6 +90,9 @@ type Message struct {
 	verdict  Verdict // most severe enforced verdict so far
 	observed Verdict // most severe verdict including report-only ones
 
+	authorized []SenderMatch  // authorised senders that rescued an own-domain rule
+	pending    []pendingCheck // own-domain rules waiting for DKIM
+
 	headers       []Header
 	ctx           context.Context
 	dkim          *dkim.Verifier
@@ -160,6 +163,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.checkEnvelope(ctx, StageHeaders)
 	}
 	m.checkBehindOutbound(ctx)
+	m.settlePending(StageHeaders)
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
@@ -184,6 +188,7 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 		m.DKIM = m.dkim.Close()
 		m.dkim = nil
 	}
+	m.settlePending(StageBody)
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
 	return m.verdict
