@@ -37,9 +37,9 @@ import (
 // SenderMatch is an authorised sender whose proof passed and which let a
 // message through an own-domain rule it would have failed.
 type SenderMatch struct {
-	Domain string // the protected domain ([[domain]] name) it is listed under
-	Name   string // the entry's name
-	Proof  string // what passed, in words: "DKIM pass for d=mcsv.net"
+	Domain string `json:"domain"` // the protected domain ([[domain]] name) it is listed under
+	Name   string `json:"name"`   // the entry's name
+	Proof  string `json:"proof"`  // what passed, in words: "DKIM pass for d=mcsv.net"
 }
 
 // pendingCheck is an own-domain rule that failed before the DKIM results
