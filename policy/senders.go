@@ -138,16 +138,24 @@ func (m *Message) senderAllowed(d *DomainConfig) string {
 	return ""
 }
 
-// rescueOrWait settles an own-domain rule that failed on its own
-// evidence: an authorised sender proven now passes it; a dkim entry that
-// may still be proven later puts the decision off (pendingCheck);
-// otherwise it reports false and the caller applies the rule's verdict.
+// rescueOrWait settles the envelope-forgery rule where it failed on its
+// own evidence: an authorised sender proven now passes it; a dkim entry
+// that may still be proven later puts the decision off (pendingCheck);
+// one whose key lookup failed makes it a temperror; otherwise it reports
+// false and the caller applies the rule's verdict.
 func (m *Message) rescueOrWait(rule string, stage Stage, d *DomainConfig, subject string, decide func(Stage)) bool {
 	if m.senderRescues(rule, stage, d, subject) {
 		return true
 	}
 	if m.mayBeSignedFor(d, stage) {
 		m.pending = append(m.pending, pendingCheck{rule: rule, subject: subject, d: d, decide: decide})
+		return true
+	}
+	if m.dkimSenderTempfailed(d) {
+		// Had the key been fetched, the entry might have rescued the
+		// message: a DNS failure must not become a reject.
+		m.temperror(rule, stage, d.EnvelopeForgery, d, d.Name,
+			subject+": an authorised sender's DKIM signature could not be checked (DNS temporary failure)")
 		return true
 	}
 	return false

@@ -225,6 +225,8 @@ func TestSenderDKIMTemperror(t *testing.T) {
 	runSenderCases(t, w, []senderCase{
 		{name: "SaaS envelope", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example",
 			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
+		{name: "own envelope", senders: mailchimp, ip: "192.0.2.80", mailFrom: "news@example.org",
+			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageBody},
 	})
 }
 
