@@ -34,8 +34,9 @@ type Report struct {
 	DMARC      []DMARC     `json:"dmarc"`
 	Outcomes   []Outcome   `json:"outcomes"`
 	// AuthorizedSenders are the [[domain]] senders entries whose proof
-	// passed and let the message through an own-domain rule.
-	AuthorizedSenders []policy.SenderMatch `json:"authorized_senders"`
+	// passed and let the message through an own-domain rule; left out
+	// when none did.
+	AuthorizedSenders []policy.SenderMatch `json:"authorized_senders,omitempty"`
 
 	AuthenticationResults string       `json:"authentication_results"`
 	VerdictHeader         *HeaderField `json:"verdict_header"`
@@ -186,7 +187,7 @@ func newReport(cfg *policy.Config, m *policy.Message, ended policy.Stage, in Inp
 	for _, o := range m.Outcomes {
 		r.Outcomes = append(r.Outcomes, outcomeOf(o))
 	}
-	r.AuthorizedSenders = append([]policy.SenderMatch{}, m.AuthorizedSenders()...)
+	r.AuthorizedSenders = m.AuthorizedSenders()
 	for _, h := range m.Headers() {
 		if strings.EqualFold(h.Name, "DKIM-Signature") {
 			r.hadDKIMHeader = true
