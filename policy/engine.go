@@ -61,7 +61,6 @@ type Engine struct {
 	closing  sync.Once
 	imp      *impersonation.Index
 	domains  domainIndex
-	senders  map[string][]Sender // authorised senders by protected domain name
 }
 
 // Options adjust an engine for tests and for the offline check.

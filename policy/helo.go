@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
@@ -37,7 +38,7 @@ func (m *Message) checkHelo(ctx context.Context, stage Stage, ip netip.Addr, hel
 
 // heloVerdict applies envelope-forgery to a HELO name in a protected
 // domain that SPF did not pass and no authorised sender rescued.
-func (m *Message) heloVerdict(stage Stage, d *DomainConfig, name string) {
+func (m *Message) heloVerdict(stage Stage, d *config.DomainConfig, name string) {
 	r := m.HELO
 	switch r.Result {
 	case dnsauth.TempError:

@@ -103,7 +103,7 @@ func (m *Message) envelopeForgery(stage Stage, d *config.DomainConfig, identity 
 
 // envelopeVerdict applies envelope-forgery to a protected envelope domain
 // that SPF did not pass and no authorised sender rescued.
-func (m *Message) envelopeVerdict(stage Stage, d *DomainConfig, identity string) {
+func (m *Message) envelopeVerdict(stage Stage, d *config.DomainConfig, identity string) {
 	switch m.SPF.Result {
 	case dnsauth.TempError:
 		m.temperror(RuleEnvelopeForgery, stage, d.EnvelopeForgery, d, d.Name, "SPF temperror for protected domain "+identity+": "+m.SPF.Reason)

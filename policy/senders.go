@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/header"
@@ -46,7 +47,7 @@ type SenderMatch struct {
 // were known, for a domain a dkim entry could still rescue.
 type pendingCheck struct {
 	rule, subject string
-	d             *DomainConfig
+	d             *config.DomainConfig
 	decide        func(Stage) // applies the rule's verdict at a stage
 }
 
@@ -67,7 +68,7 @@ func (m *Message) AuthorizedSenders() []SenderMatch { return m.authorized }
 
 // senderProof returns, in words, how entry s is proven for this message,
 // or "" when it is not.
-func (m *Message) senderProof(s *Sender) string {
+func (m *Message) senderProof(s *config.Sender) string {
 	switch {
 	case s.DKIM != "":
 		for _, r := range m.DKIM {
@@ -100,7 +101,7 @@ func (m *Message) spfPassFor(domain string) bool {
 // senderRescues records a passing outcome for rule when one of d's
 // authorised senders is proven for this message, and reports whether one
 // was.
-func (m *Message) senderRescues(rule string, stage Stage, d *DomainConfig, subject string) bool {
+func (m *Message) senderRescues(rule string, stage Stage, d *config.DomainConfig, subject string) bool {
 	ss := m.e.sendersOf(d)
 	for i := range ss {
 		s := &ss[i]
@@ -129,7 +130,7 @@ func (m *Message) noteAuthorized(sm SenderMatch) {
 // (header-forgery recorded it). The domain's owner listed that third
 // party, which is the local policy exception RFC 7489 §6.7 allows. ""
 // when none was.
-func (m *Message) senderAllowed(d *DomainConfig) string {
+func (m *Message) senderAllowed(d *config.DomainConfig) string {
 	for _, sm := range m.authorized {
 		if d != nil && sm.Domain == d.Name {
 			return fmt.Sprintf("authorised sender %q of %s (%s)", sm.Name, sm.Domain, sm.Proof)
@@ -143,7 +144,7 @@ func (m *Message) senderAllowed(d *DomainConfig) string {
 // that may still be proven later puts the decision off (pendingCheck);
 // one whose key lookup failed makes it a temperror; otherwise it reports
 // false and the caller applies the rule's verdict.
-func (m *Message) rescueOrWait(rule string, stage Stage, d *DomainConfig, subject string, decide func(Stage)) bool {
+func (m *Message) rescueOrWait(rule string, stage Stage, d *config.DomainConfig, subject string, decide func(Stage)) bool {
 	if m.senderRescues(rule, stage, d, subject) {
 		return true
 	}
@@ -165,7 +166,7 @@ func (m *Message) rescueOrWait(rule string, stage Stage, d *DomainConfig, subjec
 // after stage: at MAIL FROM any dkim entry could; at the end of the
 // headers only one whose d= a DKIM-Signature names; at the end of the
 // body the results are in.
-func (m *Message) mayBeSignedFor(d *DomainConfig, stage Stage) bool {
+func (m *Message) mayBeSignedFor(d *config.DomainConfig, stage Stage) bool {
 	if stage == StageBody || !m.hasDKIMSender(d) {
 		return false
 	}
@@ -180,7 +181,7 @@ func (m *Message) mayBeSignedFor(d *DomainConfig, stage Stage) bool {
 	return false
 }
 
-func (m *Message) hasDKIMSender(d *DomainConfig) bool {
+func (m *Message) hasDKIMSender(d *config.DomainConfig) bool {
 	for _, s := range m.e.sendersOf(d) {
 		if s.DKIM != "" {
 			return true
@@ -190,7 +191,7 @@ func (m *Message) hasDKIMSender(d *DomainConfig) bool {
 }
 
 // dkimSenderOf returns d's dkim entry for the signing domain sdid, or nil.
-func (m *Message) dkimSenderOf(d *DomainConfig, sdid string) *Sender {
+func (m *Message) dkimSenderOf(d *config.DomainConfig, sdid string) *config.Sender {
 	ss := m.e.sendersOf(d)
 	for i := range ss {
 		if ss[i].DKIM != "" && ss[i].DKIM == header.NormalizeDomain(sdid) {
@@ -203,7 +204,7 @@ func (m *Message) dkimSenderOf(d *DomainConfig, sdid string) *Sender {
 // dkimSenderTempfailed reports whether a signature of one of d's dkim
 // entries could not be verified for a DNS failure: had it verified, the
 // entry would have rescued the message.
-func (m *Message) dkimSenderTempfailed(d *DomainConfig) bool {
+func (m *Message) dkimSenderTempfailed(d *config.DomainConfig) bool {
 	for _, r := range m.DKIM {
 		if r.Result == dnsauth.TempError && m.dkimSenderOf(d, r.Domain) != nil {
 			return true
@@ -225,20 +226,10 @@ func (m *Message) settlePending(stage Stage) {
 	}
 }
 
-// Sender is one authorised sender entry of a protected domain: a name for
-// logs and reports and exactly one proof. Domains are normalised (lower
-// case A-labels without a final dot).
-type Sender struct {
-	Name     string    `toml:"name"`
-	DKIM     string    `toml:"dkim"`
-	SPF      string    `toml:"spf"`
-	Networks []Network `toml:"networks"`
-}
-
 // sendersOf returns the authorised senders of protected domain d.
-func (e *Engine) sendersOf(d *DomainConfig) []Sender {
+func (e *Engine) sendersOf(d *config.DomainConfig) []config.Sender {
 	if d == nil {
 		return nil
 	}
-	return e.senders[d.Name]
+	return d.Senders
 }

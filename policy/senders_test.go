@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	toml "github.com/pelletier/go-toml/v2"
-
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
@@ -42,15 +41,7 @@ func newSenderWorld(t testing.TB) *engineWorld {
 // example.org written as in the file: `senders = [...]`.
 func (w *engineWorld) senderEngine(t testing.TB, milter, senders string) *Engine {
 	t.Helper()
-	e := w.engine(t, milter, "", "", Options{Rand: func() int { return 50 }})
-	var v struct {
-		Senders []Sender `toml:"senders"`
-	}
-	if err := toml.Unmarshal([]byte(senders), &v); err != nil {
-		t.Fatal(err)
-	}
-	e.senders = map[string][]Sender{"example.org": v.Senders}
-	return e
+	return w.engine(t, milter, "", senders, Options{Rand: func() int { return 50 }})
 }
 
 const (
@@ -69,7 +60,7 @@ type senderCase struct {
 	mailFrom string
 	rcpt     string // default user@edge.example: no relay, so direct delivery stays out of the way
 	msg      string
-	action   Action
+	action   config.Action
 	rule     string
 	stage    Stage
 	matched  string // the authorised sender expected to be named
@@ -128,26 +119,26 @@ func TestSenderDKIM(t *testing.T) {
 	tampered := strings.Replace(news, "Hello.", "Hello, changed.", 1)
 	runSenderCases(t, w, []senderCase{
 		{name: "SaaS envelope, listed", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example", msg: news,
-			action: ActionAccept, stage: StageBody, matched: "Mailchimp"},
+			action: config.ActionAccept, stage: StageBody, matched: "Mailchimp"},
 		{name: "SaaS envelope, not listed", ip: "192.0.2.80", mailFrom: "bounce@mcsv.example", msg: news,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "own envelope, listed", senders: mailchimp, ip: "192.0.2.80", mailFrom: "news@example.org", msg: news,
-			action: ActionAccept, stage: StageBody, matched: "Mailchimp"},
+			action: config.ActionAccept, stage: StageBody, matched: "Mailchimp"},
 		{name: "own envelope, not listed", ip: "192.0.2.80", mailFrom: "news@example.org", msg: news,
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own envelope, listed, unsigned forgery", senders: mailchimp, ip: "192.0.2.80", mailFrom: "news@example.org",
-			msg: w.message(t, "News <news@example.org>", "", ""), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			msg: w.message(t, "News <news@example.org>", "", ""), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "listed, unsigned forgery", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example",
-			msg: w.message(t, "News <news@example.org>", "", ""), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: w.message(t, "News <news@example.org>", "", ""), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "listed, signature broken", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example", msg: tampered,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "own envelope, listed, signature broken", senders: mailchimp, ip: "192.0.2.80", mailFrom: "news@example.org", msg: tampered,
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageBody},
 		{name: "listed, another domain's signature", senders: mailchimp, ip: "192.0.2.66", mailFrom: "x@spammer.example",
-			msg: w.message(t, "News <news@example.org>", "partner.example", ""), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: w.message(t, "News <news@example.org>", "partner.example", ""), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "the d= must be exactly the listed domain", senders: `senders = [{ name = "Lists", dkim = "example.net" }]`,
 			ip: "192.0.2.40", mailFrom: "x@lists.example.net", msg: w.message(t, "News <news@example.org>", "lists.example.net", ""),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 	})
 }
 
@@ -159,24 +150,24 @@ func TestSenderSPFAndNetworks(t *testing.T) {
 	relayed := func(origin string) string { return w.message(t, "Scanner <scan@example.org>", "", origin) }
 	runSenderCases(t, w, []senderCase{
 		{name: "spf passes", senders: crm, ip: "192.0.2.81", mailFrom: "b@servers.crm.example", msg: plain,
-			action: ActionAccept, stage: StageBody, matched: "CRM"},
+			action: config.ActionAccept, stage: StageBody, matched: "CRM"},
 		{name: "spf fails", senders: crm, ip: "192.0.2.66", mailFrom: "b@servers.crm.example", msg: plain,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "spf of the HELO does not count", senders: crm, ip: "192.0.2.81", helo: "servers.crm.example", mailFrom: "", msg: plain,
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "network, own envelope", senders: printer, ip: "192.0.2.82", mailFrom: "scan@example.org", msg: plain,
-			action: ActionAccept, stage: StageBody, matched: "Printer"},
+			action: config.ActionAccept, stage: StageBody, matched: "Printer"},
 		{name: "outside the network, own envelope", senders: printer, ip: "192.0.2.83", mailFrom: "scan@example.org", msg: plain,
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "network, HELO in the protected domain", senders: printer, ip: "192.0.2.82", helo: "printer.example.org",
-			mailFrom: "scan@partner.example", msg: plain, action: ActionAccept, stage: StageBody, matched: "Printer"},
+			mailFrom: "scan@partner.example", msg: plain, action: config.ActionAccept, stage: StageBody, matched: "Printer"},
 		{name: "network behind the relay", senders: printer, ip: "198.51.100.5", mailFrom: "scan@example.org", rcpt: "user@example.org",
-			msg: relayed("printer.lan 192.0.2.82"), action: ActionAccept, stage: StageBody, matched: "Printer"},
+			msg: relayed("printer.lan 192.0.2.82"), action: config.ActionAccept, stage: StageBody, matched: "Printer"},
 		{name: "the relay itself is not the network", senders: `senders = [{ name = "Filter", networks = ["198.51.100.0/24"] }]`,
 			ip: "198.51.100.5", mailFrom: "scan@example.org", rcpt: "user@example.org",
-			msg: relayed("spam.spammer.example 192.0.2.66"), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			msg: relayed("spam.spammer.example 192.0.2.66"), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "every kind listed, none proven", senders: everyKind, ip: "192.0.2.66", mailFrom: "ceo@example.org", msg: plain,
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 	})
 }
 
@@ -187,13 +178,13 @@ func TestSenderOtherRulesUntouched(t *testing.T) {
 	w := newSenderWorld(t)
 	runSenderCases(t, w, []senderCase{
 		{name: "direct delivery still refused", senders: printer, ip: "192.0.2.82", mailFrom: "scan@example.org", rcpt: "user@example.org",
-			msg: w.message(t, "scan@example.org", "", ""), action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt, matched: "Printer"},
+			msg: w.message(t, "scan@example.org", "", ""), action: config.ActionReject, rule: RuleDirectDelivery, stage: StageRcpt, matched: "Printer"},
 		{name: "another protected domain's From", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example",
-			msg: w.message(t, "news@edge.example", "mcsv.example", ""), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: w.message(t, "news@edge.example", "mcsv.example", ""), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "another protected domain's envelope", senders: printer, ip: "192.0.2.82", mailFrom: "scan@edge.example",
-			msg: w.message(t, "scan@example.org", "", ""), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			msg: w.message(t, "scan@example.org", "", ""), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "two protected From domains, one listed", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example",
-			msg: w.message(t, "news@example.org, news@edge.example", "mcsv.example", ""), action: ActionReject, rule: RuleHeaderForgery,
+			msg: w.message(t, "news@example.org, news@edge.example", "mcsv.example", ""), action: config.ActionReject, rule: RuleHeaderForgery,
 			stage: StageHeaders},
 	})
 }
@@ -224,9 +215,9 @@ func TestSenderDKIMTemperror(t *testing.T) {
 	w.dns.SetFault("sel._domainkey.mcsv.example", dnstest.ServFail)
 	runSenderCases(t, w, []senderCase{
 		{name: "SaaS envelope", senders: mailchimp, ip: "192.0.2.80", mailFrom: "bounce@mcsv.example",
-			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
+			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: config.ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "own envelope", senders: mailchimp, ip: "192.0.2.80", mailFrom: "news@example.org",
-			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageBody},
+			msg: w.message(t, "news@example.org", "mcsv.example", ""), action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageBody},
 	})
 }
 
@@ -242,7 +233,7 @@ func TestSenderReportOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Observed().Action != ActionAccept || m.AuthorizedSender() != "Mailchimp" {
+	if m.Observed().Action != config.ActionAccept || m.AuthorizedSender() != "Mailchimp" {
 		t.Errorf("observed %s, sender %q:\n%s", m.Observed().Summary(), m.AuthorizedSender(), m.outcomeDump())
 	}
 }
