@@ -2,10 +2,6 @@ package policy
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,16 +21,7 @@ servers.crm.example. IN TXT "v=spf1 ip4:192.0.2.81 -all"
 
 func newSenderWorld(t testing.TB) *engineWorld {
 	t.Helper()
-	w := &engineWorld{dns: dnstest.New(t, senderZone), keys: map[string]ed25519.PrivateKey{}}
-	for _, d := range []string{"example.org", "mcsv.example", "lists.example.net", "partner.example"} {
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.keys[d] = priv
-		w.dns.MustAdd(t, fmt.Sprintf(`sel._domainkey.%s. IN TXT "v=DKIM1; k=ed25519; p=%s"`, d, base64.StdEncoding.EncodeToString(pub)))
-	}
-	return w
+	return newEngineWorldWith(t, senderZone, "example.org", "mcsv.example", "lists.example.net", "partner.example")
 }
 
 // senderEngine is the world's engine with the authorised senders of
