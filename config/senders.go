@@ -78,7 +78,7 @@ func (v *checker) oneProof(path string, s *Sender) bool {
 	case 0:
 		v.report(path, "no proof: give exactly one of dkim, spf or networks")
 	default:
-		v.report(path, "%s together: give exactly one proof per entry (two entries with the same third party accept either proof)", strings.Join(kinds, " and "))
+		v.report(path, "%s together: give exactly one proof per entry (two entries, under two names, accept either proof)", strings.Join(kinds, " and "))
 	}
 	return false
 }
@@ -109,7 +109,7 @@ func (v *checker) senderNetworks(path string, nets []Network) {
 			minBits = senderMinBits6
 		}
 		if n.Bits() < minBits {
-			v.report(index(path, i), "%s is too wide for an authorised sender: every host in it could send as the domain; list the third party's own networks (at most /%d)", n, minBits)
+			v.report(index(path, i), "%s is too wide for an authorised sender: every host in it could send as the domain; list the third party's own networks, /%d or narrower", n, minBits)
 		}
 	}
 }
