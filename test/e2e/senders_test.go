@@ -26,7 +26,7 @@ mcsv.example.              SOA   ns.mcsv.example. hostmaster.mcsv.example. 1 360
 mcsv.example.              TXT   "v=spf1 ip4:127.0.16.80 -all"
 `
 
-// sendersWorld is the back end (Postfix with spoofguard, enforce mode)
+// sendersWorld is the back end (an MTA with spoofguard, enforce mode)
 // with the newsletter listed as an authorised sender of example.org, or
 // not.
 type sendersWorld struct {
@@ -34,7 +34,7 @@ type sendersWorld struct {
 	key *postfix.DKIMKey // the service's signing key
 }
 
-func newSendersWorld(t *testing.T, senders string) *sendersWorld {
+func newSendersWorld(t *testing.T, useSendmail bool, senders string) *sendersWorld {
 	t.Helper()
 	key, err := postfix.NewEd25519Key("mcsv.example", "k1")
 	if err != nil {
@@ -55,7 +55,7 @@ func newSendersWorld(t *testing.T, senders string) *sendersWorld {
 	writeConfig(t, w.config, map[string]string{"Listen": listen, "AuthservID": authservID, "Mode": "enforce", "DNS": w.dns.Addr})
 	addSenders(t, w.config, senders)
 	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), w.config, listen)
-	w.mta = startMTA(t, false, listen)
+	w.mta = startMTA(t, useSendmail, listen)
 	return w
 }
 
@@ -96,8 +96,8 @@ func (w *sendersWorld) send(t *testing.T, mailFrom string, signed bool) (postfix
 	return r, id
 }
 
-// TestSendersSaaS: a newsletter service signing with its own DKIM domain
-// sends as example.org. Without an authorised sender entry the back end
+// TestSendersSaaS, behind Postfix and behind Sendmail: a newsletter
+// service signing with its own DKIM domain sends as example.org. Without an authorised sender entry the back end
 // refuses it (header-forgery; DMARC p=reject too); with the entry
 // `{ name = "Mailchimp", dkim = "mcsv.example" }` it is delivered, with
 // the envelope sender in the service's domain or in example.org, and the
@@ -105,24 +105,26 @@ func (w *sendersWorld) send(t *testing.T, mailFrom string, signed bool) (postfix
 // service's very network without the signature is still refused.
 func TestSendersSaaS(t *testing.T) {
 	t.Parallel()
-	t.Run("not listed", func(t *testing.T) {
-		t.Parallel()
-		w := newSendersWorld(t, "")
-		r, id := w.send(t, "bounce@mcsv.example", true)
-		w.expectRefused(t, r, id)
-	})
-	t.Run("listed", func(t *testing.T) {
-		t.Parallel()
-		w := newSendersWorld(t, `senders = [{ name = "Mailchimp", dkim = "mcsv.example" }]`)
-		t.Run("service envelope", func(t *testing.T) { w.expectAuthorised(t, "bounce@mcsv.example") })
-		t.Run("own envelope", func(t *testing.T) { w.expectAuthorised(t, "news@example.org") })
-		t.Run("unsigned forgery, service envelope", func(t *testing.T) {
-			r, id := w.send(t, "bounce+forged@mcsv.example", false)
+	forEachMTA(t, func(t *testing.T, useSendmail bool) {
+		t.Run("not listed", func(t *testing.T) {
+			t.Parallel()
+			w := newSendersWorld(t, useSendmail, "")
+			r, id := w.send(t, "bounce@mcsv.example", true)
 			w.expectRefused(t, r, id)
 		})
-		t.Run("unsigned forgery, own envelope", func(t *testing.T) {
-			r, id := w.send(t, "ceo@example.org", false)
-			w.expectRefused(t, r, id)
+		t.Run("listed", func(t *testing.T) {
+			t.Parallel()
+			w := newSendersWorld(t, useSendmail, `senders = [{ name = "Mailchimp", dkim = "mcsv.example" }]`)
+			t.Run("service envelope", func(t *testing.T) { w.expectAuthorised(t, "bounce@mcsv.example") })
+			t.Run("own envelope", func(t *testing.T) { w.expectAuthorised(t, "news@example.org") })
+			t.Run("unsigned forgery, service envelope", func(t *testing.T) {
+				r, id := w.send(t, "bounce+forged@mcsv.example", false)
+				w.expectRefused(t, r, id)
+			})
+			t.Run("unsigned forgery, own envelope", func(t *testing.T) {
+				r, id := w.send(t, "ceo@example.org", false)
+				w.expectRefused(t, r, id)
+			})
 		})
 	})
 }
