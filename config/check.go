@@ -200,6 +200,7 @@ func (v *checker) domains() {
 		v.action(p+".envelope_forgery", dm.EnvelopeForgery, nil)
 		v.action(p+".header_forgery", dm.HeaderForgery, nil)
 		v.impersonation(p, dm)
+		v.senders(p, dm)
 	}
 }
 

@@ -219,6 +219,7 @@ type DomainConfig struct {
 	Lookalike      Action   `toml:"lookalike"`       // From or envelope domain looks like this one
 	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
 	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
+	Senders        []Sender `toml:"senders"`         // authorised third parties, each with its proof
 }
 
 // IncludesSubdomains reports whether the protection covers every name

@@ -347,6 +347,9 @@ func appendResultAttrs(attrs []slog.Attr, msg *policy.Message) []slog.Attr {
 		}
 		attrs = append(attrs, slog.String("dmarc", b.String()))
 	}
+	if name := msg.AuthorizedSender(); name != "" {
+		attrs = append(attrs, slog.String("authorized_sender", name))
+	}
 	return attrs
 }
 

@@ -91,6 +91,9 @@ type Message struct {
 	verdict  Verdict // most severe enforced verdict so far
 	observed Verdict // most severe verdict including report-only ones
 
+	authorized []SenderMatch  // authorised senders that rescued an own-domain rule
+	pending    []pendingCheck // own-domain rules waiting for DKIM
+
 	headers       []Header
 	edits         HeaderEdits // planned at the end of the body
 	added         [2]Header   // backs edits.Insert: no allocation per message
@@ -163,6 +166,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.checkEnvelope(ctx, StageHeaders)
 	}
 	m.checkBehindOutbound(ctx)
+	m.settlePending(StageHeaders)
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
@@ -188,6 +192,7 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 		m.DKIM = m.dkim.Close()
 		m.dkim = nil
 	}
+	m.settlePending(StageBody)
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
 	if !m.verdict.EndsTransaction() {

@@ -68,12 +68,13 @@ name = "edge.example"
 `
 
 type explainWorld struct {
-	dns *dnstest.Server
+	dns   *dnstest.Server
+	extra string // configuration appended to explainConfig (in edge.example's table)
 }
 
 func (w *explainWorld) engine(t *testing.T) *policy.Engine {
 	t.Helper()
-	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(explainConfig, w.dns.Addr)))
+	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(explainConfig, w.dns.Addr)+w.extra))
 	if err != nil {
 		t.Fatal(err)
 	}
