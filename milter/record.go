@@ -30,6 +30,7 @@ func records(e *policy.Engine, msg *policy.Message, queue, host string, now time
 		r := base
 		r.Domain, r.Seen = d.name, d.where
 		r.Rules = messageRules(msg)
+		r.Sender = senderFor(msg, d.name)
 		setVerdict(&r, msg.Verdict(), msg.Observed())
 		out = append(out, r)
 	}
@@ -142,4 +143,15 @@ func rcptRecord(e *policy.Engine, base store.Record, o policy.Outcome) store.Rec
 	r.Rules = []store.Result{{Name: o.Rule, Result: strings.ReplaceAll(o.Result, " ", "-")}}
 	setVerdict(&r, *o.Verdict, *o.Verdict)
 	return r
+}
+
+// senderFor is the name of the authorised sender entry of domain that let
+// the message through an own-domain rule, "" when none did.
+func senderFor(msg *policy.Message, domain string) string {
+	for _, m := range msg.AuthorizedSenders() {
+		if m.Domain == domain {
+			return m.Name
+		}
+	}
+	return ""
 }

@@ -3,11 +3,15 @@ package milter
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	gomilter "github.com/d--j/go-milter"
+
+	"github.com/spoofguard/spoofguard/policy"
 	"github.com/spoofguard/spoofguard/store"
 )
 
@@ -108,4 +112,36 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The record names the authorised sender entry that let the mail in.
+func TestDaemonRecordsAuthorizedSender(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spoofguard.db")
+	w := newIdleDaemonWorld(t, "[store]\npath = \""+path+"\"")
+	appendLine(t, w.cfgPath, `senders = [{ name = "Partner news", dkim = "partner.example" }]`)
+	w.start(policy.Options{})
+	r := send(t, w.d.Addr().String(), "192.0.2.30", "mail.partner.example", "", "news@partner.example", []string{"user@edge.example"},
+		w.message("News <news@edge.example>", true, ""))
+	if r.stage != "eom" || r.act.Type != gomilter.ActionAccept {
+		t.Fatalf("got %s %v", r.stage, r.act)
+	}
+	w.d.Shutdown()
+	recs := readStore(t, store.Options{Path: path})
+	if len(recs) != 1 || recs[0].Sender != "Partner news" || recs[0].Domain != "edge.example" || recs[0].Verdict != "accept" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+// appendLine adds a line to the end of the configuration file, which is
+// inside its last table.
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
 }
