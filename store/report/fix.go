@@ -28,17 +28,12 @@ type Fix struct {
 
 func fixFor(domain string, g *Group) *Fix {
 	f := &Fix{Group: g.Label(), Count: g.WouldStop, Why: g.Why}
-	if g.DKIM != "" && !sameOrg(g.DKIM, domain) {
-		// An aligned signature satisfies the header rule and DMARC, not
-		// the envelope rule, which SPF alone decides.
-		if g.doors[DoorEnvelope] == 0 {
-			f.Steps = append(f.Steps, fmt.Sprintf("ask the sender signing d=%s to sign with d=%s (DKIM aligned with the From domain)", g.DKIM, domain))
-		}
-		f.Entry = entry(g.DKIM, "dkim", g.DKIM)
-	} else {
-		spf, _ := g.spfPass.Top()
-		f.Entry = entry(spf, "spf", spf)
+	// An aligned signature satisfies the header rule and DMARC, not the
+	// envelope rule, which SPF alone decides.
+	if g.doors[DoorEnvelope] == 0 {
+		f.Steps = append(f.Steps, fmt.Sprintf("ask the sender signing d=%s to sign with d=%s (DKIM aligned with the From domain)", g.DKIM, domain))
 	}
+	f.Entry = entry(g.DKIM)
 	if env, _ := g.Envelope.Top(); sameOrg(env, domain) && g.SPF["pass"] < g.Count {
 		m := mechanisms(g.Addresses)
 		if m == "" {
@@ -52,10 +47,10 @@ func fixFor(domain string, g *Group) *Fix {
 	return f
 }
 
-// entry is one authorised sender in the syntax of a [[domain]] table's
-// senders key, named after the organisation of its proof.
-func entry(proofDomain, kind, value string) string {
-	return fmt.Sprintf("senders = [{ name = %q, %s = %q }]", dmarc.OrgDomain(proofDomain), kind, value)
+// entry is the authorised sender proved by a DKIM domain, in the syntax
+// of a [[domain]] table's senders key, named after its organisation.
+func entry(dkim string) string {
+	return fmt.Sprintf("senders = [{ name = %q, dkim = %q }]", dmarc.OrgDomain(dkim), dkim)
 }
 
 // mechanisms are the SPF mechanisms (ip4:, ip6:) for a group's

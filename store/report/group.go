@@ -34,8 +34,7 @@ type Group struct {
 	Networks   Counts `json:"networks"`
 	Envelope   Counts `json:"envelope"` // envelope sender domains
 
-	spfPass Counts         // third-party envelope domains whose SPF passed
-	doors   map[string]int // stopped records by door, for the forgery count
+	doors map[string]int // stopped records by door, for the forgery count
 }
 
 // Counts counts occurrences of a value.
@@ -84,7 +83,7 @@ func (d *Domain) group(r *store.Record) *Group {
 	g := d.groups[k]
 	if g == nil {
 		g = &Group{Source: k.source, DKIM: k.dkim, Class: k.class, SPF: Counts{}, Given: Counts{}, Would: Counts{},
-			Addresses: Counts{}, Networks: Counts{}, Envelope: Counts{}, spfPass: Counts{}, doors: map[string]int{}}
+			Addresses: Counts{}, Networks: Counts{}, Envelope: Counts{}, doors: map[string]int{}}
 		d.groups[k] = g
 	}
 	return g
@@ -138,9 +137,6 @@ func (g *Group) add(r *store.Record) {
 		g.Addresses.bounded(r.ClientIP)
 	}
 	g.Envelope[orNone(r.MailFrom)]++
-	if r.SPF == "pass" && r.SPFDomain != "" && !sameOrg(r.SPFDomain, r.Domain) {
-		g.spfPass[r.SPFDomain]++
-	}
 	g.count(r)
 }
 
@@ -162,19 +158,17 @@ func (g *Group) count(r *store.Record) {
 }
 
 // settle decides whether the group looks legitimate for domain: mail
-// from the servers of another organisation (by their verified reverse
-// name) carrying that organisation's proof, a passing DKIM signature or
-// an SPF pass for its envelope domain on at least half the mail. Proof
-// alone is not enough: a forger signs with, or publishes SPF for, a
-// domain of its own just as easily; it is the sender's own servers
-// vouching for their own signature that marks a service provider.
+// from the servers of another organisation (by their reverse name)
+// carrying a passing DKIM signature of that same organisation. A
+// signature alone is not enough, nor an SPF pass for the sender's own
+// envelope domain: a forger signs with, and publishes SPF for, a domain
+// of its own just as easily, and sends from a server named after it. A
+// service provider signs its customers' mail as itself, from its own
+// servers; a forger relaying through someone else's servers cannot.
 func (g *Group) settle(domain string) {
-	spf, n := g.spfPass.Top()
 	switch {
 	case g.DKIM != "" && !sameOrg(g.DKIM, domain) && sameOrg(g.DKIM, g.Source):
 		g.Legitimate, g.Why = true, "DKIM pass d="+g.DKIM+" from its own servers"
-	case n > 0 && 2*n >= g.Count && sameOrg(spf, g.Source):
-		g.Legitimate, g.Why = true, "SPF pass for "+spf+" from its own servers"
 	case g.DKIM != "" && !sameOrg(g.DKIM, domain):
 		g.Why = "DKIM pass d=" + g.DKIM + ", but not from its servers"
 	}

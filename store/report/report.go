@@ -8,15 +8,16 @@
 // client's reverse name when it has one, else its network (/24 for
 // IPv4, /48 for IPv6) — and by the domain of a passing DKIM signature.
 // A group "looks legitimate" when its mail comes from the servers of
-// another organisation (the organisational domain of the verified
-// reverse name) and carries that organisation's own proof: a passing
-// DKIM signature, or an SPF pass for its envelope domain. Such mail
-// fails the own-domain rules because nothing ties that proof to the
+// another organisation (the organisational domain of the client's
+// reverse name) and carries a passing DKIM signature of that same
+// organisation: how a service provider sends its customers' mail. Such
+// mail fails the own-domain rules because nothing ties that proof to the
 // protected domain; the fix is to tie it (sign with the protected
-// domain, authorise the network in SPF) or to name the sender in the
-// domain's `senders` list. Everything else that was, or would be,
-// refused is counted as forgery, by door: a signature of some other
-// domain proves nothing about the protected one.
+// domain, authorise the servers in SPF) or to name the sender in the
+// domain's `senders` list. An SPF pass for the sender's own envelope
+// domain is not taken as proof: a forger publishes SPF for a domain of
+// its own as easily. Everything else that was, or would be, refused is
+// counted as forgery, by door.
 package report
 
 import (

@@ -49,6 +49,11 @@ func stream() []store.Record {
 	signed := header
 	signed.ClientIP, signed.DKIM = "192.0.2.70", []store.Result{{Name: "spammer.example", Result: "pass"}}
 	add(1, signed)
+	// SPF pass for its own domain, from a server named after it: what
+	// a forger has as easily as a service provider.
+	ownSPF := header
+	ownSPF.ClientIP, ownSPF.ClientName = "203.0.113.66", "mail.spammer.example"
+	add(1, ownSPF)
 	env := store.Record{Domain: "example.org", Seen: []string{"envelope"}, MailFrom: "example.org", ClientIP: "2001:db8:5::9",
 		Class: "internet", SPF: "fail", SPFDomain: "example.org", Verdict: "accept", Rule: "envelope-forgery", Would: "reject"}
 	add(3, env)
@@ -123,8 +128,8 @@ func TestReportFacts(t *testing.T) {
 		t.Fatalf("domains %+v", rep.Domains)
 	}
 	d := rep.Domains[0]
-	if d.Messages != 23 {
-		t.Errorf("messages %d, want 23 (the 2 refused recipients are not messages)", d.Messages)
+	if d.Messages != 24 {
+		t.Errorf("messages %d, want 24 (the 2 refused recipients are not messages)", d.Messages)
 	}
 	if len(d.Fixes) != 2 || d.Fixes[0].Group != "mcsv.net d=mcsv.net" || d.Fixes[1].Group != "crm.example d=crm.example" {
 		t.Fatalf("fixes %+v", d.Fixes)
@@ -139,7 +144,7 @@ func TestReportFacts(t *testing.T) {
 	for _, door := range d.Forgeries {
 		doors[door.Door] = door.Count
 	}
-	want := map[string]int{DoorHeader: 7, DoorEnvelope: 3, DoorDirect: 2, DoorRelay: 1}
+	want := map[string]int{DoorHeader: 8, DoorEnvelope: 3, DoorDirect: 2, DoorRelay: 1}
 	for k, v := range want {
 		if doors[k] != v {
 			t.Errorf("door %s: %d, want %d (all: %v)", k, doors[k], v, doors)
@@ -153,10 +158,10 @@ func TestReportFacts(t *testing.T) {
 func TestReportSinceAndProgress(t *testing.T) {
 	var prog bytes.Buffer
 	rep := buildT(t, Options{Since: now.Add(-10 * time.Hour), Progress: &prog, ProgressEvery: 2})
-	if rep.Records != 10 {
-		t.Errorf("records in the last 10 hours: %d, want 10", rep.Records)
+	if rep.Records != 11 {
+		t.Errorf("records in the last 10 hours: %d, want 11", rep.Records)
 	}
-	if !strings.Contains(prog.String(), "report: read 4 of 10 records (40%)") || !strings.HasSuffix(prog.String(), "report: read 10 records\n") {
+	if !strings.Contains(prog.String(), "report: read 4 of 11 records (36%)") || !strings.HasSuffix(prog.String(), "report: read 11 records\n") {
 		t.Errorf("progress:\n%s", prog.String())
 	}
 	prog.Reset()

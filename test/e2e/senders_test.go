@@ -36,6 +36,13 @@ type sendersWorld struct {
 
 func newSendersWorld(t *testing.T, useSendmail bool, senders string) *sendersWorld {
 	t.Helper()
+	return newSendersWorldWith(t, useSendmail, "enforce", senders, "")
+}
+
+// newSendersWorldWith is newSendersWorld in the given mode, with extra
+// tables appended to the daemon's configuration.
+func newSendersWorldWith(t *testing.T, useSendmail bool, mode, senders, extra string) *sendersWorld {
+	t.Helper()
 	key, err := postfix.NewEd25519Key("mcsv.example", "k1")
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +59,9 @@ func newSendersWorld(t *testing.T, useSendmail bool, senders string) *sendersWor
 	}
 	listen := "inet:127.0.0.1:" + strconv.Itoa(port)
 	w.config = filepath.Join(t.TempDir(), "spoofguard.toml")
-	writeConfig(t, w.config, map[string]string{"Listen": listen, "AuthservID": authservID, "Mode": "enforce", "DNS": w.dns.Addr})
+	writeConfig(t, w.config, map[string]string{"Listen": listen, "AuthservID": authservID, "Mode": mode, "DNS": w.dns.Addr})
 	addSenders(t, w.config, senders)
+	appendConfig(t, w.config, extra)
 	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), w.config, listen)
 	w.mta = startMTA(t, useSendmail, listen)
 	return w
