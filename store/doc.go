@@ -27,9 +27,9 @@
 // because its Provider keeps no global state, reads an fs.FS, and takes
 // a PostgreSQL advisory lock while migrating, so two daemons starting at
 // once against one server do not race; the modules it adds are few
-// (golang-migrate's module requires every driver it supports). Each
-// dialect has its own directory only because an auto-incrementing key is
-// spelled differently.
+// (golang-migrate's module requires every driver it supports). The
+// schema has no auto-incrementing key, which the dialects spell
+// differently, so one file serves both.
 //
 // Writing never slows the mail flow: the daemon hands records to a
 // Writer, whose bounded queue is drained by one goroutine that inserts in

@@ -11,16 +11,15 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-// migrations holds the schema, one directory per dialect with the same
-// versions: the files differ only where the dialects spell a thing
-// differently.
+// migrations holds the schema, one file per version, written in SQL
+// that SQLite and PostgreSQL both accept.
 //
 //go:embed migrations
 var migrations embed.FS
 
 // migrate applies the schema versions the store does not have yet.
-func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, opts ...goose.ProviderOption) error {
-	fsys, err := fs.Sub(migrations, "migrations/"+dir)
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, opts ...goose.ProviderOption) error {
+	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}

@@ -40,5 +40,5 @@ func preparePostgres(ctx context.Context, db *sql.DB, existing bool) error {
 	if err != nil {
 		return err
 	}
-	return migrate(ctx, db, goose.DialectPostgres, "postgres", lk)
+	return migrate(ctx, db, goose.DialectPostgres, lk)
 }

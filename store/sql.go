@@ -108,7 +108,7 @@ func (s *sqlStore) Count(ctx context.Context, q Query) (int64, error) {
 
 func (s *sqlStore) Scan(ctx context.Context, q Query, fn func(*Record) error) error {
 	clause, args := where(q)
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM decisions"+clause+" ORDER BY at, id", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM decisions"+clause+" ORDER BY at", args...)
 	if err != nil {
 		return err
 	}
@@ -150,10 +150,11 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time, maxRows int64) (
 	if maxRows <= 0 {
 		return n, nil
 	}
-	// The newest maxRows stay: every row at or below the id of the first
-	// one past them goes. No such row (fewer rows), nothing goes.
-	res, err = s.db.ExecContext(ctx, "DELETE FROM decisions WHERE id <= "+
-		"(SELECT id FROM decisions ORDER BY id DESC LIMIT 1 OFFSET $1)", maxRows)
+	// The newest maxRows stay: every record at or before the time of the
+	// first one past them goes (records of that very microsecond too).
+	// No such record (fewer records), nothing goes.
+	res, err = s.db.ExecContext(ctx, "DELETE FROM decisions WHERE at <= "+
+		"(SELECT at FROM decisions ORDER BY at DESC LIMIT 1 OFFSET $1)", maxRows)
 	if err != nil {
 		return n, err
 	}

@@ -69,5 +69,5 @@ func prepareSQLite(ctx context.Context, db *sql.DB, existing bool) error {
 	if existing {
 		return nil
 	}
-	return migrate(ctx, db, goose.DialectSQLite3, "sqlite")
+	return migrate(ctx, db, goose.DialectSQLite3)
 }

@@ -1,6 +1,7 @@
 -- +goose Up
+-- One schema for SQLite and PostgreSQL: no auto-incrementing key, which
+-- the two spell differently; "at" (microseconds) orders the records.
 CREATE TABLE decisions (
-	id           INTEGER PRIMARY KEY AUTOINCREMENT,
 	at           BIGINT NOT NULL,
 	host         TEXT NOT NULL DEFAULT '',
 	queue        TEXT NOT NULL DEFAULT '',
