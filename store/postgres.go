@@ -26,7 +26,7 @@ func openPostgres(ctx context.Context, o Options) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", Redact(o.URL), err)
 	}
-	return &sqlStore{db: db, backend: BackendPostgres}, nil
+	return &sqlStore{db: db, backend: BackendPostgres, numbered: true}, nil
 }
 
 func preparePostgres(ctx context.Context, db *sql.DB, existing bool) error {

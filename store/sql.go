@@ -23,6 +23,10 @@ const insertRows = 100
 type sqlStore struct {
 	db      *sql.DB
 	backend string
+	// numbered: $1, $2… parameters in the INSERT, as PostgreSQL wants.
+	// SQLite takes them too, but looks each one up by name in a list,
+	// which makes a multi-row INSERT quadratic; it gets plain "?".
+	numbered bool
 }
 
 func (s *sqlStore) Backend() string { return s.backend }
@@ -40,7 +44,7 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	for len(recs) > 0 {
 		n := min(len(recs), insertRows)
-		if _, err := tx.ExecContext(ctx, insertSQL(n), insertArgs(recs[:n])...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertSQL(n, s.numbered), insertArgs(recs[:n])...); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -48,8 +52,9 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	return tx.Commit()
 }
 
-// insertSQL is a multi-row INSERT with n rows of $-numbered parameters.
-func insertSQL(n int) string {
+// insertSQL is a multi-row INSERT with n rows of parameters, numbered
+// or not.
+func insertSQL(n int, numbered bool) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO decisions (" + strings.Join(columns, ", ") + ") VALUES ")
 	p := 1
@@ -62,8 +67,12 @@ func insertSQL(n int) string {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "$%d", p)
-			p++
+			if numbered {
+				fmt.Fprintf(&b, "$%d", p)
+				p++
+			} else {
+				b.WriteByte('?')
+			}
 		}
 		b.WriteByte(')')
 	}
