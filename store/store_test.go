@@ -208,10 +208,15 @@ func TestPrune(t *testing.T) {
 }
 
 // Opening again finds the schema in place; daemons starting together on
-// one server both come up (goose's advisory lock orders them).
+// one server both come up (goose's advisory lock orders them). An
+// embedded file belongs to one daemon: it is created once, and then
+// opened side by side (a restart overlapping the old process, reports).
 func TestReopenAndConcurrentMigration(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
+			if b.name == BackendSQLite {
+				openT(t, b.opts).Close()
+			}
 			var wg sync.WaitGroup
 			errs := make(chan error, 3)
 			for range 3 {

@@ -113,6 +113,11 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) run() {
 	defer close(w.done)
 	defer w.closeStore()
+	// Open (and migrate) at once, so that the schema is there before the
+	// first record and a store that is down at start is logged at start.
+	if _, err := w.connect(); err != nil {
+		w.fail(err)
+	}
 	batch := make([]Record, 0, w.opts.Batch)
 	tick := time.NewTicker(w.opts.Flush)
 	defer tick.Stop()
