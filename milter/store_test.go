@@ -29,16 +29,21 @@ func TestDaemonRecordsDecisions(t *testing.T) {
 		w.message("x@spammer.example", false, ""))
 	send(t, addr, "198.51.100.5", "filter.example.org", "", "alice@partner.example", []string{"user@example.org"},
 		w.message("alice@partner.example", true, "mail.partner.example 192.0.2.30"))
+	send(t, addr, "192.0.2.66", "mx.edge.example", "", "x@spammer.example", []string{"user@edge.example"},
+		w.message("CEO <ceo@edge.example>", false, ""))
 	w.d.Shutdown()
 
 	var metrics bytes.Buffer
 	w.d.Metrics().WriteTo(&metrics)
-	if !strings.Contains(metrics.String(), "spoofguard_store_records_written_total 2") {
+	if !strings.Contains(metrics.String(), "spoofguard_store_records_written_total 3") {
 		t.Errorf("metrics:\n%s", grepLines(metrics.String(), "spoofguard_store"))
 	}
 	recs := readStore(t, store.Options{Path: path})
-	if len(recs) != 2 {
-		t.Fatalf("%d records, want 2: %+v", len(recs), recs)
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3: %+v", len(recs), recs)
+	}
+	if helo := recs[2]; helo.Domain != "edge.example" || strings.Join(helo.Seen, ",") != "helo,from" || helo.Helo != "mx.edge.example" {
+		t.Errorf("HELO record %+v", helo)
 	}
 	forged, direct := recs[0], recs[1]
 	if forged.Domain != "edge.example" || strings.Join(forged.Seen, ",") != "from" || forged.ClientIP != "192.0.2.66" ||
