@@ -148,9 +148,16 @@ func TestStoreRollout(t *testing.T) {
 		t.Errorf("text report:\n%s", text)
 	}
 
+	enforceWithEntry(t, entry)
+}
+
+// enforceWithEntry runs the stream again in enforce mode with the
+// report's senders entry pasted in: the newsletter is delivered, each
+// forgery refused, and the report shows the entry vouching and no fix.
+func enforceWithEntry(t *testing.T, entry string) {
 	db2 := filepath.Join(t.TempDir(), "spoofguard.db")
-	w = newSendersWorldWith(t, false, "enforce", entry, "[store]\npath = \""+db2+"\"")
-	news, forged = w.sendStream(t)
+	w := newSendersWorldWith(t, false, "enforce", entry, "[store]\npath = \""+db2+"\"")
+	news, forged := w.sendStream(t)
 	for _, r := range news {
 		if r.Stage() != postfix.StageAccepted {
 			t.Errorf("enforce with the entry refused the newsletter at %s: %q", r.Stage(), r.Reply())
@@ -163,8 +170,8 @@ func TestStoreRollout(t *testing.T) {
 			t.Errorf("forgery %d: %s %q, want refused at %s", i, r.Stage(), r.Reply(), want)
 		}
 	}
-	rep = waitReport(t, w.config, 6)
-	d = rep.Domains[0]
+	rep := waitReport(t, w.config, 6)
+	d := rep.Domains[0]
 	if len(d.Fixes) != 0 {
 		t.Errorf("fixes left after enforcing with the entry: %+v", d.Fixes)
 	}
