@@ -29,6 +29,7 @@ func validate(d *decoder, c *Config) {
 	v.action("spf.on_fail", c.SPF.OnFail, nil)
 	v.intIn("dkim.max_signatures", c.DKIM.MaxSignatures, 1, 64)
 	v.allow()
+	v.store()
 }
 
 type checker struct {
@@ -200,6 +201,7 @@ func (v *checker) domains() {
 		v.action(p+".envelope_forgery", dm.EnvelopeForgery, nil)
 		v.action(p+".header_forgery", dm.HeaderForgery, nil)
 		v.impersonation(p, dm)
+		v.senders(p, dm)
 	}
 }
 

@@ -126,6 +126,7 @@ type Config struct {
 	SPF      SPFConfig      `toml:"spf"`
 	DKIM     DKIMConfig     `toml:"dkim"`
 	Allow    AllowConfig    `toml:"allow"`
+	Store    StoreConfig    `toml:"store"`
 }
 
 // MilterConfig is the [milter] table: how the MTA reaches the daemon and
@@ -233,6 +234,7 @@ type DomainConfig struct {
 	Lookalike      Action   `toml:"lookalike"`       // From or envelope domain looks like this one
 	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
 	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
+	Senders        []Sender `toml:"senders"`         // authorised third parties, each with its proof
 }
 
 // IncludesSubdomains reports whether the protection covers every name
@@ -307,6 +309,7 @@ func Default() *Config {
 		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
+		Store: defaultStore(),
 	}
 }
 

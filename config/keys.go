@@ -24,7 +24,10 @@ func keysOf(prefix string, t reflect.Type) []string {
 		}
 		path := join(prefix, tag)
 		ft := f.Type
-		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+		// [[relay]] and [[domain]] list their keys; an array of inline
+		// tables inside one (domain.senders) is one key, documented
+		// with its entries' fields.
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && prefix == "" {
 			ft = ft.Elem()
 		}
 		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) {

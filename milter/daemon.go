@@ -79,6 +79,7 @@ type Daemon struct {
 	logMu     sync.Mutex
 	syslog    *syslog.Writer // connected at the first use of log.output = "syslog"
 	served    chan error
+	rec       *recorder // the decision store; nil when off
 }
 
 // New loads the configuration and builds the first engine. It fails with
@@ -102,6 +103,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.state.Store(rt)
 	d.metrics.SetResolver(nil, rt.resolver)
+	d.startStore(cfg.Store, rt.log)
 	gomilter.LogWarning = func(format string, v ...any) {
 		d.current().log.Warn("milter protocol: " + fmt.Sprintf(format, v...))
 	}
@@ -295,6 +297,7 @@ func (d *Daemon) Shutdown() {
 		d.http.Close()
 	}
 	rt.engine.Close()
+	d.stopStore()
 	// A socket systemd handed over belongs to systemd and stays for the
 	// next start; our own we clean up.
 	if d.ln != nil && d.ln.Addr().Network() == "unix" && !d.activated {

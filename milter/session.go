@@ -270,6 +270,7 @@ func (s *session) finish(note string) {
 	msg := s.msg
 	v, obs := msg.Verdict(), msg.Observed()
 	s.d.metrics.message(string(obs.Action), obs.Rule, obs.ReportOnly)
+	s.record()
 	log := s.rt.log
 	if !log.Enabled(context.Background(), slog.LevelInfo) {
 		return
@@ -346,6 +347,9 @@ func appendResultAttrs(attrs []slog.Attr, msg *policy.Message) []slog.Attr {
 			b.WriteString(r.FromDomain)
 		}
 		attrs = append(attrs, slog.String("dmarc", b.String()))
+	}
+	if name := msg.AuthorizedSender(); name != "" {
+		attrs = append(attrs, slog.String("authorized_sender", name))
 	}
 	return attrs
 }

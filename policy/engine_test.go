@@ -83,8 +83,14 @@ lookalike_allow = ["lists.example.net"]
 
 func newEngineWorld(t testing.TB) *engineWorld {
 	t.Helper()
-	w := &engineWorld{dns: dnstest.New(t, engineZone), keys: map[string]ed25519.PrivateKey{}}
-	for _, d := range []string{"example.org", "partner.example", "strict.example", "lists.example.net"} {
+	return newEngineWorldWith(t, engineZone, "example.org", "partner.example", "strict.example", "lists.example.net")
+}
+
+// newEngineWorldWith is a world serving zone, with a key for each signer.
+func newEngineWorldWith(t testing.TB, zone string, signers ...string) *engineWorld {
+	t.Helper()
+	w := &engineWorld{dns: dnstest.New(t, zone), keys: map[string]ed25519.PrivateKey{}}
+	for _, d := range signers {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			t.Fatal(err)

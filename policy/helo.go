@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
@@ -25,9 +26,21 @@ func (m *Message) checkHelo(ctx context.Context, stage Stage, ip netip.Addr, hel
 	}
 	r := spf.CheckHelo(ctx, m.e.dns, ip, helo)
 	m.HELO = &r
-	switch r.Result {
-	case dnsauth.Pass:
+	if r.Result == dnsauth.Pass {
 		m.outcome(RuleEnvelopeForgery, stage, "pass", "SPF pass for HELO "+name, nil)
+		return
+	}
+	decide := func(stage Stage) { m.heloVerdict(stage, d, name) }
+	if !m.rescueOrWait(RuleEnvelopeForgery, stage, d, "HELO "+name, decide) {
+		decide(stage)
+	}
+}
+
+// heloVerdict applies envelope-forgery to a HELO name in a protected
+// domain that SPF did not pass and no authorised sender rescued.
+func (m *Message) heloVerdict(stage Stage, d *config.DomainConfig, name string) {
+	r := m.HELO
+	switch r.Result {
 	case dnsauth.TempError:
 		m.temperror(RuleEnvelopeForgery, stage, d.EnvelopeForgery, d, d.Name, "SPF temperror for HELO "+name+" in protected domain "+d.Name+": "+r.Reason)
 	default:

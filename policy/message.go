@@ -99,6 +99,9 @@ type Message struct {
 	verdict  Verdict // most severe enforced verdict so far
 	observed Verdict // most severe verdict including report-only ones
 
+	authorized []SenderMatch  // authorised senders that rescued an own-domain rule
+	pending    []pendingCheck // own-domain rules waiting for DKIM
+
 	headers       []Header
 	edits         HeaderEdits // planned at the end of the body
 	added         [2]Header   // backs edits.Insert: no allocation per message
@@ -175,6 +178,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 		m.Trusted = m.relayAuthResults(rc.Name, rc.AuthservID)
 	}
 	m.checkBehindOutbound(ctx)
+	m.settlePending(StageHeaders)
 	if !m.decided() {
 		m.startARC(ctx)
 	}
@@ -207,6 +211,7 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 		m.dkim = nil
 	}
 	m.finishARC()
+	m.settlePending(StageBody)
 	m.checkHeaderForgery(StageBody)
 	m.checkDMARC(ctx)
 	if !m.verdict.EndsTransaction() {

@@ -34,6 +34,12 @@ func (m *Message) AuthResults(authservID string) string {
 	default:
 		ar.Comment = string(m.Class) + " client " + addrWords(m.Client.IP)
 	}
+	for _, sm := range m.authorized {
+		// A comment, not a property: RFC 8601 §2.3 ties properties to a
+		// method's registered ptypes, and no method reports local
+		// authorisations; a comment is well-formed anywhere (§2.2).
+		ar.Comment += "; authorised sender " + quote(sm.Name) + " for " + sm.Domain
+	}
 	return authres.Format(ar)
 }
 

@@ -91,9 +91,20 @@ func (m *Message) envelopeForgery(stage Stage, d *config.DomainConfig, identity 
 		m.outcome(RuleEnvelopeForgery, stage, "not applicable", "envelope domain "+orNull(identity)+" is not protected", nil)
 		return
 	}
-	switch m.SPF.Result {
-	case dnsauth.Pass:
+	if m.SPF.Result == dnsauth.Pass {
 		m.outcome(RuleEnvelopeForgery, stage, "pass", "SPF pass for "+identity, nil)
+		return
+	}
+	decide := func(stage Stage) { m.envelopeVerdict(stage, d, identity) }
+	if !m.rescueOrWait(RuleEnvelopeForgery, stage, d, "envelope domain "+orNull(identity), decide) {
+		decide(stage)
+	}
+}
+
+// envelopeVerdict applies envelope-forgery to a protected envelope domain
+// that SPF did not pass and no authorised sender rescued.
+func (m *Message) envelopeVerdict(stage Stage, d *config.DomainConfig, identity string) {
+	switch m.SPF.Result {
 	case dnsauth.TempError:
 		m.temperror(RuleEnvelopeForgery, stage, d.EnvelopeForgery, d, d.Name, "SPF temperror for protected domain "+identity+": "+m.SPF.Reason)
 	default:
@@ -179,7 +190,7 @@ func (m *Message) mightBeRescued(domains []string) bool {
 				rescue = true
 			}
 		}
-		if !rescue {
+		if !rescue && !m.mayBeSignedFor(m.e.protected(dom), StageHeaders) {
 			return false
 		}
 	}
@@ -217,7 +228,10 @@ func (m *Message) judgeFromDomain(stage Stage, dom string) {
 		m.outcome(RuleHeaderForgery, stage, "pass", dom+": aligned "+t.String(), nil)
 		return
 	}
-	if tempfailed || m.unconfirmedAligned(dom) {
+	if m.senderRescues(RuleHeaderForgery, stage, d, "From "+dom) {
+		return
+	}
+	if tempfailed || m.unconfirmedAligned(dom) || m.dkimSenderTempfailed(d) {
 		m.temperror(RuleHeaderForgery, stage, d.HeaderForgery, d, d.Name, "From "+dom+": an aligned identifier could not be checked (DNS temporary failure)")
 		return
 	}
@@ -263,6 +277,13 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 		m.outcome(RuleDMARC, StageBody, "pass", r.FromDomain+": "+r.Reason, nil)
 	case m.allowed(true) != "":
 		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.allowed(true), nil)
+	case m.senderAllowed(d) != "":
+		m.outcome(RuleDMARC, StageBody, "allowed", r.FromDomain+": "+m.senderAllowed(d), nil)
+	case r.Result == dnsauth.Fail && m.dkimSenderTempfailed(d):
+		// The authorised sender's signature would have excused the
+		// failure had its key been fetched.
+		m.temperror(RuleDMARC, StageBody, m.dmarcAction(r.Policy), d, r.FromDomain,
+			"DMARC fail for "+r.FromDomain+", but an authorised sender's DKIM signature could not be checked (DNS temporary failure)")
 	case r.Result == dnsauth.TempError && (r.SPFAligned || r.DKIMAligned):
 		// An aligned pass settles DMARC whatever the policy lookup would
 		// have found (RFC 7489 §6.6.2).

@@ -6,6 +6,8 @@
 //	spoofguard check [flags] message.eml|-   explain the verdict for a saved message
 //	spoofguard audit [-config FILE] [domain...]
 //	                                         check the DNS posture of the protected domains
+//	spoofguard report [-config FILE] [--since 7d] [--domain D] [--json]
+//	                                         who sends as the protected domains, and what to fix before enforcing
 //	spoofguard version                       print the version
 //
 // See spoofguard(8) and spoofguard.toml(5).
@@ -56,6 +58,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return check(args[1:], stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
+	case "report":
+		return reportCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "spoofguard", version)
 		return 0
@@ -76,6 +80,8 @@ func usage(w io.Writer) {
                                            explain the verdict for a saved message
   spoofguard audit [-config FILE] [--json] [domain...]
                                            check the DNS posture of the protected domains
+  spoofguard report [-config FILE] [--since 7d] [--domain D] [--json]
+                                           who sends as the protected domains, and what to fix before enforcing
   spoofguard version                       print the version
 `)
 }

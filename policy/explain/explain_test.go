@@ -68,12 +68,13 @@ name = "edge.example"
 `
 
 type explainWorld struct {
-	dns *dnstest.Server
+	dns   *dnstest.Server
+	extra string // configuration appended to explainConfig (in edge.example's table)
 }
 
 func (w *explainWorld) engine(t *testing.T) *policy.Engine {
 	t.Helper()
-	return engineOf(t, fmt.Sprintf(explainConfig, w.dns.Addr))
+	return engineOf(t, fmt.Sprintf(explainConfig, w.dns.Addr)+w.extra)
 }
 
 // engineOf builds an engine from a configuration's text, without

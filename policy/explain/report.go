@@ -36,6 +36,10 @@ type Report struct {
 	ARC        *ARC        `json:"arc"`
 	Trusted    []Trusted   `json:"trusted_results"`
 	Outcomes   []Outcome   `json:"outcomes"`
+	// AuthorizedSenders are the [[domain]] senders entries whose proof
+	// passed and let the message through an own-domain rule; left out
+	// when none did.
+	AuthorizedSenders []policy.SenderMatch `json:"authorized_senders,omitempty"`
 
 	RemovedHeaders        []RemovedHeader `json:"removed_headers"`
 	AuthenticationResults string          `json:"authentication_results"`
@@ -187,6 +191,7 @@ func newReport(cfg *config.Config, m *policy.Message, ended policy.Stage, in Inp
 	for _, o := range m.Outcomes {
 		r.Outcomes = append(r.Outcomes, outcomeOf(o))
 	}
+	r.AuthorizedSenders = m.AuthorizedSenders()
 	for _, h := range m.Headers() {
 		if strings.EqualFold(h.Name, "DKIM-Signature") {
 			r.hadDKIMHeader = true

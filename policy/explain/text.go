@@ -95,6 +95,9 @@ func (r *Report) textClient(t *textWriter) {
 		from = "not read: the transaction ended at " + stageWords(r.Ended) + ", before the headers"
 	}
 	t.item("From", orNone(from))
+	for _, sm := range r.AuthorizedSenders {
+		t.item("authorised", fmt.Sprintf("sender %q of %s: %s", sm.Name, sm.Domain, sm.Proof))
+	}
 }
 
 func (r *Report) textSPF(t *textWriter) {

@@ -83,6 +83,7 @@ type worldOptions struct {
 	unix     bool   // unix: socket instead of inet:
 	sendmail bool   // Sendmail instead of Postfix
 	relay    string // the filter's keys after its name (TOML lines); "": 127.0.0.20, one hop
+	extra    string // appended to the daemon's configuration file
 }
 
 // newWorld starts DNS, the daemon and the MTA; t.Cleanup stops them all.
@@ -103,6 +104,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		"Listen": listen, "AuthservID": authservID, "Mode": o.mode,
 		"DNS": w.dns.Addr, "SocketGroup": group, "Relay": o.relay,
 	})
+	appendConfig(t, w.config, o.extra)
 	w.daemon = postfix.StartDaemon(t, spoofguardBinary(t), w.config, listen)
 	w.mta = startMTA(t, o.sendmail, listen)
 	return w
@@ -142,6 +144,22 @@ func writeConfig(t *testing.T, path string, vars map[string]string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendConfig adds lines (tables of their own) to a configuration file.
+func appendConfig(t *testing.T, path, extra string) {
+	t.Helper()
+	if extra == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\n" + extra + "\n"); err != nil {
 		t.Fatal(err)
 	}
 }

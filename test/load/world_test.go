@@ -141,6 +141,7 @@ type daemon struct {
 type daemonOptions struct {
 	unix  bool
 	drain string // milter.drain_timeout; default 30s
+	store string // the [store] table; default none (the state directory's file, when it exists)
 }
 
 // startDaemon writes a configuration and starts the spoofguard binary
@@ -160,7 +161,8 @@ func (w *world) startDaemon(t *testing.T, name string, o daemonOptions) *daemon 
 		log:     filepath.Join(w.dir, name+".log"),
 	}
 	d.vars = map[string]string{"Metrics": d.metrics, "DNS": w.dns.Addr, "Drain": o.drain,
-		"CacheSize": "20000"} // the hardening run's reloads change it
+		"CacheSize": "20000", // the hardening run's reloads change it
+		"Store":     o.store}
 	if o.unix {
 		sockDir := filepath.Join(w.dir, name+"-sock")
 		if err := os.Mkdir(sockDir, 0o755); err != nil {
