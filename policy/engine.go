@@ -60,6 +60,7 @@ type Engine struct {
 	closing  sync.Once
 	imp      *impersonation.Index
 	domains  domainIndex
+	bs       *backscatter
 }
 
 // Options adjust an engine for tests and for the offline check.
