@@ -6,6 +6,7 @@
 //	spoofguard check [flags] message.eml|-   explain the verdict for a saved message
 //	spoofguard audit [-config FILE] [domain...]
 //	                                         check the DNS posture of the protected domains
+//	spoofguard batv-key FILE                 make a new BATV key file (mode 0600)
 //	spoofguard version                       print the version
 //
 // See spoofguard(8) and spoofguard.toml(5).
@@ -56,6 +57,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return check(args[1:], stdin, stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
+	case "batv-key":
+		return batvKey(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "spoofguard", version)
 		return 0
@@ -76,6 +79,7 @@ func usage(w io.Writer) {
                                            explain the verdict for a saved message
   spoofguard audit [-config FILE] [--json] [domain...]
                                            check the DNS posture of the protected domains
+  spoofguard batv-key FILE                 make a new BATV key file (mode 0600)
   spoofguard version                       print the version
 `)
 }
