@@ -136,3 +136,20 @@ func (m *Message) MarkSigned() {
 
 // TagChecks lists the tagged recipients and what verification said.
 func (m *Message) TagChecks() []TagCheck { return m.bs.tags }
+
+// batvSummary is what the verdict header says about BATV: "" when it
+// played no part, else "; batv=" and the tag results of the recipients
+// (valid, invalid, expired) or "signed" for a sender that got a tag.
+func (m *Message) batvSummary() string {
+	var parts []string
+	for _, tc := range m.bs.tags {
+		parts = append(parts, string(tc.Result.Status))
+	}
+	if m.SignedSender() != "" {
+		parts = append(parts, "signed")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; batv=" + strings.Join(parts, ",")
+}

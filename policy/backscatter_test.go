@@ -283,3 +283,21 @@ func TestBackscatterReturnedSignature(t *testing.T) {
 		t.Errorf("DNS failure: %s\n%s", v.Summary(), m.outcomeDump())
 	}
 }
+
+func TestBackscatterVerdictHeader(t *testing.T) {
+	w := newEngineWorld(t)
+	e := withBackscatter(t, w.engine(t, "", "", "", Options{}), time.Time{})
+	valid := batv.NewKeys([][]byte{bsKey}, nil).Sign("alice@edge.example", bsNow)
+	m, _ := bounceTo(t, e, valid, bounceSample(t, "dsn-postfix.eml"))
+	if got := m.VerdictHeader(); got != "accept; batv=valid" {
+		t.Errorf("valid tag: verdict header %q", got)
+	}
+	s, _ := e.Begin(context.Background(), Client{IP: netip.MustParseAddr("203.0.113.10")}, "alice@example.org", "")
+	if got := s.VerdictHeader(); got != "accept; batv=signed" {
+		t.Errorf("signed sender: verdict header %q", got)
+	}
+	plain, _ := e.Begin(context.Background(), Client{IP: netip.MustParseAddr("192.0.2.50")}, "x@partner.example", "")
+	if got := plain.VerdictHeader(); got != "accept" {
+		t.Errorf("BATV not involved: verdict header %q", got)
+	}
+}
