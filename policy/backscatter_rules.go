@@ -25,8 +25,11 @@ const (
 // recipient is decided at once; an untagged one waits for the headers.
 func (m *Message) checkTag(rcpt string) Verdict {
 	b := m.e.bs
+	if m.MailFrom != "" || b == nil {
+		return Accept
+	}
 	d := m.e.protected(DomainOf(rcpt))
-	if m.MailFrom != "" || !b.enabled(d) {
+	if !b.enabled(d) {
 		return Accept
 	}
 	if !batv.IsTagged(rcpt) {
