@@ -35,13 +35,14 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	gomilter "github.com/d--j/go-milter"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
 // runtime is one loaded configuration with everything built from it.
 type runtime struct {
-	cfg      *policy.Config
+	cfg      *config.Config
 	engine   *policy.Engine
 	resolver *dnsauth.Resolver
 	log      *slog.Logger
@@ -81,7 +82,7 @@ type Daemon struct {
 }
 
 // New loads the configuration and builds the first engine. It fails with
-// the configuration's problems (a *policy.ConfigError) or when the DNS
+// the configuration's problems (a *config.ConfigError) or when the DNS
 // resolver cannot be set up.
 func New(opts Options) (*Daemon, error) {
 	if opts.Version == "" {
@@ -91,7 +92,7 @@ func New(opts Options) (*Daemon, error) {
 	if d.out == nil {
 		d.out = os.Stderr
 	}
-	cfg, err := policy.LoadConfig(opts.ConfigPath)
+	cfg, err := config.LoadConfig(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 
 // build turns a configuration into a runtime. The resolver (and its warm
 // cache) is kept when the DNS settings did not change.
-func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
+func (d *Daemon) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	log, err := d.logger(cfg.Log)
 	if err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func (d *Daemon) build(cfg *policy.Config, prev *runtime) (*runtime, error) {
 	return &runtime{cfg: cfg, engine: engine, resolver: res, log: log}, nil
 }
 
-func sameDNS(a, b policy.DNSConfig) bool {
+func sameDNS(a, b config.DNSConfig) bool {
 	return slices.Equal(a.Servers, b.Servers) && a.Timeout == b.Timeout &&
 		a.Attempts == b.Attempts && a.CacheSize == b.CacheSize
 }
@@ -212,7 +213,7 @@ const viaSystemd = "systemd socket activation"
 // listener picks the socket: one passed by systemd, one given in Options,
 // or the configured address; its connections are bounded and checked
 // (newListener).
-func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
+func (d *Daemon) listener(cfg *config.Config) (net.Listener, string, error) {
 	ln, how, err := d.socket(cfg)
 	if err != nil {
 		return nil, "", err
@@ -220,7 +221,7 @@ func (d *Daemon) listener(cfg *policy.Config) (net.Listener, string, error) {
 	return newListener(ln, d.limits(cfg)), how, nil
 }
 
-func (d *Daemon) socket(cfg *policy.Config) (net.Listener, string, error) {
+func (d *Daemon) socket(cfg *config.Config) (net.Listener, string, error) {
 	if lns, err := activation.Listeners(); err == nil {
 		for _, ln := range lns {
 			if ln != nil {
@@ -231,8 +232,9 @@ func (d *Daemon) socket(cfg *policy.Config) (net.Listener, string, error) {
 	if d.opts.Listener != nil {
 		return d.opts.Listener, "given listener", nil
 	}
-	ln, err := listenSocket(cfg.Milter.Listen, cfg.Milter.SocketMode, cfg.Milter.SocketGroup)
-	return ln, cfg.Milter.Listen, err
+	m := cfg.Milter
+	ln, err := listenSocket(m.Listen, m.SocketMode.FileMode, m.SocketGroup)
+	return ln, m.Listen.String(), err
 }
 
 // Addr is the address the milter listens on (after Start).
@@ -244,7 +246,7 @@ func (d *Daemon) Reload() error {
 	d.reload.Lock()
 	defer d.reload.Unlock()
 	old := d.current()
-	cfg, err := policy.LoadConfig(d.opts.ConfigPath)
+	cfg, err := config.LoadConfig(d.opts.ConfigPath)
 	if err == nil {
 		var rt *runtime
 		if rt, err = d.build(cfg, old); err == nil {

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // defaultMaxSessions is the bound on MTA connections served at once when
@@ -17,7 +17,7 @@ import (
 const defaultMaxSessions = 100
 
 // maxSessions is the bound the configuration asks for.
-func maxSessions(cfg *policy.Config) int {
+func maxSessions(cfg *config.Config) int {
 	if cfg.Milter.MaxSessions > 0 {
 		return cfg.Milter.MaxSessions
 	}
@@ -29,7 +29,7 @@ func maxSessions(cfg *policy.Config) int {
 const fullLogInterval = time.Minute
 
 // limits are the listener's bounds with the daemon's logging.
-func (d *Daemon) limits(cfg *policy.Config) listenerLimits {
+func (d *Daemon) limits(cfg *config.Config) listenerLimits {
 	var lastFull atomic.Int64
 	return listenerLimits{
 		maxSessions: maxSessions(cfg),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/user"
@@ -16,52 +17,38 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
-
-// ParseListen splits a listen address — Postfix's "inet:host:port",
-// "inet6:[addr]:port", "unix:/path", or libmilter's "inet:port@host",
-// "local:/path" — into a network and an address for net.Listen. The
-// grammar is the configuration's (policy.ParseListen), so that an address
-// `config check` accepts is one the daemon can listen on.
-func ParseListen(s string) (network, address string, err error) {
-	l, err := policy.ParseListen(s)
-	return l.Network, l.Address, err
-}
 
 // Listen opens the milter socket. A unix socket left behind by a previous
 // run is removed first, and the new one gets a mode (and group) Postfix
 // can connect through: smtpd needs write permission on it. Its
 // connections are buffered and their framing is checked (newListener),
 // with no bound on their number.
-func Listen(addr, mode, group string) (net.Listener, error) {
-	ln, err := listenSocket(addr, mode, group)
+func Listen(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
+	ln, err := listenSocket(l, mode, group)
 	if err != nil {
 		return nil, err
 	}
 	return newListener(ln, listenerLimits{}), nil
 }
 
-func listenSocket(addr, mode, group string) (net.Listener, error) {
-	network, address, err := ParseListen(addr)
-	if err != nil {
-		return nil, err
-	}
-	if network != "unix" {
+func listenSocket(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
+	if l.Network != "unix" {
 		// No TCP keep-alive: the read timeout already finds a vanished
 		// MTA, and keep-alive costs four setsockopt calls per connection
 		// (one per message, as Postfix connects per SMTP session).
 		lc := net.ListenConfig{KeepAlive: -1}
-		return lc.Listen(context.Background(), network, address)
+		return lc.Listen(context.Background(), l.Network, l.Address)
 	}
-	if err := removeStaleSocket(address); err != nil {
+	if err := removeStaleSocket(l.Address); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("unix", address)
+	ln, err := net.Listen("unix", l.Address)
 	if err != nil {
 		return nil, err
 	}
-	if err := setSocketAccess(address, mode, group); err != nil {
+	if err := setSocketAccess(l.Address, mode, group); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -88,15 +75,8 @@ func removeStaleSocket(path string) error {
 	return os.Remove(path)
 }
 
-func setSocketAccess(path, mode, group string) error {
-	if mode == "" {
-		mode = "0660"
-	}
-	m, err := strconv.ParseUint(mode, 8, 32)
-	if err != nil {
-		return fmt.Errorf("socket mode %q: %v", mode, err)
-	}
-	if err := os.Chmod(path, os.FileMode(m)); err != nil {
+func setSocketAccess(path string, mode fs.FileMode, group string) error {
+	if err := os.Chmod(path, mode); err != nil {
 		return err
 	}
 	if group == "" {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // syslogTag names our lines in mail.log, as "postfix/smtpd" names
@@ -21,9 +21,8 @@ const syslogTag = "spoofguard"
 // logger builds the logger of a configuration: standard error (the
 // journal under systemd) or the local syslog socket with the mail
 // facility, where Postfix, OpenDKIM and OpenDMARC log too.
-func (d *Daemon) logger(c policy.LogConfig) (*slog.Logger, error) {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level)) // validated by the configuration
+func (d *Daemon) logger(c config.LogConfig) (*slog.Logger, error) {
+	level := c.Level.Level
 	if c.Output == "syslog" {
 		w, err := d.syslogWriter()
 		if err != nil {

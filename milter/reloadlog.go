@@ -7,20 +7,20 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // configChanges says what a reload changes, as log attributes: the mode,
 // protected domains and relays added, removed or changed, and the other
 // tables whose settings differ. "changes=none" for an unchanged file.
-func configChanges(old, cfg *policy.Config) []slog.Attr {
+func configChanges(old, cfg *config.Config) []slog.Attr {
 	var out []slog.Attr
 	if old.Milter.Mode != cfg.Milter.Mode {
 		out = append(out, slog.String("mode", string(old.Milter.Mode)+" -> "+string(cfg.Milter.Mode)))
 	}
-	domain := func(d policy.DomainConfig) string { return d.Name }
+	domain := func(d config.DomainConfig) string { return d.Name }
 	out = appendNamedChanges(out, "domains", old.Domains, cfg.Domains, domain)
-	relay := func(r policy.RelayConfig) string { return r.Name }
+	relay := func(r config.RelayConfig) string { return r.Name }
 	out = appendNamedChanges(out, "relays", old.Relays, cfg.Relays, relay)
 	if tables := changedTables(old, cfg); len(tables) > 0 {
 		out = append(out, slog.String("settings_changed", strings.Join(tables, ",")))
@@ -61,7 +61,7 @@ func appendNamedChanges[T any](out []slog.Attr, what string, old, cur []T, name 
 
 // changedTables names the single tables ([milter], [dns], ...) whose
 // settings differ; the milter mode is reported on its own.
-func changedTables(old, cfg *policy.Config) []string {
+func changedTables(old, cfg *config.Config) []string {
 	a, b := *old, *cfg
 	b.Milter.Mode = a.Milter.Mode
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
@@ -82,17 +82,20 @@ func changedTables(old, cfg *policy.Config) []string {
 // sockets really in use, which only a restart changes. A socket systemd
 // or the caller handed over is not ours to move, so milter.listen is not
 // compared then.
-func (d *Daemon) listenDrift(cfg *policy.Config) []any {
+func (d *Daemon) listenDrift(cfg *config.Config) []any {
 	var out []any
 	if d.ln != nil && d.opts.Listener == nil && !d.activated && !sameSocket(cfg.Milter.Listen, d.ln.Addr()) {
-		out = append(out, "milter_listen", cfg.Milter.Listen, "milter_in_use", d.ln.Addr().Network()+":"+d.ln.Addr().String())
+		out = append(out, "milter_listen", cfg.Milter.Listen.String(), "milter_in_use", d.ln.Addr().Network()+":"+d.ln.Addr().String())
 	}
 	inUse := ""
 	if d.httpLn != nil {
 		inUse = d.httpLn.Addr().String()
 	}
+	// The metrics endpoint listens on "tcp" (startHTTP), so its address
+	// is resolved the same way here.
+	metrics := config.Listen{Network: "tcp", Address: cfg.Metrics.Listen}
 	if (cfg.Metrics.Listen == "") != (inUse == "") ||
-		(inUse != "" && !sameSocket("inet:"+cfg.Metrics.Listen, d.httpLn.Addr())) {
+		(inUse != "" && !sameSocket(metrics, d.httpLn.Addr())) {
 		out = append(out, "metrics_listen", cfg.Metrics.Listen, "metrics_in_use", inUse)
 	}
 	return out
@@ -101,16 +104,12 @@ func (d *Daemon) listenDrift(cfg *policy.Config) []any {
 // sameSocket reports whether a listen setting names the socket a: the
 // same path, or the same address and port (port 0 is any port; a host
 // name is resolved as the listener resolved it).
-func sameSocket(listen string, a net.Addr) bool {
-	network, address, err := ParseListen(listen)
-	if err != nil {
-		return false
-	}
-	if network == "unix" {
-		return a.Network() == "unix" && a.String() == address
+func sameSocket(l config.Listen, a net.Addr) bool {
+	if l.Network == "unix" {
+		return a.Network() == "unix" && a.String() == l.Address
 	}
 	ta, ok := a.(*net.TCPAddr)
-	want, err := net.ResolveTCPAddr(network, address)
+	want, err := net.ResolveTCPAddr(l.Network, l.Address)
 	if !ok || err != nil {
 		return false
 	}

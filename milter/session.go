@@ -9,7 +9,7 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 
-	"github.com/spoofguard/spoofguard/dnsauth/authres"
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -84,7 +84,7 @@ func (s *session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	start := time.Now()
 	v := s.msg.Rcpt(rcpt)
 	s.d.metrics.observe("rcpt", time.Since(start))
-	if v.Rule != "" && v.Action != policy.ActionAccept && v.Action != policy.ActionQuarantine {
+	if v.Rule != "" && v.Action != config.ActionAccept && v.Action != config.ActionQuarantine {
 		s.d.metrics.rcpt(string(v.Action), v.Rule, v.ReportOnly)
 		if v.Enforced() {
 			s.rt.log.Info("recipient refused", "queue", s.queue, "client", s.client.IP.String(), "class", string(s.msg.Class),
@@ -138,11 +138,11 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if resp := s.respond(v, false); resp != nil {
 		return resp, nil
 	}
-	if err := s.rewriteHeaders(m); err != nil {
+	if err := applyEdits(s.msg.HeaderEdits(), m); err != nil {
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
 	s.changeSender(m)
-	if v.Effective() == policy.ActionQuarantine {
+	if v.Effective() == config.ActionQuarantine {
 		if err := m.Quarantine(quarantineReason(v)); err != nil {
 			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
 		}
@@ -187,7 +187,7 @@ func (s *session) reset() {
 // body, where the caller accepts with header changes).
 func (s *session) respond(v policy.Verdict, midway bool) *gomilter.Response {
 	switch v.Effective() {
-	case policy.ActionReject, policy.ActionTempFail:
+	case config.ActionReject, config.ActionTempFail:
 		s.finish("")
 		return response(v)
 	}
@@ -201,7 +201,7 @@ func (s *session) respond(v policy.Verdict, midway bool) *gomilter.Response {
 func response(v policy.Verdict) *gomilter.Response {
 	resp, err := gomilter.RejectWithCodeAndReason(uint16(v.Code), v.Status+" "+sanitizeReply(v.Text))
 	if err != nil {
-		if v.Action == policy.ActionTempFail {
+		if v.Action == config.ActionTempFail {
 			return gomilter.RespTempFail
 		}
 		return gomilter.RespReject
@@ -241,43 +241,23 @@ func sanitizeReply(s string) string {
 	return string(b)
 }
 
-// rewriteHeaders removes Authentication-Results headers that claim our
-// authserv-id (forged upstream; RFC 8601 §5) and any incoming verdict
-// header, and adds ours at the top.
-func (s *session) rewriteHeaders(m gomilter.Modifier) error {
-	id, vh := s.rt.cfg.Milter.AuthservID, s.rt.cfg.Milter.VerdictHeader
-	// A verdict header from outside is forged too: filters downstream act
-	// on it. One pass finds both kinds.
-	n, nv := 0, 0
-	var forged []int
-	for _, h := range s.msg.Headers() {
-		switch {
-		case strings.EqualFold(h.Name, "Authentication-Results"):
-			n++
-			if authres.IsOwn(h.Value, id) {
-				forged = append(forged, n)
-			}
-		case strings.EqualFold(h.Name, vh):
-			nv++
-		}
-	}
-	// Delete from the last so the indexes of the others stay valid.
-	for i := len(forged) - 1; i >= 0; i-- {
-		if err := m.ChangeHeader(forged[i], "Authentication-Results", ""); err != nil {
+// applyEdits carries out the engine's header plan: deletions in the
+// order given (which keeps each index valid), then each new field
+// inserted at the top, last first, so they stand in the plan's order.
+// Values folded with CRLF reach the MTA with bare LF line ends from
+// go-milter, which Postfix and Sendmail store as their own.
+func applyEdits(plan policy.HeaderEdits, m gomilter.Modifier) error {
+	for _, r := range plan.Remove {
+		if err := m.ChangeHeader(r.Index, r.Name, ""); err != nil {
 			return err
 		}
 	}
-	for i := nv; i > 0; i-- {
-		if err := m.ChangeHeader(i, vh, ""); err != nil {
+	for i := len(plan.Insert) - 1; i >= 0; i-- {
+		if err := m.InsertHeader(0, plan.Insert[i].Name, plan.Insert[i].Value); err != nil {
 			return err
 		}
 	}
-	if err := m.InsertHeader(0, vh, " "+s.msg.VerdictHeader()); err != nil {
-		return err
-	}
-	// Folded with CRLF; go-milter hands header values to the MTA with bare
-	// LF line ends, which Postfix and Sendmail store as their own.
-	return m.InsertHeader(0, "Authentication-Results", " "+s.msg.AuthResults(id))
+	return nil
 }
 
 // finish writes the one log line of the transaction and counts it. The

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // Forgeries that get through if alignment is judged loosely: a passing
@@ -36,22 +38,22 @@ neutral.example. IN TXT "v=spf1 ip4:192.0.2.77 ?all"
 	protect := "[[domain]]\nname = \"soft.example\"\n[[domain]]\nname = \"neutral.example\"\n"
 	runEngineCases(t, w, []engineCase{
 		{name: "own From, broken own signature beside a valid foreign one", ip: "198.51.100.5", mailFrom: "bounce@partner.example",
-			msg: twoSigs, action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			msg: twoSigs, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "own From, SPF pass for a look-alike envelope domain", ip: "198.51.100.5", mailFrom: "ceo@evilexample.org",
-			msg: relayHeader("spam.spammer.example 192.0.2.66") + base, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: relayHeader("spam.spammer.example 192.0.2.66") + base, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "edge MX: SPF pass for a look-alike envelope domain", ip: "192.0.2.66", mailFrom: "ceo@eviledge.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "boss@edge.example", "", ""),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "own From, valid signature of a look-alike domain", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: lookalikeSigned, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: lookalikeSigned, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "protected sender, SPF ~all softfail", extra: protect, ip: "192.0.2.66", mailFrom: "boss@soft.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "protected sender, SPF ?all neutral", extra: protect, ip: "192.0.2.66", mailFrom: "boss@neutral.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "protected sender, SPF ~all from its own server", extra: protect, ip: "198.51.100.5", mailFrom: "boss@soft.example",
-			msg: relayHeader("mta.provider.example 192.0.2.77") + w.message(t, "boss@soft.example", "", ""), action: ActionAccept, stage: StageBody},
+			msg: relayHeader("mta.provider.example 192.0.2.77") + w.message(t, "boss@soft.example", "", ""), action: config.ActionAccept, stage: StageBody},
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spoofguard/spoofguard/batv"
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy/bounce"
 )
 
@@ -24,7 +25,7 @@ const maxBounceBody = 512 << 10
 type backscatter struct {
 	keys    *batv.Keys // nil or empty: no signing, no tag checks
 	state   *batv.State
-	action  Action // [backscatter] action
+	action  config.Action // [backscatter] action
 	domains map[string]domainBackscatter
 	exclude []string // envelope senders never rewritten, lower-case patterns
 	now     func() time.Time
@@ -32,8 +33,8 @@ type backscatter struct {
 
 // domainBackscatter is one protected domain's setting.
 type domainBackscatter struct {
-	action   Action // "" inherits [backscatter] action; accept turns BATV off for the domain
-	signsAll bool   // every outbound message carries the domain's DKIM signature
+	action   config.Action // "" inherits [backscatter] action; accept turns BATV off for the domain
+	signsAll bool          // every outbound message carries the domain's DKIM signature
 }
 
 // backscatterState is what one transaction holds for the rule.
@@ -55,16 +56,16 @@ type TagCheck struct {
 }
 
 // enabled reports whether BATV is on for the protected domain d.
-func (b *backscatter) enabled(d *DomainConfig) bool {
-	return b != nil && d != nil && b.actionFor(d) != ActionAccept
+func (b *backscatter) enabled(d *config.DomainConfig) bool {
+	return b != nil && d != nil && b.actionFor(d) != config.ActionAccept
 }
 
-func (b *backscatter) actionFor(d *DomainConfig) Action {
+func (b *backscatter) actionFor(d *config.DomainConfig) config.Action {
 	if a := b.domains[d.Name].action; a != "" {
 		return a
 	}
 	if b.action == "" {
-		return ActionReject
+		return config.ActionReject
 	}
 	return b.action
 }

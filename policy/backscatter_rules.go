@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spoofguard/spoofguard/batv"
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/policy/bounce"
@@ -88,11 +89,11 @@ func (m *Message) judgeBounce(ctx context.Context, stage Stage) {
 // bounceNeedsBody reports whether the decision waits for the body: the
 // kind is not known from the header block, or the domain signs all its
 // mail and the returned message's signature may tell more.
-func (m *Message) bounceNeedsBody(d *DomainConfig) bool {
+func (m *Message) bounceNeedsBody(d *config.DomainConfig) bool {
 	return m.bs.class.NeedBody || (m.bs.class.Kind.IsBounce() && m.e.bs.domains[d.Name].signsAll)
 }
 
-func (m *Message) judgeUntagged(ctx context.Context, stage Stage, d *DomainConfig) {
+func (m *Message) judgeUntagged(ctx context.Context, stage Stage, d *config.DomainConfig) {
 	c := m.bs.class
 	rcpts := joinComma(m.bs.pending)
 	if !c.Kind.IsBounce() {
@@ -109,7 +110,7 @@ func (m *Message) judgeUntagged(ctx context.Context, stage Stage, d *DomainConfi
 
 // judgeByWindow refuses an untagged bounce once signing has run a whole
 // tag lifetime; before that, bounces of mail sent untagged still arrive.
-func (m *Message) judgeByWindow(stage Stage, d *DomainConfig, rcpts string) {
+func (m *Message) judgeByWindow(stage Stage, d *config.DomainConfig, rcpts string) {
 	b := m.e.bs
 	if !b.signing() {
 		m.outcome(RuleBackscatter, stage, "not applicable", rcpts+": untagged bounce, but no BATV key is configured", nil)
@@ -136,7 +137,7 @@ func windowWords(since time.Time) string {
 // all its mail with DKIM: our valid signature proves the bounce real
 // (whatever the tag: some servers strip it); no valid signature of ours
 // proves we never sent it. It reports false when it could not decide.
-func (m *Message) judgeByOriginal(ctx context.Context, d *DomainConfig, rcpts string) bool {
+func (m *Message) judgeByOriginal(ctx context.Context, d *config.DomainConfig, rcpts string) bool {
 	if m.bs.truncated {
 		m.outcome(RuleBackscatter, StageBody, "not judged", rcpts+": the bounce is larger than "+fmt.Sprint(maxBounceBody>>10)+" KiB; its returned message is not verified", nil)
 		return false
@@ -166,7 +167,7 @@ func (m *Message) judgeByOriginal(ctx context.Context, d *DomainConfig, rcpts st
 // when one verifies, Fail when there is none or none verifies, TempError
 // when DNS failed, None when it cannot be known (a header-only return
 // that carries our signature: without the body it cannot be verified).
-func (m *Message) ownSignature(ctx context.Context, d *DomainConfig, ret bounce.Returned) (dnsauth.Result, string) {
+func (m *Message) ownSignature(ctx context.Context, d *config.DomainConfig, ret bounce.Returned) (dnsauth.Result, string) {
 	if ret.HeadersOnly {
 		if hasOwnSignatureField(ret.Message, d.Name) {
 			return dnsauth.None, "the returned header carries a signature of " + d.Name + ", which cannot be verified without the body"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spoofguard/spoofguard/batv"
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
@@ -35,9 +36,9 @@ func withBackscatter(t testing.TB, e *Engine, since time.Time, keys ...[]byte) *
 	if !since.IsZero() {
 		state.Signed(batv.NewKeys(keys[len(keys)-1:], nil), since)
 	}
-	e.bs = &backscatter{keys: k, state: state, action: ActionReject, now: func() time.Time { return bsNow },
+	e.bs = &backscatter{keys: k, state: state, action: config.ActionReject, now: func() time.Time { return bsNow },
 		exclude: []string{"*-owner@example.org", "@lists.example.org", "noreply@example.org"},
-		domains: map[string]domainBackscatter{"other.example": {action: ActionAccept}, "cloudy.example": {signsAll: true}}}
+		domains: map[string]domainBackscatter{"other.example": {action: config.ActionAccept}, "cloudy.example": {signsAll: true}}}
 	return e
 }
 
@@ -98,7 +99,7 @@ func TestBackscatterLocalSubmission(t *testing.T) {
 		Client: Client{Local: true}, MailFrom: "ceo@strict.example", Rcpts: []string{"user@example.org"},
 		Message: strings.NewReader(w.message(t, "CEO <ceo@strict.example>", "", "")),
 	})
-	if err != nil || m.Verdict().Action != ActionAccept || stage != StageBody || m.Class != ClassTrusted {
+	if err != nil || m.Verdict().Action != config.ActionAccept || stage != StageBody || m.Class != ClassTrusted {
 		t.Fatalf("local mail: %s at %s, class %s, %v\n%s", m.Verdict().Summary(), stage, m.Class, err, m.outcomeDump())
 	}
 	if len(m.Outcomes) != 0 || m.SPF != nil || len(m.DMARC) != 0 {
@@ -129,14 +130,14 @@ func TestBackscatterTags(t *testing.T) {
 	forged := batv.NewKeys([][]byte{[]byte("a key of somebody else, 32 bytes")}, nil).Sign("alice@edge.example", bsNow)
 	for _, c := range []struct {
 		name, rcpt string
-		action     Action
+		action     config.Action
 		stage      Stage
 		says       string
 	}{
-		{"valid", valid, ActionAccept, StageBody, "valid BATV tag (key new.key"},
-		{"expired", stale, ActionReject, StageRcpt, "expired 1 days ago"},
-		{"forged", forged, ActionReject, StageRcpt, "made by none of our keys"},
-		{"not ours at all", "prvs=1234abcdef=alice@edge.example", ActionReject, StageRcpt, "made by none of our keys"},
+		{"valid", valid, config.ActionAccept, StageBody, "valid BATV tag (key new.key"},
+		{"expired", stale, config.ActionReject, StageRcpt, "expired 1 days ago"},
+		{"forged", forged, config.ActionReject, StageRcpt, "made by none of our keys"},
+		{"not ours at all", "prvs=1234abcdef=alice@edge.example", config.ActionReject, StageRcpt, "made by none of our keys"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := withBackscatter(t, w.engine(t, "", "", "", Options{}), bsNow.Add(-30*24*time.Hour))
@@ -148,7 +149,7 @@ func TestBackscatterTags(t *testing.T) {
 			if v.Effective() != c.action || stage != c.stage || !strings.Contains(m.outcomeDump(), c.says) {
 				t.Fatalf("%s at %s, want %s at %s saying %q\n%s", v.Summary(), stage, c.action, c.stage, c.says, m.outcomeDump())
 			}
-			if c.action == ActionReject && (v.Rule != RuleBackscatter || v.Code != 550 || v.Status != "5.7.1" || !strings.Contains(v.Text, "not a bounce of our mail")) {
+			if c.action == config.ActionReject && (v.Rule != RuleBackscatter || v.Code != 550 || v.Status != "5.7.1" || !strings.Contains(v.Text, "not a bounce of our mail")) {
 				t.Errorf("reply %q rule %s", v.Reply(), v.Rule)
 			}
 			if len(m.TagChecks()) != 1 {
@@ -165,7 +166,7 @@ func TestBackscatterRotation(t *testing.T) {
 	e := withBackscatter(t, w.engine(t, "", "", "", Options{}), bsNow.Add(-30*24*time.Hour), bsKey, bsOldKey)
 	old := batv.NewKeys([][]byte{bsOldKey}, nil).Sign("alice@edge.example", bsNow.Add(-2*24*time.Hour))
 	m, stage := bounceTo(t, e, old, bounceSample(t, "dsn-postfix.eml"))
-	if m.Verdict().Action != ActionAccept || stage != StageBody || !strings.Contains(m.outcomeDump(), "key old.key") {
+	if m.Verdict().Action != config.ActionAccept || stage != StageBody || !strings.Contains(m.outcomeDump(), "key old.key") {
 		t.Fatalf("old key's tag after rotation: %s\n%s", m.Verdict().Summary(), m.outcomeDump())
 	}
 	s, _ := e.Begin(context.Background(), Client{IP: netip.MustParseAddr("203.0.113.10")}, "alice@example.org", "")
@@ -180,19 +181,19 @@ func TestBackscatterUntagged(t *testing.T) {
 	for _, c := range []struct {
 		name, sample string
 		since        time.Time
-		action       Action
+		action       config.Action
 		stage        Stage
 		says         string
 	}{
-		{"postfix bounce", "dsn-postfix.eml", long, ActionReject, StageHeaders, "without a BATV tag"},
-		{"qmail bounce", "dsn-qmail.eml", long, ActionReject, StageHeaders, "failure notice"},
-		{"text bounce, known by its body", "dsn-appliance-text.eml", long, ActionReject, StageBody, "did not reach"},
-		{"read receipt", "mdn-thunderbird.eml", long, ActionAccept, StageBody, "read receipt"},
-		{"vacation", "autoreply-sieve.eml", long, ActionAccept, StageBody, "auto-reply"},
-		{"challenge", "challenge-tmda.eml", long, ActionAccept, StageBody, "challenge-response"},
-		{"notice", "other-notice.eml", long, ActionAccept, StageBody, "is a other"},
-		{"within the start-up window", "dsn-postfix.eml", bsNow.Add(-6 * 24 * time.Hour), ActionAccept, StageBody, "untagged bounces are judged from 2026-12-06"},
-		{"signing never started", "dsn-postfix.eml", time.Time{}, ActionAccept, StageBody, "has not started"},
+		{"postfix bounce", "dsn-postfix.eml", long, config.ActionReject, StageHeaders, "without a BATV tag"},
+		{"qmail bounce", "dsn-qmail.eml", long, config.ActionReject, StageHeaders, "failure notice"},
+		{"text bounce, known by its body", "dsn-appliance-text.eml", long, config.ActionReject, StageBody, "did not reach"},
+		{"read receipt", "mdn-thunderbird.eml", long, config.ActionAccept, StageBody, "read receipt"},
+		{"vacation", "autoreply-sieve.eml", long, config.ActionAccept, StageBody, "auto-reply"},
+		{"challenge", "challenge-tmda.eml", long, config.ActionAccept, StageBody, "challenge-response"},
+		{"notice", "other-notice.eml", long, config.ActionAccept, StageBody, "is a other"},
+		{"within the start-up window", "dsn-postfix.eml", bsNow.Add(-6 * 24 * time.Hour), config.ActionAccept, StageBody, "untagged bounces are judged from 2026-12-06"},
+		{"signing never started", "dsn-postfix.eml", time.Time{}, config.ActionAccept, StageBody, "has not started"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := withBackscatter(t, w.engine(t, "", "", "", Options{}), c.since)
@@ -201,7 +202,7 @@ func TestBackscatterUntagged(t *testing.T) {
 			if v.Effective() != c.action || stage != c.stage || !strings.Contains(m.outcomeDump(), c.says) {
 				t.Fatalf("%s at %s, want %s at %s saying %q\n%s", v.Summary(), stage, c.action, c.stage, c.says, m.outcomeDump())
 			}
-			if c.action == ActionReject && v.Text != untaggedText {
+			if c.action == config.ActionReject && v.Text != untaggedText {
 				t.Errorf("reply %q", v.Reply())
 			}
 		})
@@ -248,18 +249,18 @@ func TestBackscatterReturnedSignature(t *testing.T) {
 		name   string
 		msg    string
 		since  time.Time
-		action Action
+		action config.Action
 		says   string
 	}{
-		{"our signature, before the window", dsnReturning(ours, false), time.Time{}, ActionAccept, "carries a valid signature of edge.example"},
-		{"our signature, tag stripped after the window", dsnReturning(ours, false), bsNow.Add(-30 * 24 * time.Hour), ActionAccept, "valid signature"},
-		{"our signature, bare LF", dsnReturning(lfOnly, false), time.Time{}, ActionAccept, "valid signature"},
-		{"no signature", dsnReturning(plain, false), time.Time{}, ActionReject, "carries no valid signature of edge.example"},
-		{"someone else's signature", dsnReturning(w.signAs(t, plain, "partner.example"), false), time.Time{}, ActionReject, "no valid signature"},
-		{"altered", dsnReturning(altered, false), time.Time{}, ActionReject, "no valid signature"},
-		{"header only, no signature", dsnReturning(plain, true), time.Time{}, ActionReject, "has no DKIM signature of edge.example"},
-		{"header only, our signature", dsnReturning(ours, true), time.Time{}, ActionAccept, "cannot be verified without the body"},
-		{"no returned message", bounceSample(t, "dsn-qmail.eml"), time.Time{}, ActionAccept, "returns no message"},
+		{"our signature, before the window", dsnReturning(ours, false), time.Time{}, config.ActionAccept, "carries a valid signature of edge.example"},
+		{"our signature, tag stripped after the window", dsnReturning(ours, false), bsNow.Add(-30 * 24 * time.Hour), config.ActionAccept, "valid signature"},
+		{"our signature, bare LF", dsnReturning(lfOnly, false), time.Time{}, config.ActionAccept, "valid signature"},
+		{"no signature", dsnReturning(plain, false), time.Time{}, config.ActionReject, "carries no valid signature of edge.example"},
+		{"someone else's signature", dsnReturning(w.signAs(t, plain, "partner.example"), false), time.Time{}, config.ActionReject, "no valid signature"},
+		{"altered", dsnReturning(altered, false), time.Time{}, config.ActionReject, "no valid signature"},
+		{"header only, no signature", dsnReturning(plain, true), time.Time{}, config.ActionReject, "has no DKIM signature of edge.example"},
+		{"header only, our signature", dsnReturning(ours, true), time.Time{}, config.ActionAccept, "cannot be verified without the body"},
+		{"no returned message", bounceSample(t, "dsn-qmail.eml"), time.Time{}, config.ActionAccept, "returns no message"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := withBackscatter(t, w.engine(t, "", "", "", Options{}), c.since)
@@ -269,7 +270,7 @@ func TestBackscatterReturnedSignature(t *testing.T) {
 			if v.Effective() != c.action || stage != StageBody || !strings.Contains(m.outcomeDump(), c.says) {
 				t.Fatalf("%s at %s, want %s saying %q\n%s", v.Summary(), stage, c.action, c.says, m.outcomeDump())
 			}
-			if c.action == ActionReject && v.Text != notOursDKIMText {
+			if c.action == config.ActionReject && v.Text != notOursDKIMText {
 				t.Errorf("reply %q", v.Reply())
 			}
 		})
@@ -279,7 +280,7 @@ func TestBackscatterReturnedSignature(t *testing.T) {
 	e.bs.domains["edge.example"] = domainBackscatter{signsAll: true}
 	w.dns.SetFault("sel._domainkey.edge.example", dnstest.ServFail)
 	m, _ := bounceTo(t, e, "alice@edge.example", dsnReturning(ours, false))
-	if v := m.Verdict(); v.Action == ActionReject || !strings.Contains(m.outcomeDump(), "could not be checked (DNS)") {
+	if v := m.Verdict(); v.Action == config.ActionReject || !strings.Contains(m.outcomeDump(), "could not be checked (DNS)") {
 		t.Errorf("DNS failure: %s\n%s", v.Summary(), m.outcomeDump())
 	}
 }

@@ -1,5 +1,5 @@
-// Package policy decides what happens to a message. It holds the
-// configuration (one TOML file) and the decision engine: the engine sorts
+// Package policy decides what happens to a message. It holds the decision
+// engine, built from a configuration (package config): the engine sorts
 // the connecting client into a class (trusted, authenticated, outbound,
 // relay, internet), follows mail from an inbound filtering relay back to
 // the client that connected to the relay, and runs the rules — direct
@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/policy/impersonation"
@@ -47,7 +48,7 @@ func (c Class) mayUseOwnDomains() bool {
 // concurrent use; a reload builds a new Engine and swaps it in, and
 // messages in progress finish with the engine they started with.
 type Engine struct {
-	cfg      *Config
+	cfg      *config.Config
 	dns      dnsauth.DNS
 	relays   []*relaySet
 	byName   map[string]*relaySet
@@ -77,7 +78,7 @@ type Options struct {
 // ctx); a relay whose records cannot be fetched yet is retried in the
 // background, and until then mail for its domains is never rejected as
 // direct delivery (it gets the temperror action instead).
-func NewEngine(ctx context.Context, cfg *Config, dns dnsauth.DNS, opts Options) *Engine {
+func NewEngine(ctx context.Context, cfg *config.Config, dns dnsauth.DNS, opts Options) *Engine {
 	e := &Engine{
 		cfg:      cfg,
 		dns:      dns,
@@ -115,7 +116,7 @@ func (e *Engine) Close() {
 }
 
 // Config returns the configuration the engine was built from.
-func (e *Engine) Config() *Config { return e.cfg }
+func (e *Engine) Config() *config.Config { return e.cfg }
 
 // DNS returns the resolver the engine uses.
 func (e *Engine) DNS() dnsauth.DNS { return e.dns }
@@ -161,23 +162,23 @@ func (e *Engine) Classify(ip netip.Addr, authUser string) (class Class, relay st
 
 // reportOnly tells whether verdicts about domain d (nil: not a protected
 // domain) are only reported.
-func (e *Engine) reportOnly(d *DomainConfig) bool {
+func (e *Engine) reportOnly(d *config.DomainConfig) bool {
 	if d != nil && d.Mode != "" {
-		return d.Mode == ModeReportOnly
+		return d.Mode == config.ModeReportOnly
 	}
-	return e.cfg.Milter.Mode == ModeReportOnly
+	return e.cfg.Milter.Mode == config.ModeReportOnly
 }
 
 // protected returns the configuration of the protected domain that covers
 // name, or nil.
-func (e *Engine) protected(name string) *DomainConfig {
+func (e *Engine) protected(name string) *config.DomainConfig {
 	if name == "" {
 		return nil
 	}
 	return e.domains.lookup(name)
 }
 
-func prefixes(ns []Network) []netip.Prefix {
+func prefixes(ns []config.Network) []netip.Prefix {
 	out := make([]netip.Prefix, len(ns))
 	for i, n := range ns {
 		out[i] = n.Prefix

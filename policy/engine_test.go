@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
@@ -99,7 +100,7 @@ func newEngineWorld(t testing.TB) *engineWorld {
 // continues the example.org domain table until a new table starts).
 func (w *engineWorld) engine(t testing.TB, milter, dns, extra string, opts Options) *Engine {
 	t.Helper()
-	cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(engineConfig, milter, w.dns.Addr, dns, extra)))
+	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(engineConfig, milter, w.dns.Addr, dns, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +162,10 @@ type engineCase struct {
 	rcpts    []string
 	msg      string
 	// expected
-	action     Action // effective action
+	action     config.Action // effective action
 	rule       string
 	stage      Stage
-	reportOnly Action // the observed action in report-only cases ("" = same as action)
+	reportOnly config.Action // the observed action in report-only cases ("" = same as action)
 }
 
 func runEngineCases(t *testing.T, w *engineWorld, cases []engineCase) {
@@ -193,17 +194,17 @@ func runEngineCases(t *testing.T, w *engineWorld, cases []engineCase) {
 				v = m.lastRcptVerdict()
 			}
 			obs := m.Observed()
-			if v.Effective() != c.action || (c.action != ActionAccept && v.Rule != c.rule) || stage != c.stage {
+			if v.Effective() != c.action || (c.action != config.ActionAccept && v.Rule != c.rule) || stage != c.stage {
 				t.Errorf("got %s rule=%q at %s, want %s rule=%q at %s\nreason: %s\n%s",
 					v.Effective(), v.Rule, stage, c.action, c.rule, c.stage, v.Reason, m.outcomeDump())
 			}
 			if c.reportOnly != "" && (obs.Action != c.reportOnly || !obs.ReportOnly || obs.Rule != c.rule) {
 				t.Errorf("report-only: observed %s rule=%q reportOnly=%v, want %s rule=%q", obs.Action, obs.Rule, obs.ReportOnly, c.reportOnly, c.rule)
 			}
-			if c.action == ActionReject && (v.Code != 550 || !strings.HasPrefix(v.Status, "5.7.")) {
+			if c.action == config.ActionReject && (v.Code != 550 || !strings.HasPrefix(v.Status, "5.7.")) {
 				t.Errorf("reject reply = %q", v.Reply())
 			}
-			if c.action == ActionTempFail && (v.Code != 451 || !strings.HasPrefix(v.Status, "4.")) {
+			if c.action == config.ActionTempFail && (v.Code != 451 || !strings.HasPrefix(v.Status, "4.")) {
 				t.Errorf("tempfail reply = %q", v.Reply())
 			}
 		})
@@ -239,78 +240,78 @@ func TestEngineSituations(t *testing.T) {
 		// IP, the mail. name, a backup MX all look the same here: an
 		// Internet client reaching a domain that takes mail only via its relay.
 		{name: "direct delivery, own-domain From", ip: "192.0.2.66", mailFrom: "bounce@spammer.example",
-			msg: ownForged, action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
+			msg: ownForged, action: config.ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "direct delivery, own envelope sender", ip: "192.0.2.66", mailFrom: "ceo@example.org",
-			msg: ownForged, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			msg: ownForged, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "partner mail sent straight to the back end", ip: "192.0.2.30", mailFrom: "alice@partner.example",
-			msg: w.message(t, "alice@partner.example", "partner.example", ""), action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
+			msg: w.message(t, "alice@partner.example", "partner.example", ""), action: config.ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "one recipient bypassed, the other's domain has no relay", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@example.org", "user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "another domain's relay is a bypass too", ip: "198.51.101.9", mailFrom: "alice@partner.example",
 			msg:    w.message(t, "alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
-			action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
+			action: config.ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "forged own From through the filter", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
 			msg:    viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "forged own envelope through the filter", ip: "198.51.100.5", mailFrom: "ceo@example.org",
 			msg:    viaFilter("CEO <ceo@example.org>", "", "spam.spammer.example 192.0.2.66"),
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "own user authenticated", ip: "192.0.2.99", auth: "alice", mailFrom: "alice@example.org",
-			msg: w.message(t, "alice@example.org", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "alice@example.org", "", ""), action: config.ActionAccept, stage: StageBody},
 		{name: "own outbound server", ip: "203.0.113.10", mailFrom: "alice@example.org",
-			msg: w.message(t, "alice@example.org", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "alice@example.org", "", ""), action: config.ActionAccept, stage: StageBody},
 		{name: "trusted network", ip: "127.0.0.1", mailFrom: "root@example.org",
-			msg: w.message(t, "root@example.org", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "root@example.org", "", ""), action: config.ActionAccept, stage: StageBody},
 		{name: "mailing list re-sends own-domain mail with own DKIM", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
 			msg:    viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "own domain SaaS sender aligned by SPF", ip: "198.51.100.5", mailFrom: "news@example.org",
-			msg: viaFilter("news@example.org", "", "saas.example 192.0.2.77"), action: ActionAccept, stage: StageBody},
+			msg: viaFilter("news@example.org", "", "saas.example 192.0.2.77"), action: config.ActionAccept, stage: StageBody},
 		{name: "own DKIM signature broken in transit", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
 			msg:    strings.Replace(viaFilter("Alice <alice@example.org>", "example.org", "lists.example.net 192.0.2.40"), "Hello.", "Hello, altered.", 1),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "partner with p=quarantine failing", ip: "198.51.100.5", mailFrom: "alice@partner.example",
 			msg:    viaFilter("alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "partner signed through the filter", ip: "198.51.100.5", mailFrom: "alice@partner.example",
 			msg:    viaFilter("alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "bounce through the filter", ip: "198.51.100.5", helo: "filter.example.org", mailFrom: "",
 			msg:    viaFilter("MAILER-DAEMON@mx.remote.example", "", "mx.remote.example 192.0.2.50"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "bounce straight to the back end", ip: "192.0.2.50", helo: "mx.remote.example", mailFrom: "",
-			msg: w.message(t, "MAILER-DAEMON@mx.remote.example", "", ""), action: ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
+			msg: w.message(t, "MAILER-DAEMON@mx.remote.example", "", ""), action: config.ActionReject, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "null sender with forged own HELO", ip: "192.0.2.66", helo: "mail.example.org", mailFrom: "",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "edge MX: forged own From from the Internet", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "boss@edge.example", "", ""),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "edge MX: subdomain of protected domain", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "boss@mail.edge.example", "", ""),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "several From addresses, one own", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "a@spammer.example, boss@edge.example", "", ""),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "strict partner p=reject failing", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "ceo@strict.example", "", ""),
-			action: ActionReject, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionReject, rule: RuleDMARC, stage: StageBody},
 		{name: "p=reject mapped to quarantine locally", extra: "[dmarc]\non_reject = \"quarantine\"", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "ceo@strict.example", "", ""),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "pct=0 exempts from reject", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "ceo@sampled.example", "", ""),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "dmarc disabled", extra: "[dmarc]\nenabled = false", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "ceo@strict.example", "", ""),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "spf fail of other domain: accepted by default", ip: "192.0.2.66", mailFrom: "alice@strict.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "alice@strict.example", "strict.example", ""),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "spf fail of other domain with on_fail = reject", extra: "[spf]\non_fail = \"reject\"", ip: "192.0.2.66", mailFrom: "alice@strict.example",
 			rcpts: []string{"user@edge.example"}, msg: w.message(t, "alice@strict.example", "strict.example", ""),
-			action: ActionReject, rule: RuleSPF, stage: StageMailFrom},
+			action: config.ActionReject, rule: RuleSPF, stage: StageMailFrom},
 	})
 }
 
@@ -321,27 +322,27 @@ func TestEngineReportOnlyAndAllowLists(t *testing.T) {
 	listMail := w.message(t, "alice@partner.example", "lists.example.net", "lists.example.net 192.0.2.40")
 	runEngineCases(t, w, []engineCase{
 		{name: "global report-only", milter: `mode = "report-only"`, ip: "198.51.100.5", mailFrom: "bounce@spammer.example", msg: forged,
-			action: ActionAccept, rule: RuleHeaderForgery, stage: StageBody, reportOnly: ActionReject},
+			action: config.ActionAccept, rule: RuleHeaderForgery, stage: StageBody, reportOnly: config.ActionReject},
 		{name: "per-domain report-only", extra: `mode = "report-only"`, ip: "198.51.100.5", mailFrom: "bounce@spammer.example", msg: forged,
-			action: ActionAccept, rule: RuleHeaderForgery, stage: StageBody, reportOnly: ActionReject},
+			action: config.ActionAccept, rule: RuleHeaderForgery, stage: StageBody, reportOnly: config.ActionReject},
 		{name: "per-domain enforce under global report-only", milter: `mode = "report-only"`, extra: `mode = "enforce"`, ip: "198.51.100.5",
-			mailFrom: "bounce@spammer.example", msg: forged, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			mailFrom: "bounce@spammer.example", msg: forged, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "per-domain report-only for direct delivery", extra: `mode = "report-only"`, ip: "192.0.2.66", mailFrom: "bounce@spammer.example",
-			msg: w.message(t, "x@spammer.example", "", ""), action: ActionAccept, rule: RuleDirectDelivery, stage: StageBody, reportOnly: ActionReject},
+			msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionAccept, rule: RuleDirectDelivery, stage: StageBody, reportOnly: config.ActionReject},
 		{name: "direct delivery quarantined instead", extra: `direct_delivery = "quarantine"`, ip: "192.0.2.66", mailFrom: "bounce@spammer.example",
-			msg: w.message(t, "x@spammer.example", "", ""), action: ActionQuarantine, rule: RuleDirectDelivery, stage: StageBody},
+			msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionQuarantine, rule: RuleDirectDelivery, stage: StageBody},
 		{name: "header forgery only logged", extra: `header_forgery = "accept"`, ip: "198.51.100.5", mailFrom: "bounce@spammer.example", msg: forged,
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "allow-listed sender domain", extra: "[allow]\nsender_domains = [\"partner.example\"]", ip: "198.51.100.5", mailFrom: "alice@partner.example",
-			msg: partnerFail, action: ActionAccept, stage: StageBody},
+			msg: partnerFail, action: config.ActionAccept, stage: StageBody},
 		{name: "allow-listed network (original client)", extra: "[allow]\nnetworks = [\"192.0.2.66/32\"]", ip: "198.51.100.5", mailFrom: "alice@partner.example",
-			msg: partnerFail, action: ActionAccept, stage: StageBody},
+			msg: partnerFail, action: config.ActionAccept, stage: StageBody},
 		{name: "allow-listed DKIM domain (mailing list)", extra: "[allow]\ndkim_domains = [\"lists.example.net\"]", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: listMail, action: ActionAccept, stage: StageBody},
+			msg: listMail, action: config.ActionAccept, stage: StageBody},
 		{name: "mailing list without allow-list", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: listMail, action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			msg: listMail, action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 		{name: "allow-list never rescues own-domain forgery", extra: "[allow]\nnetworks = [\"192.0.2.66/32\"]", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: forged, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: forged, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 	})
 }
 
@@ -357,23 +358,23 @@ func TestEngineRelayTrace(t *testing.T) {
 	unparseable := "Received: garbage without a client\r\n" + w.message(t, "alice@partner.example", "partner.example", "")
 	runEngineCases(t, w, []engineCase{
 		{name: "relay header missing: checks go on without SPF", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: noTrace, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: noTrace, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "relay header unparseable: configured outcome", extra: "[[relay]]\nname = \"x\"\nnetworks = [\"198.51.103.0/24\"]\ntrace_error = \"tempfail\"",
 			ip: "198.51.103.5", mailFrom: "alice@partner.example", rcpts: []string{"user@edge.example"},
-			msg: unparseable, action: ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
+			msg: unparseable, action: config.ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders},
 		{name: "forged trace header beneath the relay's is ignored", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: forgedBeneath, action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: forgedBeneath, action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "relayed from own outbound server", ip: "198.51.100.5", mailFrom: "ceo@example.org",
-			msg: fromOwnServer, action: ActionAccept, stage: StageBody},
+			msg: fromOwnServer, action: config.ActionAccept, stage: StageBody},
 		{name: "MTA's own Received header for this hop is skipped", ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
 			msg: "Received: from filter.example.org (filter.example.org [198.51.100.5]) by mx.example.org (Sendmail) with ESMTP id X; Mon, 1 Jan 2024 10:00:02 +0000\r\n" +
 				w.message(t, "alice@partner.example", "partner.example", "mail.partner.example 192.0.2.30"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "relay with two hops", extra: "[[relay]]\nname = \"pp\"\nnetworks = [\"198.51.104.0/24\"]\nhops = 2", ip: "198.51.104.5",
 			mailFrom: "alice@partner.example", rcpts: []string{"user@edge.example"},
 			msg: "Received: from pps.filterd (m0.pphosted.example [127.0.0.1]) by m0.pphosted.example (8.17.1/8.17.1) with ESMTP id Y; Mon, 1 Jan 2024 10:00:02 +0000\r\n" +
 				w.message(t, "alice@partner.example", "", "spam.spammer.example 192.0.2.66"),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 	})
 }
 
@@ -422,11 +423,11 @@ _dmarc.flaky.example. IN TXT "v=DMARC1; p=reject"
 	flaky := w.message(t, "x@flaky.example", "", "")
 	runEngineCases(t, w, []engineCase{
 		{name: "DMARC SERVFAIL: tempfail", ip: "192.0.2.99", mailFrom: "x@flaky.example", rcpts: []string{"user@edge.example"},
-			msg: flaky, action: ActionTempFail, rule: RuleDMARC, stage: StageBody},
+			msg: flaky, action: config.ActionTempFail, rule: RuleDMARC, stage: StageBody},
 		{name: "DMARC SERVFAIL with on_temperror = accept", dns: `on_temperror = "accept"`, ip: "192.0.2.99", mailFrom: "x@flaky.example",
-			rcpts: []string{"user@edge.example"}, msg: flaky, action: ActionAccept, stage: StageBody},
+			rcpts: []string{"user@edge.example"}, msg: flaky, action: config.ActionAccept, stage: StageBody},
 		{name: "DMARC SERVFAIL with on_temperror = quarantine", dns: `on_temperror = "quarantine"`, ip: "192.0.2.99", mailFrom: "x@flaky.example",
-			rcpts: []string{"user@edge.example"}, msg: flaky, action: ActionQuarantine, rule: RuleDMARC, stage: StageBody},
+			rcpts: []string{"user@edge.example"}, msg: flaky, action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody},
 	})
 
 	// SPF of a protected domain unreachable: envelope forgery cannot be
@@ -434,7 +435,7 @@ _dmarc.flaky.example. IN TXT "v=DMARC1; p=reject"
 	w.dns.SetFault("edge.example", dnstest.ServFail)
 	runEngineCases(t, w, []engineCase{
 		{name: "own SPF SERVFAIL", ip: "192.0.2.66", mailFrom: "boss@edge.example", rcpts: []string{"user@edge.example"},
-			msg: w.message(t, "boss@edge.example", "", ""), action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			msg: w.message(t, "boss@edge.example", "", ""), action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 	})
 	w.dns.SetFault("edge.example", dnstest.NoFault)
 
@@ -443,6 +444,6 @@ _dmarc.flaky.example. IN TXT "v=DMARC1; p=reject"
 	w.dns.SetFault("_spf.cloud.example", dnstest.ServFail)
 	runEngineCases(t, w, []engineCase{
 		{name: "relay set unknown", ip: "192.0.2.66", mailFrom: "x@spammer.example", rcpts: []string{"user@cloudy.example"},
-			msg: w.message(t, "x@spammer.example", "", ""), action: ActionTempFail, rule: RuleDirectDelivery, stage: StageRcpt},
+			msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionTempFail, rule: RuleDirectDelivery, stage: StageRcpt},
 	})
 }

@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // The obsolete syntax puts white space between a field name and its colon
@@ -19,18 +21,18 @@ func TestEngineObsoleteFieldNames(t *testing.T) {
 	partnerViaFilter := w.message(t, "alice@partner.example", "", "mail.partner.example 192.0.2.30")
 	runEngineCases(t, w, []engineCase{
 		{name: "From with a space before the colon", ip: "192.0.2.66", mailFrom: "x@spammer.example", rcpts: []string{"user@edge.example"},
-			msg: first(w.message(t, `"CEO" <boss@edge.example>`, "", ""), "From"), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: first(w.message(t, `"CEO" <boss@edge.example>`, "", ""), "From"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "From with a tab before the colon", ip: "192.0.2.66", mailFrom: "x@spammer.example", rcpts: []string{"user@edge.example"},
 			msg:    strings.Replace(w.message(t, "boss@edge.example", "", ""), "From:", "From\t:", 1),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		// The relay's trace header is found as such: the original client
 		// is the partner's own server, so SPF passes and DMARC with it.
 		{name: "relay's Received with a space before the colon", ip: "198.51.100.5", mailFrom: "alice@partner.example",
-			msg: first(partnerViaFilter, "Received"), action: ActionAccept, stage: StageBody},
+			msg: first(partnerViaFilter, "Received"), action: config.ActionAccept, stage: StageBody},
 		// An own signature is found at the end of the headers, so the
 		// message waits for it; it verifies and rescues the message.
 		{name: "own DKIM-Signature with a space before the colon", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: spaced(ownSigned, "DKIM-Signature"), action: ActionAccept, stage: StageBody},
+			msg: spaced(ownSigned, "DKIM-Signature"), action: config.ActionAccept, stage: StageBody},
 	})
 }
 

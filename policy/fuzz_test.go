@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
@@ -162,16 +163,16 @@ func checkDecided(t *testing.T, m *Message, stage Stage, err error) {
 	}
 	v := m.Verdict()
 	switch v.Action {
-	case ActionAccept:
-	case ActionQuarantine:
+	case config.ActionAccept:
+	case config.ActionQuarantine:
 		if !slices.Contains(Rules, v.Rule) {
 			t.Fatalf("quarantine by unknown rule %q", v.Rule)
 		}
-	case ActionReject:
+	case config.ActionReject:
 		if v.Code != 550 || !strings.HasPrefix(v.Status, "5.7.") || !slices.Contains(Rules, v.Rule) {
 			t.Fatalf("reject %q by rule %q", v.Reply(), v.Rule)
 		}
-	case ActionTempFail:
+	case config.ActionTempFail:
 		if v.Code != 451 || !strings.HasPrefix(v.Status, "4.") || !slices.Contains(Rules, v.Rule) {
 			t.Fatalf("tempfail %q by rule %q", v.Reply(), v.Rule)
 		}
@@ -182,15 +183,15 @@ func checkDecided(t *testing.T, m *Message, stage Stage, err error) {
 	for _, o := range m.Outcomes {
 		if o.Result == "temperror" {
 			temperror = true
-			if o.Verdict != nil && o.Verdict.Action == ActionReject {
+			if o.Verdict != nil && o.Verdict.Action == config.ActionReject {
 				t.Fatalf("a DNS failure became a reject: %+v", o)
 			}
 		}
 	}
-	if v.Action == ActionTempFail && !temperror {
+	if v.Action == config.ActionTempFail && !temperror {
 		t.Fatalf("tempfail without a DNS failure: %s\n%s", v.Reason, m.outcomeDump())
 	}
-	if stage == StageBody && v.Action == ActionAccept {
+	if stage == StageBody && v.Action == config.ActionAccept {
 		checkOwnFromAuthenticated(t, m)
 	}
 }

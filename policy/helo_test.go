@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
@@ -23,25 +24,25 @@ flaky.edge.example. IN TXT "v=spf1 -all"
 	plain := w.message(t, "x@spammer.example", "", "")
 	runEngineCases(t, w, []engineCase{
 		{name: "own HELO from the Internet, no HELO SPF", ip: "192.0.2.66", helo: "mail.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			rcpts: edge, msg: plain, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own HELO, trailing dot and capitals", ip: "192.0.2.66", helo: "Mail.Edge.Example.", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			rcpts: edge, msg: plain, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own HELO whose SPF passes the client", ip: "192.0.2.66", helo: "mx1.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionAccept, stage: StageBody},
+			rcpts: edge, msg: plain, action: config.ActionAccept, stage: StageBody},
 		{name: "own HELO whose SPF fails the client", ip: "192.0.2.67", helo: "mx1.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			rcpts: edge, msg: plain, action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own HELO, SPF SERVFAIL", ip: "192.0.2.66", helo: "flaky.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			rcpts: edge, msg: plain, action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own HELO with action accept", extra: "[[domain]]\nname = \"lax.example\"\nenvelope_forgery = \"accept\"", ip: "192.0.2.66",
-			helo: "mail.lax.example", mailFrom: "x@spammer.example", rcpts: edge, msg: plain, action: ActionAccept, stage: StageBody},
+			helo: "mail.lax.example", mailFrom: "x@spammer.example", rcpts: edge, msg: plain, action: config.ActionAccept, stage: StageBody},
 		{name: "own HELO from an outbound server", ip: "203.0.113.10", helo: "mail.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionAccept, stage: StageBody},
+			rcpts: edge, msg: plain, action: config.ActionAccept, stage: StageBody},
 		{name: "own HELO from an authenticated user", ip: "192.0.2.99", auth: "alice", helo: "mail.edge.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionAccept, stage: StageBody},
+			rcpts: edge, msg: plain, action: config.ActionAccept, stage: StageBody},
 		{name: "own HELO behind the relay", ip: "198.51.100.5", helo: "filter.example.org", mailFrom: "x@spammer.example",
-			msg: w.message(t, "x@spammer.example", "", "mail.example.org 192.0.2.66"), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			msg: w.message(t, "x@spammer.example", "", "mail.example.org 192.0.2.66"), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "foreign HELO", ip: "192.0.2.66", helo: "mail.spammer.example", mailFrom: "x@spammer.example",
-			rcpts: edge, msg: plain, action: ActionAccept, stage: StageBody},
+			rcpts: edge, msg: plain, action: config.ActionAccept, stage: StageBody},
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
@@ -34,7 +35,7 @@ type hostileCase struct {
 	mailFrom string
 	rcpt     string
 	msg      string
-	action   Action
+	action   config.Action
 	rule     string
 	stage    Stage
 	check    func(t *testing.T, m *Message)
@@ -122,44 +123,44 @@ func TestEngineHostileFrom(t *testing.T) {
 	e := w.engine(t, "", "", "", Options{Rand: func() int { return 50 }})
 	own := "x@spammer.example"
 	runHostile(t, e, []hostileCase{
-		{name: "empty From", mailFrom: own, msg: hmsg("", "Hi.\r\n"), action: ActionAccept, stage: StageBody, check: fromProblemIs("no address")},
-		{name: "whitespace-only From", mailFrom: own, msg: hmsg(" \t ", "Hi.\r\n"), action: ActionAccept, stage: StageBody},
-		{name: "group From", mailFrom: own, msg: hmsg("Undisclosed recipients:;", "Hi.\r\n"), action: ActionAccept, stage: StageBody,
+		{name: "empty From", mailFrom: own, msg: hmsg("", "Hi.\r\n"), action: config.ActionAccept, stage: StageBody, check: fromProblemIs("no address")},
+		{name: "whitespace-only From", mailFrom: own, msg: hmsg(" \t ", "Hi.\r\n"), action: config.ActionAccept, stage: StageBody},
+		{name: "group From", mailFrom: own, msg: hmsg("Undisclosed recipients:;", "Hi.\r\n"), action: config.ActionAccept, stage: StageBody,
 			check: fromProblemIs("group without mailboxes")},
-		{name: "no From", mailFrom: own, msg: hmsg("-", "Hi.\r\n"), action: ActionAccept, stage: StageBody, check: fromProblemIs("no From header")},
+		{name: "no From", mailFrom: own, msg: hmsg("-", "Hi.\r\n"), action: config.ActionAccept, stage: StageBody, check: fromProblemIs("no From header")},
 		{name: "two From, one own", mailFrom: own, msg: hmsg("a@spammer.example", "Hi.\r\n", "From: boss@edge.example"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromProblemIs("2 From headers")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromProblemIs("2 From headers")},
 		{name: "address without a domain (CVE-2021-34555)", mailFrom: own, msg: hmsg("<ceo@>", "Hi.\r\n"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "address without a domain next to an own one", mailFrom: own, msg: hmsg("<ceo@>, boss@edge.example", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "own address in comments", mailFrom: own, msg: hmsg("(boss) boss(x)@(y)edge.example (z)", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "quoted local part", mailFrom: own, msg: hmsg(`"the \"big\" boss"@edge.example`, "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "encoded display name", mailFrom: own, msg: hmsg("=?utf-8?b?Q0VP?= <boss@edge.example>", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "encoded word in the local part hiding an own domain", mailFrom: own, msg: hmsg("<=?utf-8?q?boss=40edge.example?=@spammer.example>", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "trailing dot", mailFrom: own, msg: hmsg("boss@edge.example.", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "capitals and a subdomain", mailFrom: own, msg: hmsg("BOSS@Mail.EDGE.Example", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("mail.edge.example")},
-		{name: "domain literal", mailFrom: own, msg: hmsg("boss@[192.0.2.66]", "Hi.\r\n"), action: ActionAccept, stage: StageBody},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("mail.edge.example")},
+		{name: "domain literal", mailFrom: own, msg: hmsg("boss@[192.0.2.66]", "Hi.\r\n"), action: config.ActionAccept, stage: StageBody},
 		{name: "invalid UTF-8 around the own address", mailFrom: own, msg: hmsg("\xc3\x28 \xff <boss@edge.example> \xfe", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "NUL byte inside the From", mailFrom: own, msg: hmsg("boss@edge.example\x00x@spammer.example", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "NUL bytes and invalid UTF-8 in the body", mailFrom: own, msg: hmsg("a@spammer.example", "\x00\xff\xfe\r\n\x00"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "From folded over many lines", mailFrom: own, msg: hmsg("Boss\r\n <boss\r\n @edge.example\r\n >", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "own From with a garbage ARC set claiming a pass", mailFrom: own, msg: hmsg("boss@edge.example", "Hi.\r\n",
 			"ARC-Seal: x", "ARC-Message-Signature: i=1; a=rsa-sha256; d=edge.example; s=sel; h=from; bh=x; b=x",
 			"ARC-Authentication-Results: i=1; mx.example.org; dmarc=pass header.from=edge.example"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "garbage ARC set alone", mailFrom: own, msg: hmsg("a@spammer.example", "Hi.\r\n", "ARC-Seal: x", "ARC-Seal:", "ARC-Authentication-Results: ;;;"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 	})
 }
 
@@ -195,40 +196,40 @@ func TestEngineHostileDKIM(t *testing.T) {
 	}
 	runHostile(t, e, []hostileCase{
 		{name: "own From, good Ed25519 signature", mailFrom: "x@lists.example.net", msg: own("sel"),
-			action: ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
+			action: config.ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
 		{name: "own From, good RSA signature", mailFrom: "x@lists.example.net", msg: own("rsa"),
-			action: ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
+			action: config.ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
 		{name: "malformed Ed25519 key", mailFrom: "x@lists.example.net", msg: own("badkey-ed"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "malformed RSA key", mailFrom: "x@lists.example.net", msg: own("badkey-rsa"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "revoked key", mailFrom: "x@lists.example.net", msg: own("revoked"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "huge key record", mailFrom: "x@lists.example.net", msg: own("huge"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "no key at all", mailFrom: "x@lists.example.net", msg: own("nokey"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "partner Ed25519 key of 32 bytes that is not a point", mailFrom: "alice@partner.example",
 			msg:    w.sign(t, hmsg("alice@partner.example", "Hi.\r\n"), "partner.example", "badkey-ed"),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "partner revoked key", mailFrom: "alice@partner.example",
 			msg:    w.sign(t, hmsg("alice@partner.example", "Hi.\r\n"), "partner.example", "revoked"),
-			action: ActionQuarantine, rule: RuleDMARC, stage: StageBody, check: dkimAre(dnsauth.PermError)},
+			action: config.ActionQuarantine, rule: RuleDMARC, stage: StageBody, check: dkimAre(dnsauth.PermError)},
 		{name: "empty tags", mailFrom: "x@spammer.example", msg: hmsg("boss@example.org", "Hi.\r\n", "DKIM-Signature: v=; a=; d=; s=; h=; bh=; b="),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "empty value", mailFrom: "x@spammer.example", msg: hmsg("boss@example.org", "Hi.\r\n", "DKIM-Signature:"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "repeated tags", mailFrom: "x@spammer.example",
 			msg:    hmsg("boss@example.org", "Hi.\r\n", "DKIM-Signature: v=1; a=ed25519-sha256; d=example.org; d=example.org; s=sel; s=sel; h=from; bh=AAAA; b=AAAA"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "repeated tags on an empty-tag partner signature", mailFrom: "x@spammer.example",
 			msg:    hmsg("a@spammer.example", "Hi.\r\n", "DKIM-Signature: ;;;;==;=;d=;d=;", "DKIM-Signature: v=1; v=1"),
-			action: ActionAccept, stage: StageBody, check: dkimAre(dnsauth.PermError, dnsauth.PermError)},
+			action: config.ActionAccept, stage: StageBody, check: dkimAre(dnsauth.PermError, dnsauth.PermError)},
 		{name: "forty broken signatures", mailFrom: "x@spammer.example", msg: hmsg("boss@example.org", "Hi.\r\n", many(40)...),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(fortyAlone...)},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageBody, check: dkimAre(fortyAlone...)},
 		{name: "a good signature on top of forty broken ones", mailFrom: "x@spammer.example",
 			msg:    w.sign(t, hmsg("boss@example.org", "Hi.\r\n", many(40)...), "example.org", "sel"),
-			action: ActionAccept, stage: StageBody, check: dkimAre(fortyUnder...)},
+			action: config.ActionAccept, stage: StageBody, check: dkimAre(fortyUnder...)},
 	})
 }
 
@@ -270,30 +271,30 @@ func TestEngineHostileRecordsAndSizes(t *testing.T) {
 		// broken.example is protected here: an SPF record that cannot be
 		// read must never let its name be used from anywhere.
 		{name: "protected domain, malformed SPF record", mailFrom: "boss@broken.example", rcpt: "user@edge.example",
-			msg: hmsg("boss@broken.example", "Hi.\r\n"), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom,
+			msg: hmsg("boss@broken.example", "Hi.\r\n"), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageMailFrom,
 			check: spf(dnsauth.PermError)},
 		{name: "two SPF records, two DMARC records", mailFrom: "a@twice.example", msg: hmsg("a@twice.example", "Hi.\r\n"),
-			action: ActionAccept, stage: StageBody, check: both(spf(dnsauth.PermError), dmarc(dnsauth.None))},
+			action: config.ActionAccept, stage: StageBody, check: both(spf(dnsauth.PermError), dmarc(dnsauth.None))},
 		{name: "one 200 KB header on own From", mailFrom: "x@spammer.example", msg: hmsg("boss@edge.example", "Hi.\r\n", long),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "one 200 KB header on signed partner mail", ip: "192.0.2.30", mailFrom: "alice@partner.example", msg: partner("Hi.\r\n", long),
-			action: ActionAccept, stage: StageBody, check: both(dkimAre(dnsauth.Pass), dmarc(dnsauth.Pass))},
+			action: config.ActionAccept, stage: StageBody, check: both(dkimAre(dnsauth.Pass), dmarc(dnsauth.Pass))},
 		{name: "5000 headers on own From", mailFrom: "x@spammer.example", msg: hmsg("boss@edge.example", "Hi.\r\n", thousands...),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "5000 headers on signed partner mail", ip: "192.0.2.30", mailFrom: "alice@partner.example", msg: partner("Hi.\r\n", thousands...),
-			action: ActionAccept, stage: StageBody, check: dmarc(dnsauth.Pass)},
+			action: config.ActionAccept, stage: StageBody, check: dmarc(dnsauth.Pass)},
 		{name: "300 KB body line", ip: "192.0.2.30", mailFrom: "alice@partner.example", msg: partner(strings.Repeat("b", 300<<10) + "\r\n"),
-			action: ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
+			action: config.ActionAccept, stage: StageBody, check: dkimAre(dnsauth.Pass)},
 		{name: "300 KB body line, bare LF", ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			msg:    strings.ReplaceAll(hmsg("boss@example.org", strings.Repeat("b", 300<<10)+"\n"), "\r\n", "\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		// Longer than the reader's 64 KB buffer: the line's first part
 		// must survive reading the rest (it once did not, and the From
 		// vanished from the check path).
 		{name: "From line of 100 KB", mailFrom: "x@spammer.example", msg: hmsg("("+strings.Repeat("c", 100<<10)+") boss@edge.example", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: fromDomainsAre("edge.example")},
 		{name: "header line of 2 MB without a line end", mailFrom: "x@spammer.example", msg: "From: boss@edge.example\r\nX-Big: " + strings.Repeat("z", 2<<20),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 	})
 }
 
@@ -349,23 +350,23 @@ func TestEngineHostileRelayTrace(t *testing.T) {
 	}
 	runHostile(t, e, []hostileCase{
 		{name: "trace missing, own From", ip: relay, mailFrom: "x@spammer.example", rcpt: "user@example.org",
-			msg: hmsg("boss@example.org", "Hi.\r\n"), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders,
+			msg: hmsg("boss@example.org", "Hi.\r\n"), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders,
 			check: origin("", "only 0 are present")},
 		{name: "trace unparseable, own From", ip: relay, mailFrom: "x@spammer.example", rcpt: "user@example.org",
-			msg: hmsg("boss@example.org", "Hi.\r\n", "Received: \x00\xff((("), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders,
+			msg: hmsg("boss@example.org", "Hi.\r\n", "Received: \x00\xff((("), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders,
 			check: origin("", "cannot be read")},
 		{name: "trace empty, own envelope", ip: relay, mailFrom: "boss@example.org", rcpt: "user@example.org",
-			msg: hmsg("boss@example.org", "Hi.\r\n", "Received:"), action: ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
+			msg: hmsg("boss@example.org", "Hi.\r\n", "Received:"), action: config.ActionReject, rule: RuleEnvelopeForgery, stage: StageHeaders},
 		{name: "forged own-server trace beneath the relay's", ip: relay, mailFrom: "x@spammer.example", rcpt: "user@example.org",
-			msg: hmsg("boss@example.org", "Hi.\r\n", trace("spam.spammer.example 192.0.2.66"), forged), action: ActionReject, rule: RuleHeaderForgery,
+			msg: hmsg("boss@example.org", "Hi.\r\n", trace("spam.spammer.example 192.0.2.66"), forged), action: config.ActionReject, rule: RuleHeaderForgery,
 			stage: StageHeaders, check: origin("192.0.2.66", "")},
 		{name: "forged own-server trace beneath, own envelope", ip: relay, mailFrom: "boss@example.org", rcpt: "user@example.org",
-			msg: hmsg("boss@example.org", "Hi.\r\n", trace("spam.spammer.example 192.0.2.66"), forged), action: ActionReject, rule: RuleEnvelopeForgery,
+			msg: hmsg("boss@example.org", "Hi.\r\n", trace("spam.spammer.example 192.0.2.66"), forged), action: config.ActionReject, rule: RuleEnvelopeForgery,
 			stage: StageHeaders},
 		{name: "forged trace naming the relay itself beneath the relay's", ip: relay, mailFrom: "x@spammer.example", rcpt: "user@example.org",
 			msg: hmsg("boss@example.org", "Hi.\r\n", trace("spam.spammer.example 192.0.2.66"),
 				"Received: from filter.example.org (filter.example.org [198.51.100.5]) by mx.example.org; Mon, 1 Jan 2024 09:00:00 +0000", forged),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: origin("192.0.2.66", "")},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders, check: origin("192.0.2.66", "")},
 	})
 }
 
@@ -421,11 +422,11 @@ func TestEngineDNSFaults(t *testing.T) {
 	}
 	actions := []struct {
 		dns    string
-		action Action
+		action config.Action
 	}{
-		{"", ActionTempFail},
-		{`on_temperror = "accept"`, ActionAccept},
-		{`on_temperror = "quarantine"`, ActionQuarantine},
+		{"", config.ActionTempFail},
+		{`on_temperror = "accept"`, config.ActionAccept},
+		{`on_temperror = "quarantine"`, config.ActionQuarantine},
 	}
 	for _, f := range faults {
 		for _, c := range checks {
@@ -447,10 +448,10 @@ func TestEngineDNSFaults(t *testing.T) {
 					// A tempfail ends the transaction where the check ran;
 					// otherwise the message goes on to its end.
 					wantStage := c.stage
-					if a.action != ActionTempFail {
+					if a.action != config.ActionTempFail {
 						wantStage = StageBody
 					}
-					if v.Action != a.action || (a.action != ActionAccept && v.Rule != c.rule) || stage != wantStage {
+					if v.Action != a.action || (a.action != config.ActionAccept && v.Rule != c.rule) || stage != wantStage {
 						t.Errorf("got %s rule=%q at %s, want %s rule=%q at %s\n%s", v.Action, v.Rule, stage, a.action, c.rule, wantStage, m.outcomeDump())
 					}
 					var temperror bool
@@ -469,7 +470,7 @@ func TestEngineDNSFaults(t *testing.T) {
 // engineAt is w.engine with another DNS server and dns lines.
 func (w *hostileWorld) engineAt(t *testing.T, server, dnsLines string) *Engine {
 	t.Helper()
-	cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(engineConfig, "", server, dnsLines, "")))
+	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(engineConfig, "", server, dnsLines, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,13 +526,13 @@ func TestEngineResolverDown(t *testing.T) {
 	w.dns.Stop()
 	runHostile(t, e, []hostileCase{
 		{name: "own envelope", mailFrom: "boss@edge.example", msg: hmsg("boss@edge.example", "Hi.\r\n"),
-			action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "own From, foreign envelope", mailFrom: "x@spammer.example", msg: hmsg("boss@edge.example", "Hi.\r\n"),
-			action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "own From, own-organisation envelope", mailFrom: "x@mail.edge.example", msg: hmsg("boss@edge.example", "Hi.\r\n"),
-			action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "partner mail", mailFrom: "alice@partner.example", msg: w.sign(t, hmsg("alice@partner.example", "Hi.\r\n"), "partner.example", "sel"),
-			action: ActionTempFail, rule: RuleDMARC, stage: StageBody},
+			action: config.ActionTempFail, rule: RuleDMARC, stage: StageBody},
 	})
 }
 
@@ -568,7 +569,7 @@ func TestEngineFailingLookupsDoNotLeak(t *testing.T) {
 			Client:   Client{IP: netip.MustParseAddr("192.0.2.66"), Helo: "spam.spammer.example"},
 			MailFrom: "x@" + d, Rcpts: []string{"user@edge.example"}, Message: strings.NewReader(msgs[d]),
 		})
-		if err != nil || stage != StageBody || m.Verdict().Action != ActionAccept || m.SPF.Result != dnsauth.TempError ||
+		if err != nil || stage != StageBody || m.Verdict().Action != config.ActionAccept || m.SPF.Result != dnsauth.TempError ||
 			len(m.DKIM) != 1 || m.DKIM[0].Result != dnsauth.TempError || len(m.DMARC) != 1 || m.DMARC[0].Result != dnsauth.TempError {
 			t.Fatalf("message %d: %v %s %+v\nSPF %+v\nDKIM %+v\nDMARC %+v\n%s", i, err, stage, m.Verdict(), m.SPF, m.DKIM, m.DMARC, m.outcomeDump())
 		}

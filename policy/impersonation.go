@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy/impersonation"
 )
 
@@ -20,7 +21,7 @@ const (
 // newImpersonationIndex keys the protected domains, their people and
 // their allowed lookalikes once per configuration, so that a message
 // costs a few look-ups however many domains are protected.
-func newImpersonationIndex(cfg *Config) *impersonation.Index {
+func newImpersonationIndex(cfg *config.Config) *impersonation.Index {
 	ps := make([]impersonation.Protected, len(cfg.Domains))
 	for i, d := range cfg.Domains {
 		ps[i] = impersonation.Protected{Domain: d.Name, People: d.People, Allow: d.LookalikeAllow}
@@ -120,21 +121,4 @@ func (m *Message) lookalikeFired(dom string, inFrom bool, match impersonation.Ma
 	text := "sender domain " + dom + " imitates " + d.Name
 	reason := fmt.Sprintf("%s: %s (%s); the client is %s", where, match.Explanation, match.Kind, m.clientWords())
 	m.fire(RuleLookalike, StageHeaders, d.Lookalike, d, d.Name, text, reason)
-}
-
-// impersonation checks a [[domain]]'s impersonation keys.
-func (v *cfgChecker) impersonation(p string, dm *DomainConfig) {
-	v.action(p+".display_name", dm.DisplayName, nil)
-	v.action(p+".lookalike", dm.Lookalike, nil)
-	v.domainNames(p+".lookalike_allow", dm.LookalikeAllow, false)
-	for i, name := range dm.LookalikeAllow {
-		if _, err := cfgDomainName(name, false); err == nil && cfgPublicSuffix(name) {
-			v.report(cfgIndex(p+".lookalike_allow", i), "%s is a public suffix: allowing it would let every domain under it imitate %s", name, dm.Name)
-		}
-	}
-	for i, name := range dm.People {
-		if why := impersonation.PersonProblem(name); why != "" {
-			v.report(cfgIndex(p+".people", i), "%s: %s", cfgQuote(name), why)
-		}
-	}
 }

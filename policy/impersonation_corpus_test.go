@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/header"
@@ -135,7 +136,7 @@ func corpusDomains(headers []Header) []string {
 // public suffix say).
 func corpusEngine(domain string) *Engine {
 	people := `"` + strings.Join(corpusPeople, `", "`) + `"`
-	cfg, err := ParseConfig("corpus.toml", []byte(fmt.Sprintf("[[domain]]\nname = %q\npeople = [%s]\n", domain, people)))
+	cfg, err := config.ParseConfig("corpus.toml", []byte(fmt.Sprintf("[[domain]]\nname = %q\npeople = [%s]\n", domain, people)))
 	if err != nil {
 		return nil
 	}
@@ -155,7 +156,7 @@ func corpusMessage(e *Engine, headers []Header) *Message {
 // protected domain as Config.Domain for names in, under, beside and
 // outside the protected ones.
 func TestDomainIndexAgreesWithConfig(t *testing.T) {
-	cfg, err := ParseConfig("t.toml", []byte(`
+	cfg, err := config.ParseConfig("t.toml", []byte(`
 [[domain]]
 name = "example.org"
 [[domain]]

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
@@ -94,6 +95,8 @@ type Message struct {
 	observed Verdict // most severe verdict including report-only ones
 
 	headers       []Header
+	edits         HeaderEdits // planned at the end of the body
+	added         [2]Header   // backs edits.Insert: no allocation per message
 	ctx           context.Context
 	dkim          *dkim.Verifier
 	envelopeDone  bool
@@ -201,7 +204,8 @@ func (m *Message) Body(chunk []byte) {
 }
 
 // EndOfBody finishes DKIM and runs the rules that need it: header forgery
-// (unless decided earlier) and DMARC. It returns the final verdict.
+// (unless decided earlier) and DMARC. It returns the final verdict and,
+// unless that refuses the message, plans the header edits (HeaderEdits).
 func (m *Message) EndOfBody(ctx context.Context) Verdict {
 	if m.dkim != nil {
 		m.DKIM = m.dkim.Close()
@@ -213,6 +217,9 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 	m.checkHeaderForgery(StageBody)
 	m.judgeBounce(ctx, StageBody)
 	m.checkDMARC(ctx)
+	if !m.verdict.EndsTransaction() {
+		m.edits = m.planEdits()
+	}
 	return m.verdict
 }
 
@@ -258,8 +265,8 @@ func (m *Message) outcome(rule string, stage Stage, result, detail string, v *Ve
 
 // fire records a rule that fired with action a; an accept action is
 // recorded without a verdict.
-func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, domain, text, reason string) {
-	if a == ActionAccept || a == "" {
+func (m *Message) fire(rule string, stage Stage, a config.Action, d *config.DomainConfig, domain, text, reason string) {
+	if a == config.ActionAccept || a == "" {
 		m.outcome(rule, stage, "fired", reason+" (action: accept)", nil)
 		return
 	}
@@ -272,16 +279,16 @@ func (m *Message) fire(rule string, stage Stage, a Action, d *DomainConfig, doma
 // configured action applies, and it can never be a reject. worst is what
 // the rule would do had the lookup gone against the sender: when that is
 // accept, the failure cannot change the verdict and decides nothing.
-func (m *Message) temperror(rule string, stage Stage, worst Action, d *DomainConfig, domain, reason string) {
-	if worst == ActionAccept || worst == "" {
+func (m *Message) temperror(rule string, stage Stage, worst config.Action, d *config.DomainConfig, domain, reason string) {
+	if worst == config.ActionAccept || worst == "" {
 		m.outcome(rule, stage, "temperror", reason+" (cannot change the verdict: the rule's action is accept)", nil)
 		return
 	}
 	a := m.e.cfg.DNS.OnTemperror
-	if a == ActionReject {
-		a = ActionTempFail
+	if a == config.ActionReject {
+		a = config.ActionTempFail
 	}
-	if a == ActionAccept || a == "" {
+	if a == config.ActionAccept || a == "" {
 		m.outcome(rule, stage, "temperror", reason+" (action: accept)", nil)
 		return
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // An own outbound server may send as the protected domains unchecked. If

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
 )
@@ -18,7 +19,7 @@ import (
 // which are fetched through the shared resolver and refreshed in the
 // background.
 type relaySet struct {
-	cfg    *RelayConfig
+	cfg    *config.RelayConfig
 	static []netip.Prefix
 
 	// spf holds the networks learnt from the SPF records; nil until the
@@ -36,7 +37,7 @@ const (
 	relayFetchTimeout = 15 * time.Second
 )
 
-func newRelaySet(cfg *RelayConfig) *relaySet {
+func newRelaySet(cfg *config.RelayConfig) *relaySet {
 	rs := &relaySet{cfg: cfg}
 	for _, n := range cfg.Networks {
 		rs.static = append(rs.static, n.Prefix)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dkim"
 	dmarcauth "github.com/spoofguard/spoofguard/dnsauth/dmarc"
@@ -85,7 +86,7 @@ func (m *Message) checkEnvelope(ctx context.Context, stage Stage) {
 	m.spfRule(stage, d)
 }
 
-func (m *Message) envelopeForgery(stage Stage, d *DomainConfig, identity string) {
+func (m *Message) envelopeForgery(stage Stage, d *config.DomainConfig, identity string) {
 	if d == nil {
 		m.outcome(RuleEnvelopeForgery, stage, "not applicable", "envelope domain "+orNull(identity)+" is not protected", nil)
 		return
@@ -110,7 +111,7 @@ func (m *Message) envelopeForgery(stage Stage, d *DomainConfig, identity string)
 // spfRule acts on an SPF fail of a domain that is not protected; DMARC
 // usually decides such mail, so its default action is accept. A
 // temperror could have been a fail, so it matters only when a fail would.
-func (m *Message) spfRule(stage Stage, d *DomainConfig) {
+func (m *Message) spfRule(stage Stage, d *config.DomainConfig) {
 	switch {
 	case d != nil:
 		m.outcome(RuleSPF, stage, "not applicable", "protected domain: envelope-forgery decides", nil)
@@ -266,26 +267,26 @@ func (m *Message) dmarcRule(r dmarcauth.Result) {
 
 // dmarcAction is the local action for a DMARC policy applied to a failing
 // message.
-func (m *Message) dmarcAction(policy string) Action {
+func (m *Message) dmarcAction(policy string) config.Action {
 	switch policy {
 	case "reject":
 		return m.e.cfg.DMARC.OnReject
 	case "quarantine":
 		return m.e.cfg.DMARC.OnQuarantine
 	}
-	return ActionAccept
+	return config.ActionAccept
 }
 
 // dmarcWorst is the action a DMARC failure could have led to when the
 // evaluation stopped at a temporary error: the strictest policy of the
 // record found (p, sp or np, whichever would have applied), or of any
 // record when none was found.
-func (m *Message) dmarcWorst(r dmarcauth.Result) Action {
+func (m *Message) dmarcWorst(r dmarcauth.Result) config.Action {
 	policies := []string{"reject"}
 	if rec := r.Record; rec != nil {
 		policies = []string{rec.Policy, rec.SubdomainPolicy, rec.NonexistentPolicy}
 	}
-	worst := ActionAccept
+	worst := config.ActionAccept
 	for _, p := range policies {
 		if a := m.dmarcAction(p); severity(a) > severity(worst) {
 			worst = a

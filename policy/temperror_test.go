@@ -3,6 +3,7 @@ package policy
 import (
 	"testing"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 )
 
@@ -34,41 +35,41 @@ _dmarc.flaky.example. IN TXT "v=DMARC1; p=reject"
 		// header-forgery: an unaligned envelope domain's SPF cannot make
 		// an own-domain From aligned, so its SERVFAIL changes nothing.
 		{name: "header-forgery: unaligned SPF SERVFAIL", ip: "192.0.2.66", mailFrom: "x@servfail.example", rcpts: edge,
-			msg: w.message(t, "CEO <ceo@edge.example>", "", ""), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: w.message(t, "CEO <ceo@edge.example>", "", ""), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "header-forgery: unaligned SPF SERVFAIL, on_temperror = accept", dns: accept, ip: "192.0.2.66", mailFrom: "x@servfail.example", rcpts: edge,
-			msg: w.message(t, "CEO <ceo@edge.example>", "", ""), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+			msg: w.message(t, "CEO <ceo@edge.example>", "", ""), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 		{name: "header-forgery: aligned DKIM key SERVFAIL", ip: "198.51.100.5", mailFrom: "list-bounces@lists.example.net",
-			msg: ownSigned, action: ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
+			msg: ownSigned, action: config.ActionTempFail, rule: RuleHeaderForgery, stage: StageBody},
 		{name: "header-forgery: aligned DKIM key SERVFAIL, action accept", extra: `header_forgery = "accept"`, ip: "198.51.100.5",
-			mailFrom: "list-bounces@lists.example.net", msg: ownSigned, action: ActionAccept, stage: StageBody},
+			mailFrom: "list-bounces@lists.example.net", msg: ownSigned, action: config.ActionAccept, stage: StageBody},
 		// envelope-forgery: the protected domain's own SPF could pass.
 		{name: "envelope-forgery: own SPF SERVFAIL", ip: "192.0.2.66", mailFrom: "boss@edge.example", rcpts: edge,
-			msg: w.message(t, "x@spammer.example", "", ""), action: ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
+			msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionTempFail, rule: RuleEnvelopeForgery, stage: StageMailFrom},
 		{name: "envelope-forgery: own SPF SERVFAIL, action accept", extra: "[[domain]]\nname = \"lax.edge.example\"\nenvelope_forgery = \"accept\"",
 			ip: "192.0.2.66", mailFrom: "boss@lax.edge.example", rcpts: edge, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "envelope-forgery: SERVFAIL of a sender that is not protected", ip: "192.0.2.66", mailFrom: "x@servfail.example", rcpts: edge,
-			msg: w.message(t, "x@spammer.example", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionAccept, stage: StageBody},
 		// spf: a temperror could have been the fail on_fail acts on.
 		{name: "spf: SERVFAIL with on_fail = reject", extra: "[spf]\non_fail = \"reject\"", ip: "192.0.2.66", mailFrom: "x@servfail.example",
-			rcpts: edge, msg: w.message(t, "x@spammer.example", "", ""), action: ActionTempFail, rule: RuleSPF, stage: StageMailFrom},
+			rcpts: edge, msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionTempFail, rule: RuleSPF, stage: StageMailFrom},
 		// direct-delivery: the relay's SPF-published networks are unknown.
 		{name: "direct-delivery: relay set unknown", extra: mixed, ip: "192.0.2.66", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@mixed.example"}, msg: w.message(t, "x@spammer.example", "", ""),
-			action: ActionTempFail, rule: RuleDirectDelivery, stage: StageRcpt},
+			action: config.ActionTempFail, rule: RuleDirectDelivery, stage: StageRcpt},
 		{name: "direct-delivery: client in the relay's written networks", extra: mixed, ip: "198.51.106.5", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@mixed.example"}, msg: w.message(t, "x@spammer.example", "", "mail.spammer.example 192.0.2.66"),
-			action: ActionAccept, stage: StageBody},
+			action: config.ActionAccept, stage: StageBody},
 		{name: "direct-delivery: relay set unknown, action accept", extra: mixed, ip: "192.0.2.66", mailFrom: "x@spammer.example",
-			rcpts: []string{"user@lenient.example"}, msg: w.message(t, "x@spammer.example", "", ""), action: ActionAccept, stage: StageBody},
+			rcpts: []string{"user@lenient.example"}, msg: w.message(t, "x@spammer.example", "", ""), action: config.ActionAccept, stage: StageBody},
 		// dmarc: the policy lookup failed, or an aligned identifier did.
 		{name: "dmarc: policy SERVFAIL", ip: "192.0.2.30", mailFrom: "x@partner.example", rcpts: edge,
-			msg: w.message(t, "x@flaky.example", "", ""), action: ActionTempFail, rule: RuleDMARC, stage: StageBody},
+			msg: w.message(t, "x@flaky.example", "", ""), action: config.ActionTempFail, rule: RuleDMARC, stage: StageBody},
 		{name: "dmarc: policy SERVFAIL beside an aligned SPF pass", ip: "192.0.2.66", mailFrom: "x@flaky.example", rcpts: edge,
-			msg: w.message(t, "x@flaky.example", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "x@flaky.example", "", ""), action: config.ActionAccept, stage: StageBody},
 		{name: "dmarc: aligned SPF SERVFAIL under p=quarantine", ip: "192.0.2.99", mailFrom: "x@quarpol.example", rcpts: edge,
-			msg: w.message(t, "x@quarpol.example", "", ""), action: ActionTempFail, rule: RuleDMARC, stage: StageBody},
+			msg: w.message(t, "x@quarpol.example", "", ""), action: config.ActionTempFail, rule: RuleDMARC, stage: StageBody},
 		{name: "dmarc: aligned SPF SERVFAIL under p=none", ip: "192.0.2.99", mailFrom: "x@nonepol.example", rcpts: edge,
-			msg: w.message(t, "x@nonepol.example", "", ""), action: ActionAccept, stage: StageBody},
+			msg: w.message(t, "x@nonepol.example", "", ""), action: config.ActionAccept, stage: StageBody},
 	})
 }

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/config"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // findOrigin reads the original client of relayed mail from the Received
@@ -65,7 +66,7 @@ func traceProblem(relay string, err error) string {
 // traceError applies relay.trace_error. With accept, checks go on without
 // an original client: SPF cannot pass, so own-domain mail must still be
 // DKIM-aligned to get through.
-func (m *Message) traceError(rc *RelayConfig) {
+func (m *Message) traceError(rc *config.RelayConfig) {
 	m.fire(RuleRelayTrace, StageHeaders, rc.TraceError, nil, "",
 		"cannot trace the message through relay "+quote(rc.Name), m.Origin.Err)
 }

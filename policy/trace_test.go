@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // TestEngineRelayTraceHostileHelo: forged own-domain mail whose relay
@@ -38,15 +40,15 @@ func TestEngineRelayTraceHostileHelo(t *testing.T) {
 	var cases []engineCase
 	for _, from := range postfix {
 		cases = append(cases, engineCase{name: "postfix " + from, ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-			msg: forged(from), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders})
+			msg: forged(from), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders})
 	}
 	for _, from := range asSent {
 		cases = append(cases,
 			engineCase{name: "as sent " + from, ip: "198.51.100.5", mailFrom: "bounce@spammer.example",
-				msg: forged(from), action: ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
+				msg: forged(from), action: config.ActionReject, rule: RuleHeaderForgery, stage: StageHeaders},
 			engineCase{name: "as sent, trace_error tempfail " + from, extra: tempfailRelay, ip: "198.51.103.5",
 				mailFrom: "alice@partner.example", rcpts: []string{"user@edge.example"},
-				msg: partner(from), action: ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders})
+				msg: partner(from), action: config.ActionTempFail, rule: RuleRelayTrace, stage: StageHeaders})
 	}
 	runEngineCases(t, w, cases)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // A client the MTA gave no address for (MAIL before CONNECT, an unknown or
@@ -12,7 +14,7 @@ import (
 func TestEngineClientWithoutAddress(t *testing.T) {
 	w := newEngineWorld(t)
 	e := w.engine(t, "", "", "", Options{})
-	test := func(name, mailFrom, auth string, rcpts []string, msg string, want Action, rule string, stage Stage) {
+	test := func(name, mailFrom, auth string, rcpts []string, msg string, want config.Action, rule string, stage Stage) {
 		t.Run(name, func(t *testing.T) {
 			m, got, err := e.Run(context.Background(), Transaction{Client: Client{Hostname: "localhost", Helo: "localhost"},
 				MailFrom: mailFrom, AuthUser: auth, Rcpts: rcpts, Message: strings.NewReader(msg)})
@@ -33,11 +35,11 @@ func TestEngineClientWithoutAddress(t *testing.T) {
 	}
 	edge := []string{"user@edge.example"}
 	test("own envelope sender", "root@edge.example", "", edge, w.message(t, "root@edge.example", "", ""),
-		ActionReject, RuleEnvelopeForgery, StageMailFrom)
+		config.ActionReject, RuleEnvelopeForgery, StageMailFrom)
 	test("own From", "x@spammer.example", "", edge, w.message(t, "CEO <ceo@edge.example>", "", ""),
-		ActionReject, RuleHeaderForgery, StageHeaders)
+		config.ActionReject, RuleHeaderForgery, StageHeaders)
 	test("domain behind a relay", "x@spammer.example", "", []string{"user@example.org"}, w.message(t, "x@spammer.example", "", ""),
-		ActionReject, RuleDirectDelivery, StageRcpt)
+		config.ActionReject, RuleDirectDelivery, StageRcpt)
 	test("own user with SMTP AUTH", "alice@edge.example", "alice", edge, w.message(t, "alice@edge.example", "", ""),
-		ActionAccept, "", StageBody)
+		config.ActionAccept, "", StageBody)
 }

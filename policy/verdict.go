@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // Rule names, as they appear in logs, metrics, headers and replies.
@@ -49,7 +51,7 @@ func (s Stage) String() string {
 // (or, at RCPT TO, with that recipient), the SMTP reply that goes with it,
 // the rule that decided and why.
 type Verdict struct {
-	Action     Action
+	Action     config.Action
 	Code       int    // SMTP reply code: 550, 451; 0 for accept and quarantine
 	Status     string // enhanced status code (RFC 3463): "5.7.1"
 	Text       string // short reply text
@@ -61,16 +63,16 @@ type Verdict struct {
 }
 
 // Accept is the verdict when no rule objects.
-var Accept = Verdict{Action: ActionAccept}
+var Accept = Verdict{Action: config.ActionAccept}
 
 // severity orders actions: the most severe verdict wins.
-func severity(a Action) int {
+func severity(a config.Action) int {
 	switch a {
-	case ActionReject:
+	case config.ActionReject:
 		return 3
-	case ActionTempFail:
+	case config.ActionTempFail:
 		return 2
-	case ActionQuarantine:
+	case config.ActionQuarantine:
 		return 1
 	}
 	return 0
@@ -78,24 +80,19 @@ func severity(a Action) int {
 
 // Effective is the action the MTA is told to take: the verdict's own,
 // except in report-only mode where everything is accepted.
-func (v Verdict) Effective() Action {
+func (v Verdict) Effective() config.Action {
 	if v.ReportOnly {
-		return ActionAccept
+		return config.ActionAccept
 	}
 	return v.Action
 }
-
-// Refuses reports whether the action ends the SMTP transaction (or, at
-// RCPT TO, refuses the recipient): reject and tempfail do, accept and
-// quarantine let the message go on.
-func (a Action) Refuses() bool { return a == ActionReject || a == ActionTempFail }
 
 // EndsTransaction reports whether the MTA is told to refuse: the
 // effective action refuses.
 func (v Verdict) EndsTransaction() bool { return v.Effective().Refuses() }
 
 // Enforced reports whether the verdict changes what the MTA does.
-func (v Verdict) Enforced() bool { return v.Effective() != ActionAccept }
+func (v Verdict) Enforced() bool { return v.Effective() != config.ActionAccept }
 
 // moreSevere reports whether v should replace w as the message's verdict.
 // Between equal actions the earlier verdict stands, so the rule that
@@ -133,15 +130,15 @@ func (v Verdict) Summary() string {
 }
 
 // verdictFor builds the verdict of a rule that fired with action a.
-func verdictFor(a Action, rule, domain, text, reason string, stage Stage) Verdict {
+func verdictFor(a config.Action, rule, domain, text, reason string, stage Stage) Verdict {
 	v := Verdict{Action: a, Rule: rule, Domain: domain, Reason: reason, Stage: stage}
 	switch a {
-	case ActionReject:
+	case config.ActionReject:
 		v.Code, v.Status, v.Text = 550, "5.7.1", text
 		if rule == RuleSPF {
 			v.Status = "5.7.23" // RFC 7372: SPF validation failed
 		}
-	case ActionTempFail:
+	case config.ActionTempFail:
 		v.Code, v.Status, v.Text = 451, "4.7.1", text
 	}
 	return v

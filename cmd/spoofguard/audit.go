@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy"
 	"github.com/spoofguard/spoofguard/policy/audit"
 )
@@ -24,7 +25,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	cfg, err := policy.LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 2
@@ -60,7 +61,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) int {
 // auditEngine builds the engine once the resolver is known to answer:
 // with the resolver down every lookup fails, and each failure would be
 // reported against the audited domain.
-func auditEngine(ctx context.Context, cfg *policy.Config) (*policy.Engine, error) {
+func auditEngine(ctx context.Context, cfg *config.Config) (*policy.Engine, error) {
 	res, err := newResolver(cfg)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/policy"
 	"github.com/spoofguard/spoofguard/policy/explain"
@@ -54,7 +55,7 @@ func check(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "spoofguard check:", err)
 		return 2
 	}
-	cfg, err := policy.LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
@@ -94,7 +95,7 @@ func openMessage(file string, stdin io.Reader) (io.ReadCloser, string, error) {
 
 // checkInput checks a message, or the queue file postcat printed with
 // the envelope it recorded.
-func checkInput(cfg *policy.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
+func checkInput(cfg *config.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
 	body, env, err := sniffPostcat(msg)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func checkInput(cfg *policy.Config, msg io.Reader, opts explain.Options) (*expla
 
 // checkMessage runs the message through an engine built the way the
 // daemon builds it.
-func checkMessage(cfg *policy.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
+func checkMessage(cfg *config.Config, msg io.Reader, opts explain.Options) (*explain.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
 	e, err := offlineEngine(ctx, cfg, policy.Options{Rand: func() int { return 0 }})
@@ -146,7 +147,7 @@ func checkOptions(fs *flag.FlagSet, cf checkFlags) (explain.Options, error) {
 // offlineEngine builds the engine the way the daemon does, from the
 // configured DNS settings, but loads relay networks published in SPF once
 // instead of keeping them fresh.
-func offlineEngine(ctx context.Context, cfg *policy.Config, opts policy.Options) (*policy.Engine, error) {
+func offlineEngine(ctx context.Context, cfg *config.Config, opts policy.Options) (*policy.Engine, error) {
 	res, err := newResolver(cfg)
 	if err != nil {
 		return nil, err
@@ -155,7 +156,7 @@ func offlineEngine(ctx context.Context, cfg *policy.Config, opts policy.Options)
 }
 
 // newResolver is the resolver of the configured DNS settings.
-func newResolver(cfg *policy.Config) (*dnsauth.Resolver, error) {
+func newResolver(cfg *config.Config) (*dnsauth.Resolver, error) {
 	res, err := dnsauth.NewResolver(cfg.DNS.ResolverConfig())
 	if err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
@@ -164,7 +165,7 @@ func newResolver(cfg *policy.Config) (*dnsauth.Resolver, error) {
 }
 
 // engineOn is offlineEngine with the resolver given.
-func engineOn(ctx context.Context, cfg *policy.Config, res *dnsauth.Resolver, opts policy.Options) *policy.Engine {
+func engineOn(ctx context.Context, cfg *config.Config, res *dnsauth.Resolver, opts policy.Options) *policy.Engine {
 	opts.NoRefresh = true
 	return policy.NewEngine(ctx, cfg, res, opts)
 }

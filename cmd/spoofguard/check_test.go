@@ -192,6 +192,15 @@ func TestCheckSituations(t *testing.T) {
 		{name: "partner-signed", args: []string{msg("partner-signed")},
 			want:  want("accept", "", "end-of-body", "relayed", false),
 			notes: []string{"dkim=pass header.d=partner.example", "dmarc=pass"}},
+		// The same message carrying Authentication-Results fields that
+		// claim the back end's authserv-id and a verdict header written
+		// before it: check lists what the daemon deletes, and why.
+		{name: "forged-results", args: []string{msg("forged-results")},
+			want: want("accept", "", "end-of-body", "relayed", false),
+			notes: []string{"Headers the daemon removes",
+				"  Authentication-Results #3: claims our authserv-id backend.example.org\n    BACKEND.example.org.; dkim=pass",
+				"  Authentication-Results #1: claims our authserv-id backend.example.org\n    backend.example.org;\n    \tspf=pass",
+				"  X-Spoofguard #1: a verdict header from outside\n    accept\n"}},
 		// (5) An own-domain forgery of a domain in report-only mode.
 		{name: "report-only", args: []string{msg("report-only")},
 			want:  want("accept", "header-forgery", "end-of-headers", "relayed", true),
@@ -250,7 +259,7 @@ func TestCheckJSONFields(t *testing.T) {
 		"verdict": "string", "rule": "string", "domain": "string", "reason": "string", "stage": "string",
 		"ended": "string", "reply": "string", "report_only": "bool", "would": "object", "inputs": "object",
 		"client": "object", "path": "object", "recipients": "array", "from": "object", "spf": "object",
-		"dkim": "array", "dmarc": "array", "outcomes": "array", "authentication_results": "string",
+		"dkim": "array", "dmarc": "array", "outcomes": "array", "removed_headers": "array", "authentication_results": "string",
 		"verdict_header": "object",
 	}
 	for name, typ := range fields {

@@ -2,7 +2,7 @@ package main
 
 // The configuration reference (docs/configuration.md) and the man page
 // spoofguard.toml(5) are checked against the code: every key that
-// policy.ConfigKeys() lists must be documented, nothing else may be, and
+// config.ConfigKeys() lists must be documented, nothing else may be, and
 // each documented default must be what the parser really fills in. A key
 // added to the code without documentation, or a default changed in one
 // place only, fails here.
@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/policy"
 )
 
@@ -108,9 +109,9 @@ func manUnescape(s string) string {
 func TestReferenceDocumentsEveryKey(t *testing.T) {
 	test := func(doc string, keys map[string]*docKey) {
 		t.Helper()
-		code := policy.ConfigKeys()
+		code := config.ConfigKeys()
 		if len(code) < 30 {
-			t.Fatalf("policy.ConfigKeys() returned only %d keys", len(code))
+			t.Fatalf("config.ConfigKeys() returned only %d keys", len(code))
 		}
 		for _, k := range code {
 			if keys[k] == nil {
@@ -162,7 +163,7 @@ func docSnippet(key, line string) string {
 // required key must make the configuration fail when it is left out.
 func docCheckDefault(key string, d *docKey) error {
 	_, name, _ := strings.Cut(key, ".")
-	without, errWithout := policy.ParseConfig("doc.toml", []byte(docSnippet(key, "")))
+	without, errWithout := config.ParseConfig("doc.toml", []byte(docSnippet(key, "")))
 	if d.required {
 		if errWithout == nil {
 			return fmt.Errorf("documented as required, but a configuration without it loads")
@@ -175,7 +176,7 @@ func docCheckDefault(key string, d *docKey) error {
 	if errWithout != nil {
 		return fmt.Errorf("the configuration without the key does not load: %v", errWithout)
 	}
-	with, err := policy.ParseConfig("doc.toml", []byte(docSnippet(key, name+" = "+d.def)))
+	with, err := config.ParseConfig("doc.toml", []byte(docSnippet(key, name+" = "+d.def)))
 	if err != nil {
 		return fmt.Errorf("the documented default %s does not load: %v", d.def, err)
 	}
@@ -188,7 +189,7 @@ func docCheckDefault(key string, d *docKey) error {
 func TestReferenceDefaults(t *testing.T) {
 	test := func(doc string, keys map[string]*docKey) {
 		t.Helper()
-		for _, k := range policy.ConfigKeys() {
+		for _, k := range config.ConfigKeys() {
 			if d := keys[k]; d != nil {
 				if err := docCheckDefault(k, d); err != nil {
 					t.Errorf("%s:%d: %s: %v", doc, d.line, k, err)
@@ -260,7 +261,7 @@ func TestDocumentedSnippetsLoad(t *testing.T) {
 	for _, doc := range []string{"README.md", "docs/configuration.md"} {
 		for _, m := range block.FindAllStringSubmatch(exRead(t, doc), -1) {
 			n++
-			if _, err := policy.ParseConfig(doc, []byte(m[1])); err != nil {
+			if _, err := config.ParseConfig(doc, []byte(m[1])); err != nil {
 				t.Errorf("%s: a toml block does not load:\n%s\n%v", doc, m[1], err)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // exRepoPath is the path of a file given relative to the repository root
@@ -104,9 +104,9 @@ func TestConfigCheckReportsProblems(t *testing.T) {
 	}
 }
 
-func exLoad(t *testing.T, rel string) *policy.Config {
+func exLoad(t *testing.T, rel string) *config.Config {
 	t.Helper()
-	cfg, err := policy.LoadConfig(exRepoPath(rel))
+	cfg, err := config.LoadConfig(exRepoPath(rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +117,8 @@ func exLoad(t *testing.T, rel string) *policy.Config {
 // README promises the daemon on inet:127.0.0.1:8955 with it.
 func TestMakeRunConfig(t *testing.T) {
 	cfg := exLoad(t, "examples/spoofguard.toml")
-	if cfg.Milter.Listen != "inet:127.0.0.1:8955" {
-		t.Errorf("milter.listen = %q, want inet:127.0.0.1:8955", cfg.Milter.Listen)
+	if cfg.Milter.Listen.String() != "inet:127.0.0.1:8955" {
+		t.Errorf("milter.listen = %s, want inet:127.0.0.1:8955", cfg.Milter.Listen)
 	}
 	if len(cfg.Domains) == 0 {
 		t.Error("the example protects no domain, so `make run` shows nothing")
@@ -137,8 +137,8 @@ func TestPackagedConfigIsSafe(t *testing.T) {
 	if len(cfg.Domains) != 0 || len(cfg.Relays) != 0 {
 		t.Errorf("packaged configuration has %d domains and %d relays; it must protect nothing until the administrator adds a domain", len(cfg.Domains), len(cfg.Relays))
 	}
-	if cfg.Milter.Listen != policy.Default().Milter.Listen {
-		t.Errorf("milter.listen = %q, want the default %q", cfg.Milter.Listen, policy.Default().Milter.Listen)
+	if cfg.Milter.Listen != config.Default().Milter.Listen {
+		t.Errorf("milter.listen = %s, want the default %s", cfg.Milter.Listen, config.Default().Milter.Listen)
 	}
 	if text := exRead(t, "packaging/spoofguard.toml"); !strings.Contains(text, "protects NOTHING") {
 		t.Error("the packaged file's comments must say that it protects nothing")
@@ -162,7 +162,7 @@ func exMainCFMilters(text string) (active, alternatives []string) {
 // TestMTASnippetsMatchDaemon: the Postfix and Sendmail examples, the
 // systemd units and the policies agree on where the daemon listens.
 func TestMTASnippetsMatchDaemon(t *testing.T) {
-	def := policy.Default().Milter.Listen // inet:127.0.0.1:8955
+	def := config.Default().Milter.Listen.String() // inet:127.0.0.1:8955
 	mainCF := exRead(t, "examples/postfix/main.cf")
 	active, alt := exMainCFMilters(mainCF)
 	if len(active) != 1 || active[0] != def {
@@ -174,9 +174,9 @@ func TestMTASnippetsMatchDaemon(t *testing.T) {
 	// directory the systemd drop-in opens.
 	const spool = "/var/spool/postfix/"
 	backend := exLoad(t, "examples/policies/backend-behind-filter.toml")
-	sock, ok := strings.CutPrefix(backend.Milter.Listen, "unix:"+spool)
+	sock, ok := strings.CutPrefix(backend.Milter.Listen.String(), "unix:"+spool)
 	if !ok {
-		t.Fatalf("backend policy listens on %q, want a unix socket under %s", backend.Milter.Listen, spool)
+		t.Fatalf("backend policy listens on %s, want a unix socket under %s", backend.Milter.Listen, spool)
 	}
 	if !slices.Contains(alt, "unix:"+sock) {
 		t.Errorf("examples/postfix/main.cf: no smtpd_milters alternative unix:%s (have %v)", sock, alt)

@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // serviceUser is the account the packaged service runs as.
@@ -42,12 +42,9 @@ func (r *hostReport) warnf(format string, a ...any) {
 }
 
 // checkHost runs every host check of cfg for the account u.
-func checkHost(cfg *policy.Config, u *user.User) *hostReport {
+func checkHost(cfg *config.Config, u *user.User) *hostReport {
 	r := &hostReport{}
-	l, err := policy.ParseListen(cfg.Milter.Listen)
-	if err != nil {
-		return r // ParseConfig reported it
-	}
+	l := cfg.Milter.Listen
 	if l.Network == "unix" {
 		r.unixSocket(l.Address, cfg.Milter.SocketGroup, u)
 	} else {

@@ -19,8 +19,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/milter"
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -116,7 +116,7 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := policy.LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
@@ -136,9 +136,8 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 	if len(r.errors) > 0 {
 		return 1
 	}
-	l, _ := policy.ParseListen(cfg.Milter.Listen)
 	fmt.Fprintf(stdout, "%s: OK (%d protected domains, %d relays, mode %s)\n", *path, len(cfg.Domains), len(cfg.Relays), cfg.Milter.Mode)
-	fmt.Fprintf(stdout, "  milter.listen %s\n", l)
+	fmt.Fprintf(stdout, "  milter.listen %s\n", cfg.Milter.Listen)
 	for _, w := range r.warnings {
 		fmt.Fprintln(stdout, "warning:", w)
 	}
@@ -150,7 +149,7 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 
 // printConfigError prints every problem of a configuration, one per line.
 func printConfigError(w io.Writer, err error) {
-	var ce *policy.ConfigError
+	var ce *config.ConfigError
 	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintln(w, p.Error())

@@ -40,6 +40,7 @@ import (
 
 	"golang.org/x/net/idna"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/policy"
 )
@@ -162,14 +163,14 @@ func (r *Report) count() {
 type auditor struct {
 	ctx context.Context
 	e   *policy.Engine
-	cfg *policy.Config
+	cfg *config.Config
 }
 
 // domainAudit collects the findings of one domain.
 type domainAudit struct {
 	*auditor
 	d   *Domain
-	cfg *policy.DomainConfig // nil when the domain is not protected
+	cfg *config.DomainConfig // nil when the domain is not protected
 }
 
 func (da *domainAudit) add(check string, s Status, detail, advice string) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
@@ -87,7 +88,7 @@ mode = "report-only"
 func newAuditEngine(t *testing.T) *policy.Engine {
 	t.Helper()
 	srv := dnstest.New(t, auditZone)
-	cfg, err := policy.ParseConfig("audit.toml", []byte(fmt.Sprintf(auditConfig, srv.Addr)))
+	cfg, err := config.ParseConfig("audit.toml", []byte(fmt.Sprintf(auditConfig, srv.Addr)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/spoofguard/spoofguard/policy"
+	"github.com/spoofguard/spoofguard/config"
 )
 
 // localRanges are the networks that cannot be reached from the Internet
@@ -93,7 +93,7 @@ var outboundWords = exemptWords{
 // exemptFindings judges a list of networks whose clients are exempt from
 // some checks: an Internet-wide entry FAILs, a public one WARNs, and a
 // list of local ranges only PASSes.
-func (a *auditor) exemptFindings(add addFunc, key string, nets []policy.Network, w exemptWords) {
+func (a *auditor) exemptFindings(add addFunc, key string, nets []config.Network, w exemptWords) {
 	var local []string
 	for _, n := range nets {
 		p := n.Prefix
@@ -114,7 +114,7 @@ func (a *auditor) exemptFindings(add addFunc, key string, nets []policy.Network,
 }
 
 // wideFindings reports Internet-wide entries of a network list.
-func (a *auditor) wideFindings(add addFunc, key string, nets []policy.Network, consequence string) {
+func (a *auditor) wideFindings(add addFunc, key string, nets []config.Network, consequence string) {
 	if len(nets) == 0 {
 		return
 	}
@@ -133,7 +133,7 @@ func (a *auditor) wideFindings(add addFunc, key string, nets []policy.Network, c
 // relayFindings: a relay whose set is empty (its SPF-published part came
 // out empty or could not be fetched) turns all of its mail into "direct
 // delivery", or leaves it unjudged.
-func (a *auditor) relayFindings(add addFunc, r policy.RelayConfig) {
+func (a *auditor) relayFindings(add addFunc, r config.RelayConfig) {
 	check := "relay " + quote(r.Name)
 	for _, n := range r.Networks {
 		if internetWide(n.Prefix) && !isLocal(n.Prefix) {

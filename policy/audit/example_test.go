@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
@@ -24,7 +25,7 @@ backup.example.org.  IN A   192.0.2.25
 		panic(err)
 	}
 	defer srv.Stop()
-	cfg, err := policy.ParseConfig("example.toml", []byte(`
+	cfg, err := config.ParseConfig("example.toml", []byte(`
 [dns]
 servers = ["`+srv.Addr+`"]
 [[relay]]

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
-	"github.com/spoofguard/spoofguard/policy"
 )
 
 // exposedNames are the names, besides the MX hosts, that typically lead
@@ -175,9 +175,9 @@ func (da *domainAudit) directDeliveryWords() (Status, string) {
 		mode = da.auditor.cfg.Milter.Mode
 	}
 	switch {
-	case d.DirectDelivery == policy.ActionAccept:
+	case d.DirectDelivery == config.ActionAccept:
 		return Fail, "spoofguard's direct-delivery rule is set to accept (direct_delivery = accept), so such mail gets in"
-	case mode == policy.ModeReportOnly:
+	case mode == config.ModeReportOnly:
 		return Warn, "spoofguard's direct-delivery rule closes this door once enforced (the domain is in report-only mode)"
 	}
 	return Warn, "spoofguard's direct-delivery rule closes this door (direct_delivery = " + string(d.DirectDelivery) + ")"

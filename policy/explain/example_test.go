@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
@@ -22,7 +23,7 @@ spammer.example. IN TXT "v=spf1 ip4:192.0.2.66 -all"
 		panic(err)
 	}
 	defer srv.Stop()
-	cfg, err := policy.ParseConfig("example.toml", []byte(`
+	cfg, err := config.ParseConfig("example.toml", []byte(`
 [dns]
 servers = ["`+srv.Addr+`"]
 [[relay]]

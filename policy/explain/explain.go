@@ -8,7 +8,7 @@
 // the path the message took (through the filtering relay or delivered
 // directly), the client class, SPF with its steps, each DKIM signature,
 // DMARC per author domain, every rule's outcome, the verdict with the SMTP
-// reply, and the headers the daemon would add. Nothing here judges a
+// reply, and the headers the daemon would remove and add. Nothing here judges a
 // message: every conclusion is the engine's.
 //
 // The one difference from the daemon is DMARC's pct= sampling: the check
@@ -43,6 +43,9 @@
 //	                        policy_tag, p, sp, np, pct, sampled, spf_aligned, dkim_aligned,
 //	                        aligned_dkim, reason}
 //	outcomes[]              {rule, stage, result, detail, action, report_only, reply}
+//	removed_headers[]       {name, index, value, reason}: the fields the daemon deletes, in the
+//	                        order it deletes them; index counts from 1 among the fields of
+//	                        that name, top first
 //	authentication_results  the Authentication-Results value the daemon adds; "" when it adds none
 //	verdict_header          {name, value} of the verdict header; null when the daemon adds none
 package explain

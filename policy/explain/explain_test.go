@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
@@ -72,7 +73,7 @@ type explainWorld struct {
 
 func (w *explainWorld) engine(t *testing.T) *policy.Engine {
 	t.Helper()
-	cfg, err := policy.ParseConfig("test.toml", []byte(fmt.Sprintf(explainConfig, w.dns.Addr)))
+	cfg, err := config.ParseConfig("test.toml", []byte(fmt.Sprintf(explainConfig, w.dns.Addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestExplain(t *testing.T) {
 		{name: "one recipient bypassed, the other's domain has no relay", client: "192.0.2.66 spam.spammer.example", mailFrom: "x@spammer.example",
 			rcpts: []string{"user@example.org", "user@edge.example"}, msg: message("x@spammer.example"),
 			check: func(t *testing.T, r *Report) {
-				expect(t, "verdict", r.Verdict, policy.ActionAccept)
+				expect(t, "verdict", r.Verdict, config.ActionAccept)
 				expect(t, "rule", r.Rule, "")
 				expect(t, "ended", r.Ended, "end-of-body")
 				expect(t, "statuses", statuses(r), "refused,accepted")
@@ -123,7 +124,7 @@ func TestExplain(t *testing.T) {
 		{name: "every recipient bypassed", client: "192.0.2.66 spam.spammer.example", mailFrom: "x@spammer.example",
 			rcpts: []string{"a@example.org", "b@other.example"}, msg: message("x@spammer.example"),
 			check: func(t *testing.T, r *Report) {
-				expect(t, "verdict", r.Verdict, policy.ActionReject)
+				expect(t, "verdict", r.Verdict, config.ActionReject)
 				expect(t, "rule", r.Rule, policy.RuleDirectDelivery)
 				expect(t, "stage", r.Stage, "rcpt")
 				expect(t, "ended", r.Ended, "rcpt")
@@ -160,7 +161,7 @@ func TestExplain(t *testing.T) {
 		{name: "own outbound server", client: "203.0.113.10 out.example.org", mailFrom: "alice@example.org",
 			rcpts: []string{"bob@partner.example"}, msg: message("alice@example.org"),
 			check: func(t *testing.T, r *Report) {
-				expect(t, "verdict", r.Verdict, policy.ActionAccept)
+				expect(t, "verdict", r.Verdict, config.ActionAccept)
 				if r.SPF != nil {
 					t.Errorf("SPF checked for an outbound client")
 				}
@@ -183,11 +184,11 @@ func TestExplain(t *testing.T) {
 		{name: "enforced and report-only verdicts together", client: "198.51.100.5 filter.example.org", mailFrom: "bounce@spammer.example",
 			rcpts: []string{"user@trial.example"}, msg: relayed("spam.spammer.example 192.0.2.66", message("director@trial.example, billing@partner.example")),
 			check: func(t *testing.T, r *Report) {
-				expect(t, "verdict", r.Verdict, policy.ActionQuarantine)
+				expect(t, "verdict", r.Verdict, config.ActionQuarantine)
 				expect(t, "rule", r.Rule, policy.RuleDMARC)
 				expect(t, "report_only", r.ReportOnly, false)
 				expect(t, "reply", r.Reply, "250 accepted, held in quarantine")
-				if r.Would == nil || r.Would.Action != policy.ActionReject || r.Would.Rule != policy.RuleHeaderForgery {
+				if r.Would == nil || r.Would.Action != config.ActionReject || r.Would.Rule != policy.RuleHeaderForgery {
 					t.Fatalf("would = %+v", r.Would)
 				}
 				expect(t, "dmarc", len(r.DMARC), 2)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/policy"
 )
@@ -24,7 +25,7 @@ func TestCheckObsoleteFieldNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(t, "verdict", r.Verdict, policy.ActionReject)
+	expect(t, "verdict", r.Verdict, config.ActionReject)
 	expect(t, "rule", r.Rule, policy.RuleHeaderForgery)
 	expect(t, "from", r.From.Domains, []string{"example.org"})
 	if r.Path.OriginalClient == nil || r.Path.OriginalClient.IP != "192.0.2.66" {

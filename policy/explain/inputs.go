@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/spoofguard/spoofguard/header"
+	"github.com/spoofguard/spoofguard/header/received"
 	"github.com/spoofguard/spoofguard/policy"
-	"github.com/spoofguard/spoofguard/policy/received"
 )
 
 // Options are the SMTP facts given on the command line. Whatever is left

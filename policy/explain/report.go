@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/dnsauth"
 	"github.com/spoofguard/spoofguard/dnsauth/dmarc"
 	"github.com/spoofguard/spoofguard/dnsauth/spf"
@@ -14,7 +15,7 @@ import (
 // Report is the explanation of one message; see the package doc for the
 // JSON it becomes.
 type Report struct {
-	Verdict    policy.Action `json:"verdict"`
+	Verdict    config.Action `json:"verdict"`
 	Rule       string        `json:"rule"`
 	Domain     string        `json:"domain"`
 	Reason     string        `json:"reason"`
@@ -34,15 +35,16 @@ type Report struct {
 	DMARC      []DMARC     `json:"dmarc"`
 	Outcomes   []Outcome   `json:"outcomes"`
 
-	AuthenticationResults string       `json:"authentication_results"`
-	VerdictHeader         *HeaderField `json:"verdict_header"`
+	RemovedHeaders        []RemovedHeader `json:"removed_headers"`
+	AuthenticationResults string          `json:"authentication_results"`
+	VerdictHeader         *HeaderField    `json:"verdict_header"`
 
 	hadDKIMHeader bool // the message carries a DKIM-Signature, for the text trace
 }
 
 // Would is a verdict that report-only mode kept from being enforced.
 type Would struct {
-	Action policy.Action `json:"action"`
+	Action config.Action `json:"action"`
 	Rule   string        `json:"rule"`
 	Domain string        `json:"domain"`
 	Reason string        `json:"reason"`
@@ -150,7 +152,7 @@ type Outcome struct {
 	Stage      string        `json:"stage"`
 	Result     string        `json:"result"`
 	Detail     string        `json:"detail"`
-	Action     policy.Action `json:"action"` // the verdict's action when the rule fired; "" otherwise
+	Action     config.Action `json:"action"` // the verdict's action when the rule fired; "" otherwise
 	ReportOnly bool          `json:"report_only"`
 	Reply      string        `json:"reply"`
 }
@@ -163,7 +165,7 @@ type HeaderField struct {
 
 // newReport renders what the engine concluded about m, whose transaction
 // ended at the given stage.
-func newReport(cfg *policy.Config, m *policy.Message, ended policy.Stage, in Inputs) *Report {
+func newReport(cfg *config.Config, m *policy.Message, ended policy.Stage, in Inputs) *Report {
 	r := &Report{Inputs: in, Ended: ended.String()}
 	r.decide(m, ended)
 	r.Client = Client{IP: m.Client.IP.String(), Helo: m.Client.Helo, Class: m.Class, Reason: m.ClassReason, Relay: m.Relay}
@@ -188,7 +190,7 @@ func newReport(cfg *policy.Config, m *policy.Message, ended policy.Stage, in Inp
 			r.hadDKIMHeader = true
 		}
 	}
-	r.addedHeaders(cfg, m)
+	r.headerEdits(m)
 	return r
 }
 
@@ -206,12 +208,12 @@ func (r *Report) decide(m *policy.Message, ended policy.Stage) {
 		}
 	}
 	d := enforced
-	if d.Action == policy.ActionAccept || d.Action == "" {
+	if d.Action == config.ActionAccept || d.Action == "" {
 		d = observed
 	}
 	r.Verdict = d.Effective()
 	if r.Verdict == "" {
-		r.Verdict = policy.ActionAccept
+		r.Verdict = config.ActionAccept
 	}
 	r.Rule, r.Domain, r.Reason, r.ReportOnly = d.Rule, d.Domain, d.Reason, d.ReportOnly
 	r.Stage = r.Ended
@@ -239,24 +241,24 @@ func refusedRcpt(m *policy.Message) policy.Verdict {
 
 // severity orders actions as the engine does: reject > tempfail >
 // quarantine > accept.
-func severity(a policy.Action) int {
+func severity(a config.Action) int {
 	switch a {
-	case policy.ActionReject:
+	case config.ActionReject:
 		return 3
-	case policy.ActionTempFail:
+	case config.ActionTempFail:
 		return 2
-	case policy.ActionQuarantine:
+	case config.ActionQuarantine:
 		return 1
 	}
 	return 0
 }
 
 // reply is the SMTP reply the MTA gives when verdict v leads to action a.
-func reply(a policy.Action, v policy.Verdict) string {
+func reply(a config.Action, v policy.Verdict) string {
 	switch a {
-	case policy.ActionReject, policy.ActionTempFail:
+	case config.ActionReject, config.ActionTempFail:
 		return v.Reply()
-	case policy.ActionQuarantine:
+	case config.ActionQuarantine:
 		return "250 accepted, held in quarantine"
 	}
 	return "250 accepted"
@@ -265,7 +267,7 @@ func reply(a policy.Action, v policy.Verdict) string {
 // newPath says how the message reached the MTA: through a configured
 // filtering relay, or directly; and for each recipient domain that takes
 // mail only through a relay, whether this was the way in.
-func newPath(cfg *policy.Config, m *policy.Message, in Inputs) Path {
+func newPath(cfg *config.Config, m *policy.Message, in Inputs) Path {
 	p := Path{Kind: "direct", Bypass: []Bypass{}}
 	say := func(s ...string) { p.Summary = append(p.Summary, strings.Join(s, "")) }
 	ip := m.Client.IP.String()
@@ -313,7 +315,7 @@ func relayedFrom(p *Path, m *policy.Message, say func(...string)) {
 }
 
 // viaWords says whether the path suits a protected recipient domain.
-func viaWords(p *Path, m *policy.Message, d *policy.DomainConfig, say func(...string)) {
+func viaWords(p *Path, m *policy.Message, d *config.DomainConfig, say func(...string)) {
 	switch {
 	case d.Via == "":
 		say(d.Name, " is protected without a relay (edge MX): mail reaches this server directly.")
@@ -412,16 +414,6 @@ func outcomeOf(o policy.Outcome) Outcome {
 		out.Reply = reply(v.Action, *v)
 	}
 	return out
-}
-
-// addedHeaders fills in the header fields the daemon adds: only to a
-// message it accepts (or holds), never to one it refuses.
-func (r *Report) addedHeaders(cfg *policy.Config, m *policy.Message) {
-	if r.Verdict.Refuses() {
-		return
-	}
-	r.AuthenticationResults = m.AuthResults(cfg.Milter.AuthservID)
-	r.VerdictHeader = &HeaderField{Name: cfg.Milter.VerdictHeader, Value: m.VerdictHeader()}
 }
 
 func nonNil(s []string) []string {

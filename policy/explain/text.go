@@ -11,7 +11,7 @@ import (
 // WriteText writes the report as a readable trace, in the order the
 // evidence was gathered: the inputs and where they came from, the path
 // and the client, SPF, DKIM, DMARC, every rule's outcome, the verdict
-// with its SMTP reply, and the headers the daemon adds.
+// with its SMTP reply, and the headers the daemon removes and adds.
 func (r *Report) WriteText(w io.Writer) error {
 	t := &textWriter{w: w}
 	r.textInputs(t)
@@ -246,6 +246,7 @@ func (r *Report) textVerdict(t *textWriter) {
 }
 
 func (r *Report) textHeaders(t *textWriter) {
+	r.textRemoved(t)
 	t.line("")
 	if r.VerdictHeader == nil {
 		t.line("Headers the daemon adds: none, the message is refused")

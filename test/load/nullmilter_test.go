@@ -8,6 +8,7 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 
+	"github.com/spoofguard/spoofguard/config"
 	"github.com/spoofguard/spoofguard/milter"
 	"github.com/spoofguard/spoofguard/test/postfix"
 )
@@ -24,7 +25,7 @@ func startNullMilter(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := "inet:127.0.0.1:" + strconv.Itoa(port)
-	ln, err := milter.Listen(addr, "", "")
+	ln, err := milter.Listen(config.Listen{Network: "tcp4", Address: "127.0.0.1:" + strconv.Itoa(port)}, 0o660, "")
 	if err != nil {
 		t.Fatal(err)
 	}

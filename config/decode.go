@@ -1,4 +1,4 @@
-package policy
+package config
 
 // Decoding in two passes, so that every problem is found at once:
 //
@@ -24,20 +24,20 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// cfgPos is where a key path was written.
-type cfgPos struct{ line, col int }
+// position is where a key path was written.
+type position struct{ line, col int }
 
-// cfgMaxDepth bounds the key paths whose positions are noted. The deepest
+// maxDepth bounds the key paths whose positions are noted. The deepest
 // path the schema has is "relay[0].networks[1]" (3 parts); deeper
 // values are refused as a whole by their first unknown or mistyped part,
 // so noting them would only cost memory on hostile input.
-const cfgMaxDepth = 4
+const maxDepth = 4
 
-// cfgPositions maps key paths ("dns.timeout", "domain[1].via",
+// positions maps key paths ("dns.timeout", "domain[1].via",
 // "networks.trusted[2]") to where they appear in a document that go-toml
 // has already accepted.
-func cfgPositions(data []byte) map[string]cfgPos {
-	w := cfgWalker{pos: map[string]cfgPos{}, arrays: map[string]int{}}
+func positions(data []byte) map[string]position {
+	w := walker{pos: map[string]position{}, arrays: map[string]int{}}
 	w.p.Reset(data)
 	for i, b := range data {
 		if b == '\n' {
@@ -50,33 +50,33 @@ func cfgPositions(data []byte) map[string]cfgPos {
 	return w.pos
 }
 
-// cfgWalker tracks the table that keys belong to while walking the
+// walker tracks the table that keys belong to while walking the
 // document's expressions in order.
-type cfgWalker struct {
+type walker struct {
 	p      unstable.Parser
 	lines  []int // offsets where lines 2, 3, ... start
-	pos    map[string]cfgPos
+	pos    map[string]position
 	arrays map[string]int // array-of-tables path → elements seen so far
 	table  string         // path of the current [table] or [[array]] element
 	deep   bool           // the current table is deeper than any key of the schema
 }
 
-func (w *cfgWalker) expression(n *unstable.Node) {
+func (w *walker) expression(n *unstable.Node) {
 	switch n.Kind {
 	case unstable.Table:
 		parts, first := w.key(n)
 		w.table, w.deep = w.resolve(parts, first)
 	case unstable.ArrayTable:
 		parts, first := w.key(n)
-		if len(parts) > cfgMaxDepth {
+		if len(parts) > maxDepth {
 			w.resolve(parts, first)
 			w.table, w.deep = "", true
 			return
 		}
 		parent, _ := w.resolve(parts[:len(parts)-1], first)
-		base := cfgJoin(parent, parts[len(parts)-1])
+		base := join(parent, parts[len(parts)-1])
 		w.mark(base, first)
-		w.table, w.deep = cfgIndex(base, w.arrays[base]), false
+		w.table, w.deep = index(base, w.arrays[base]), false
 		w.arrays[base]++
 		w.mark(w.table, first)
 	case unstable.KeyValue:
@@ -88,22 +88,22 @@ func (w *cfgWalker) expression(n *unstable.Node) {
 
 // keyValue notes the position of "key = value" under prefix, and of the
 // keys and elements inside the value.
-func (w *cfgWalker) keyValue(prefix string, n *unstable.Node, depth int) {
+func (w *walker) keyValue(prefix string, n *unstable.Node, depth int) {
 	parts, first := w.key(n)
 	path := prefix
 	for _, part := range parts {
-		if depth > cfgMaxDepth {
+		if depth > maxDepth {
 			return
 		}
-		path = cfgJoin(path, part)
+		path = join(path, part)
 		w.mark(path, first)
 		depth++
 	}
 	w.value(path, n.Value(), depth)
 }
 
-func (w *cfgWalker) value(path string, v *unstable.Node, depth int) {
-	if depth > cfgMaxDepth {
+func (w *walker) value(path string, v *unstable.Node, depth int) {
+	if depth > maxDepth {
 		return
 	}
 	switch v.Kind {
@@ -120,7 +120,7 @@ func (w *cfgWalker) value(path string, v *unstable.Node, depth int) {
 			if el.Kind == unstable.Comment {
 				continue
 			}
-			elPath := cfgIndex(path, i)
+			elPath := index(path, i)
 			i++
 			if el.Raw.Length > 0 {
 				w.mark(elPath, el)
@@ -133,7 +133,7 @@ func (w *cfgWalker) value(path string, v *unstable.Node, depth int) {
 }
 
 // key returns the parts of a node's dotted key and the node of the first.
-func (w *cfgWalker) key(n *unstable.Node) ([]string, *unstable.Node) {
+func (w *walker) key(n *unstable.Node) ([]string, *unstable.Node) {
 	var parts []string
 	var first *unstable.Node
 	for it := n.Key(); it.Next(); {
@@ -147,17 +147,17 @@ func (w *cfgWalker) key(n *unstable.Node) ([]string, *unstable.Node) {
 
 // resolve turns the parts of a table header into a path, descending into
 // the last element of any array of tables on the way, as TOML does, and
-// notes where each part was first written. Beyond cfgMaxDepth parts it
+// notes where each part was first written. Beyond maxDepth parts it
 // stops (deep reports that): nothing that deep is in the schema, and
 // building ever longer paths would take quadratic time.
-func (w *cfgWalker) resolve(parts []string, first *unstable.Node) (path string, deep bool) {
+func (w *walker) resolve(parts []string, first *unstable.Node) (path string, deep bool) {
 	for i, part := range parts {
-		if i == cfgMaxDepth {
+		if i == maxDepth {
 			return path, true
 		}
-		path = cfgJoin(path, part)
+		path = join(path, part)
 		if n, ok := w.arrays[path]; ok {
-			path = cfgIndex(path, n-1)
+			path = index(path, n-1)
 		}
 		w.mark(path, first)
 	}
@@ -165,7 +165,7 @@ func (w *cfgWalker) resolve(parts []string, first *unstable.Node) (path string, 
 }
 
 // mark notes where path first appears.
-func (w *cfgWalker) mark(path string, n *unstable.Node) {
+func (w *walker) mark(path string, n *unstable.Node) {
 	if _, ok := w.pos[path]; ok || n == nil {
 		return
 	}
@@ -175,13 +175,13 @@ func (w *cfgWalker) mark(path string, n *unstable.Node) {
 	if line > 0 {
 		start = w.lines[line-1]
 	}
-	w.pos[path] = cfgPos{line: line + 1, col: off - start + 1}
+	w.pos[path] = position{line: line + 1, col: off - start + 1}
 }
 
-// cfgJoin appends a key to a path, quoting it when it is not a bare TOML
+// join appends a key to a path, quoting it when it is not a bare TOML
 // key, so that "a.b" written as one quoted key cannot pose as a path.
-func cfgJoin(prefix, key string) string {
-	if !cfgBareKey(key) {
+func join(prefix, key string) string {
+	if !bareKey(key) {
 		key = strconv.Quote(key)
 	}
 	if prefix == "" {
@@ -190,7 +190,7 @@ func cfgJoin(prefix, key string) string {
 	return prefix + "." + key
 }
 
-func cfgBareKey(k string) bool {
+func bareKey(k string) bool {
 	if k == "" {
 		return false
 	}
@@ -202,12 +202,12 @@ func cfgBareKey(k string) bool {
 	return true
 }
 
-func cfgIndex(path string, i int) string {
+func index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// cfgParent strips the last key or index from a path ("" at the top).
-func cfgParent(path string) string {
+// parentPath strips the last key or index from a path ("" at the top).
+func parentPath(path string) string {
 	if strings.HasSuffix(path, "]") {
 		if i := strings.LastIndexByte(path, '['); i >= 0 {
 			return path[:i]
@@ -228,18 +228,18 @@ func cfgParent(path string) string {
 	return ""
 }
 
-// cfgDecoder fills a Config from the generic document and collects the
+// decoder fills a Config from the generic document and collects the
 // problems of decoding and, later, of validation.
-type cfgDecoder struct {
+type decoder struct {
 	file     string
-	pos      map[string]cfgPos
+	pos      map[string]position
 	problems []Problem
 	failed   map[string]bool // paths whose value could not be decoded
 	reported map[string]bool // paths with a problem already
 }
 
-func newCfgDecoder(file string, data []byte) *cfgDecoder {
-	return &cfgDecoder{file: file, pos: cfgPositions(data),
+func newDecoder(file string, data []byte) *decoder {
+	return &decoder{file: file, pos: positions(data),
 		failed: map[string]bool{}, reported: map[string]bool{}}
 }
 
@@ -247,18 +247,18 @@ func newCfgDecoder(file string, data []byte) *cfgDecoder {
 // default, and checking that default would only repeat the news in a more
 // confusing way, so validation stays quiet about it and everything under
 // it.
-func (d *cfgDecoder) fail(path, format string, args ...any) {
+func (d *decoder) fail(path, format string, args ...any) {
 	d.report(path, format, args...)
 	d.failed[path] = true
 }
 
 // report records a problem at path: at most one per path, and none below
 // a path that failed to decode.
-func (d *cfgDecoder) report(path, format string, args ...any) {
+func (d *decoder) report(path, format string, args ...any) {
 	if d.reported[path] {
 		return
 	}
-	for p := path; p != ""; p = cfgParent(p) {
+	for p := path; p != ""; p = parentPath(p) {
 		if d.failed[p] {
 			return
 		}
@@ -274,8 +274,8 @@ func (d *cfgDecoder) report(path, format string, args ...any) {
 
 // line is where path was written, or where its nearest written parent
 // was (a missing required key is reported at its table's header).
-func (d *cfgDecoder) line(path string) int {
-	for p := path; p != ""; p = cfgParent(p) {
+func (d *decoder) line(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
 		if pos, ok := d.pos[p]; ok {
 			return pos.line
 		}
@@ -283,7 +283,7 @@ func (d *cfgDecoder) line(path string) int {
 	return 0
 }
 
-func (d *cfgDecoder) err() *ConfigError {
+func (d *decoder) err() *ConfigError {
 	// By line, then by column, so that several problems on one line
 	// (elements of an array) come in the order they were written.
 	slices.SortStableFunc(d.problems, func(a, b Problem) int {
@@ -298,44 +298,44 @@ func (d *cfgDecoder) err() *ConfigError {
 // decodeStruct decodes a TOML table into the struct v points to, by the
 // fields' toml tags. Unknown keys are problems, with a hint when the key
 // looks like a misspelling or belongs in another table.
-func (d *cfgDecoder) decodeStruct(path string, m map[string]any, v any) {
+func (d *decoder) decodeStruct(path string, m map[string]any, v any) {
 	d.decodeTable(path, m, reflect.ValueOf(v).Elem())
 }
 
-func (d *cfgDecoder) decodeTable(path string, m map[string]any, v reflect.Value) {
-	fields := cfgFields(v.Type())
+func (d *decoder) decodeTable(path string, m map[string]any, v reflect.Value) {
+	fields := fields(v.Type())
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		p := cfgJoin(path, k)
+		p := join(path, k)
 		i, ok := fields[k]
 		if !ok {
 			what := "key"
 			if _, table := m[k].(map[string]any); table {
 				what = "table"
 			}
-			d.fail(p, "unknown %s%s", what, cfgSuggest(path, k, v.Type()))
+			d.fail(p, "unknown %s%s", what, suggest(path, k, v.Type()))
 			continue
 		}
 		d.decodeValue(p, m[k], v.Field(i))
 	}
 }
 
-// cfgFields maps the toml tags of a struct type to field indexes.
-func cfgFields(t reflect.Type) map[string]int {
+// fields maps the toml tags of a struct type to field indexes.
+func fields(t reflect.Type) map[string]int {
 	fields := map[string]int{}
 	for i := range t.NumField() {
-		if tag := cfgTag(t.Field(i)); tag != "" {
+		if tag := fieldTag(t.Field(i)); tag != "" {
 			fields[tag] = i
 		}
 	}
 	return fields
 }
 
-func cfgTag(f reflect.StructField) string {
+func fieldTag(f reflect.StructField) string {
 	tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 	if tag == "-" {
 		return ""
@@ -343,11 +343,11 @@ func cfgTag(f reflect.StructField) string {
 	return tag
 }
 
-var cfgTextUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // decodeValue stores raw (a value of go-toml's generic decoding) into v.
-func (d *cfgDecoder) decodeValue(path string, raw any, v reflect.Value) {
-	if reflect.PointerTo(v.Type()).Implements(cfgTextUnmarshaler) {
+func (d *decoder) decodeValue(path string, raw any, v reflect.Value) {
+	if reflect.PointerTo(v.Type()).Implements(textUnmarshaler) {
 		d.decodeText(path, raw, v)
 		return
 	}
@@ -389,13 +389,13 @@ func (d *cfgDecoder) decodeValue(path string, raw any, v reflect.Value) {
 			return
 		}
 	}
-	d.fail(path, "expected %s, got %s", cfgWant(v.Type(), path), cfgDescribe(raw))
+	d.fail(path, "expected %s, got %s", want(v.Type(), path), describe(raw))
 }
 
-func (d *cfgDecoder) decodeText(path string, raw any, v reflect.Value) {
+func (d *decoder) decodeText(path string, raw any, v reflect.Value) {
 	s, ok := raw.(string)
 	if !ok {
-		d.fail(path, "expected %s, got %s", cfgWant(v.Type(), path), cfgDescribe(raw))
+		d.fail(path, "expected %s, got %s", want(v.Type(), path), describe(raw))
 		return
 	}
 	u := v.Addr().Interface().(encoding.TextUnmarshaler)
@@ -404,50 +404,52 @@ func (d *cfgDecoder) decodeText(path string, raw any, v reflect.Value) {
 	}
 }
 
-// cfgMaxElements bounds every array. Real lists are short; the bound
+// maxElements bounds every array. Real lists are short; the bound
 // keeps the cross-checks between lists (relays against trusted networks,
 // say) cheap on hostile input.
-const cfgMaxElements = 10000
+const maxElements = 10000
 
 // decodeSlice decodes every element, keeping the ones that fail (with
 // their defaults) so that indexes in later messages match the file.
-func (d *cfgDecoder) decodeSlice(path string, a []any, v reflect.Value) {
+func (d *decoder) decodeSlice(path string, a []any, v reflect.Value) {
 	if len(a) == 0 {
 		v.SetZero()
 		return
 	}
-	if len(a) > cfgMaxElements {
-		d.fail(path, "%d entries are too many; at most %d", len(a), cfgMaxElements)
+	if len(a) > maxElements {
+		d.fail(path, "%d entries are too many; at most %d", len(a), maxElements)
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(a), len(a))
 	for i, raw := range a {
 		el := out.Index(i)
-		el.Set(cfgElementDefault(el.Type()))
-		d.decodeValue(cfgIndex(path, i), raw, el)
+		el.Set(elementDefault(el.Type()))
+		d.decodeValue(index(path, i), raw, el)
 	}
 	v.Set(out)
 }
 
-// cfgElementDefault is the value an array element starts from: tables of
+// elementDefault is the value an array element starts from: tables of
 // an array ([[relay]], [[domain]]) have defaults of their own.
-func cfgElementDefault(t reflect.Type) reflect.Value {
+func elementDefault(t reflect.Type) reflect.Value {
 	switch t {
 	case reflect.TypeFor[RelayConfig]():
-		return reflect.ValueOf(cfgDefaultRelay())
+		return reflect.ValueOf(defaultRelay())
 	case reflect.TypeFor[DomainConfig]():
-		return reflect.ValueOf(cfgDefaultDomain())
+		return reflect.ValueOf(defaultDomain())
 	}
 	return reflect.Zero(t)
 }
 
-// cfgWant describes the type a key needs, in the file's terms.
-func cfgWant(t reflect.Type, path string) string {
+// want describes the type a key needs, in the file's terms.
+func want(t reflect.Type, path string) string {
 	switch t {
 	case reflect.TypeFor[Duration]():
 		return `a duration string such as "2s"`
 	case reflect.TypeFor[Network]():
 		return `a network string such as "192.0.2.0/24"`
+	case reflect.TypeFor[Listen](), reflect.TypeFor[FileMode](), reflect.TypeFor[LogLevel]():
+		return "a string"
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -457,7 +459,7 @@ func cfgWant(t reflect.Type, path string) string {
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Pointer:
-		return cfgWant(t.Elem(), path)
+		return want(t.Elem(), path)
 	case reflect.Slice:
 		switch t.Elem() {
 		case reflect.TypeFor[Network]():
@@ -475,12 +477,12 @@ func cfgWant(t reflect.Type, path string) string {
 	return t.String()
 }
 
-// cfgDescribe names a generic TOML value for a message, short enough for
+// describe names a generic TOML value for a message, short enough for
 // one line whatever the input.
-func cfgDescribe(raw any) string {
+func describe(raw any) string {
 	switch x := raw.(type) {
 	case string:
-		return "string " + cfgQuote(x)
+		return "string " + quote(x)
 	case int64:
 		return "integer " + strconv.FormatInt(x, 10)
 	case float64:
@@ -497,9 +499,9 @@ func cfgDescribe(raw any) string {
 	return fmt.Sprintf("%T", raw)
 }
 
-// cfgQuote quotes a value from the file for a message, cut to a length
+// quote quotes a value from the file for a message, cut to a length
 // that keeps the message on one readable line.
-func cfgQuote(s string) string {
+func quote(s string) string {
 	const max = 64
 	if len(s) > max {
 		cut := max

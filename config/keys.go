@@ -1,4 +1,4 @@
-package policy
+package config
 
 import (
 	"fmt"
@@ -11,24 +11,24 @@ import (
 // Keys of arrays of tables are written without an index. Documentation is
 // tested against this list, so a key cannot be added silently.
 func ConfigKeys() []string {
-	return cfgKeysOf("", reflect.TypeFor[Config]())
+	return keysOf("", reflect.TypeFor[Config]())
 }
 
-func cfgKeysOf(prefix string, t reflect.Type) []string {
+func keysOf(prefix string, t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := cfgTag(f)
+		tag := fieldTag(f)
 		if tag == "" {
 			continue
 		}
-		path := cfgJoin(prefix, tag)
+		path := join(prefix, tag)
 		ft := f.Type
 		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 			ft = ft.Elem()
 		}
-		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(cfgTextUnmarshaler) {
-			keys = append(keys, cfgKeysOf(path, ft)...)
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) {
+			keys = append(keys, keysOf(path, ft)...)
 			continue
 		}
 		keys = append(keys, path)
@@ -36,17 +36,17 @@ func cfgKeysOf(prefix string, t reflect.Type) []string {
 	return keys
 }
 
-// cfgSuggest returns a hint for an unknown key: a known key of the same
+// suggest returns a hint for an unknown key: a known key of the same
 // table it is a likely misspelling or abbreviation of, or the table where
 // a key of that name lives.
-func cfgSuggest(table, key string, t reflect.Type) string {
+func suggest(table, key string, t reflect.Type) string {
 	best, bestDist := "", 3 // at most two edits away
 	for i := range t.NumField() {
-		tag := cfgTag(t.Field(i))
+		tag := fieldTag(t.Field(i))
 		if tag == "" {
 			continue
 		}
-		d := cfgEditDistance(key, tag, bestDist)
+		d := editDistance(key, tag, bestDist)
 		if len(key) >= 4 && strings.HasPrefix(tag, key) { // "cache" for "cache_size"
 			d = min(d, 2)
 		}
@@ -59,32 +59,32 @@ func cfgSuggest(table, key string, t reflect.Type) string {
 	}
 	var homes []string
 	for _, k := range ConfigKeys() {
-		parent, name := cfgSplitKey(k)
+		parent, name := splitKey(k)
 		if name == key && parent != "" {
-			homes = append(homes, cfgTableSyntax(parent))
+			homes = append(homes, tableSyntax(parent))
 		}
 	}
 	if len(homes) > 0 {
 		return fmt.Sprintf("; %q belongs in %s", key, strings.Join(homes, " or "))
 	}
 	if table == "" {
-		return "; the tables are " + strings.Join(cfgTables(), ", ")
+		return "; the tables are " + strings.Join(tables(), ", ")
 	}
 	return ""
 }
 
-// cfgTables lists the top-level tables as their headers are written.
-func cfgTables() []string {
+// tables lists the top-level tables as their headers are written.
+func tables() []string {
 	var out []string
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
-		if tag := cfgTag(f); tag != "" {
-			out = append(out, cfgTableSyntax(tag))
+		if tag := fieldTag(f); tag != "" {
+			out = append(out, tableSyntax(tag))
 		}
 	}
 	return out
 }
 
-func cfgSplitKey(k string) (parent, name string) {
+func splitKey(k string) (parent, name string) {
 	i := strings.LastIndexByte(k, '.')
 	if i < 0 {
 		return "", k
@@ -92,20 +92,20 @@ func cfgSplitKey(k string) (parent, name string) {
 	return k[:i], k[i+1:]
 }
 
-// cfgTableSyntax writes a table path the way its header is written.
-func cfgTableSyntax(table string) string {
+// tableSyntax writes a table path the way its header is written.
+func tableSyntax(table string) string {
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
-		if cfgTag(f) == table && f.Type.Kind() == reflect.Slice {
+		if fieldTag(f) == table && f.Type.Kind() == reflect.Slice {
 			return "[[" + table + "]]"
 		}
 	}
 	return "[" + table + "]"
 }
 
-// cfgEditDistance is the Levenshtein distance between a and b, or limit
+// editDistance is the Levenshtein distance between a and b, or limit
 // when it is limit or more (keys are short; the limit keeps hostile
 // input cheap).
-func cfgEditDistance(a, b string, limit int) int {
+func editDistance(a, b string, limit int) int {
 	if len(a) > 64 || len(b) > 64 {
 		return limit
 	}

@@ -1,25 +1,12 @@
-package policy
-
-// The configuration: one TOML file whose keys form a public contract
-// (docs, examples and administrators' files use them; keys may be added,
-// never renamed). Loading is strict and complete: every unknown key, bad
-// value and contradiction is reported at once, each with file, line and
-// the dotted key, so an administrator fixes a file in one pass.
-//
-// The code is split by stage:
-//   config.go       types, defaults, loading, lookups
-//   configdecode.go key positions and the lenient field-by-field decoder
-//   configcheck.go  validation and normalisation of decoded values
-//   configkeys.go   the list of accepted keys and "did you mean" hints
+package config
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +27,11 @@ const (
 	ActionTempFail   Action = "tempfail"
 )
 
+// Refuses reports whether the action ends the SMTP transaction (or, at
+// RCPT TO, refuses the recipient): reject and tempfail do, accept and
+// quarantine let the message go on.
+func (a Action) Refuses() bool { return a == ActionReject || a == ActionTempFail }
+
 // Mode says whether verdicts are enforced or only logged, counted and
 // written into the verdict header (the way to roll a policy out safely).
 type Mode string
@@ -58,7 +50,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(text []byte) error {
 	v, err := time.ParseDuration(string(text))
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a number with a unit, such as \"2s\" or \"500ms\"", cfgQuote(string(text)))
+		return fmt.Errorf("invalid duration %s: want a number with a unit, such as \"2s\" or \"500ms\"", quote(string(text)))
 	}
 	d.Duration = v
 	return nil
@@ -79,9 +71,9 @@ type Network struct{ netip.Prefix }
 // address the MTA reports in IPv4 form.
 func (n *Network) UnmarshalText(text []byte) error {
 	s := string(text)
-	p, err := cfgParseNetwork(s)
+	p, err := parseNetwork(s)
 	if err != nil {
-		return fmt.Errorf("invalid network %s: %v", cfgQuote(s), err)
+		return fmt.Errorf("invalid network %s: %v", quote(s), err)
 	}
 	n.Prefix = p
 	return nil
@@ -92,7 +84,7 @@ func (n Network) MarshalText() ([]byte, error) {
 	return []byte(n.Prefix.String()), nil
 }
 
-func cfgParseNetwork(s string) (netip.Prefix, error) {
+func parseNetwork(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "%") {
 		return netip.Prefix{}, errors.New("zones are not allowed")
 	}
@@ -143,43 +135,21 @@ type MilterConfig struct {
 	// (Postfix milter syntax), or libmilter's spelling of the same
 	// (ParseListen). Port 0 picks a free port (useful in tests only, as
 	// the MTA cannot know it).
-	Listen        string   `toml:"listen"`
+	Listen        Listen   `toml:"listen"`
 	AuthservID    string   `toml:"authserv_id"`    // RFC 8601 authserv-id; "" in the file: the host name
 	Mode          Mode     `toml:"mode"`           // enforce or report-only
-	SocketMode    string   `toml:"socket_mode"`    // unix socket permissions, octal string
+	SocketMode    FileMode `toml:"socket_mode"`    // unix socket permissions, an octal string in the file
 	SocketGroup   string   `toml:"socket_group"`   // group to chown the unix socket to; "" leaves it unchanged
 	VerdictHeader string   `toml:"verdict_header"` // header field carrying the verdict and the deciding rule
 	DrainTimeout  Duration `toml:"drain_timeout"`  // on SIGTERM, how long sessions in progress may finish
 	MaxSessions   int      `toml:"max_sessions"`   // MTA connections served at once; 0: the daemon's built-in bound
 }
 
-// ListenAddress splits Listen into the network and address that
-// net.Listen takes: ("tcp4", "127.0.0.1:8955"), ("tcp6", "[::1]:8955") or
-// ("unix", "/run/spoofguard/milter.sock"). It returns empty strings for a
-// value that ParseConfig would refuse.
-func (m MilterConfig) ListenAddress() (network, address string) {
-	l, err := ParseListen(m.Listen)
-	if err != nil {
-		return "", ""
-	}
-	return l.Network, l.Address
-}
-
-// SocketPermissions is SocketMode as file permissions (0660 when unset or
-// invalid).
-func (m MilterConfig) SocketPermissions() fs.FileMode {
-	v, err := strconv.ParseUint(m.SocketMode, 8, 32)
-	if err != nil || v > 0o777 {
-		return 0o660
-	}
-	return fs.FileMode(v)
-}
-
 // LogConfig is the [log] table.
 type LogConfig struct {
-	Level  string `toml:"level"`  // debug, info, warn or error
-	Format string `toml:"format"` // text or json
-	Output string `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
+	Level  LogLevel `toml:"level"`  // debug, info, warn or error
+	Format string   `toml:"format"` // text or json
+	Output string   `toml:"output"` // stderr (the journal under systemd) or syslog (facility mail)
 }
 
 // MetricsConfig is the [metrics] table.
@@ -301,14 +271,14 @@ type AllowConfig struct {
 func Default() *Config {
 	return &Config{
 		Milter: MilterConfig{
-			Listen:        "inet:127.0.0.1:8955",
-			AuthservID:    cfgHostname(),
+			Listen:        Listen{Network: "tcp4", Address: "127.0.0.1:8955"},
+			AuthservID:    hostname(),
 			Mode:          ModeEnforce,
-			SocketMode:    "0660",
+			SocketMode:    FileMode{0o660},
 			VerdictHeader: "X-Spoofguard",
 			DrainTimeout:  Duration{30 * time.Second},
 		},
-		Log: LogConfig{Level: "info", Format: "text", Output: "stderr"},
+		Log: LogConfig{Level: LogLevel{slog.LevelInfo}, Format: "text", Output: "stderr"},
 		DNS: DNSConfig{
 			Timeout:     Duration{2 * time.Second},
 			Attempts:    2,
@@ -318,16 +288,16 @@ func Default() *Config {
 		Networks: NetworksConfig{Trusted: []Network{
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
-		}, Internal: cfgInternalDefault()},
-		DMARC: DMARCConfig{Enabled: cfgBool(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
+		}, Internal: internalDefault()},
+		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
 		SPF:   SPFConfig{OnFail: ActionAccept},
 		DKIM:  DKIMConfig{MaxSignatures: 8},
 	}
 }
 
-// cfgInternalDefault is networks.internal of an empty file: the private
+// internalDefault is networks.internal of an empty file: the private
 // ranges (RFC 1918, RFC 4193), loopback and link-local.
-func cfgInternalDefault() []Network {
+func internalDefault() []Network {
 	var out []Network
 	for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "::1/128", "fe80::/10"} {
 		out = append(out, Network{netip.MustParsePrefix(p)})
@@ -335,13 +305,13 @@ func cfgInternalDefault() []Network {
 	return out
 }
 
-// cfgDefaultRelay and cfgDefaultDomain are the starting values of each
+// defaultRelay and defaultDomain are the starting values of each
 // [[relay]] and [[domain]] before its keys are decoded.
-func cfgDefaultRelay() RelayConfig {
+func defaultRelay() RelayConfig {
 	return RelayConfig{Hops: 1, TraceError: ActionAccept}
 }
 
-func cfgDefaultDomain() DomainConfig {
+func defaultDomain() DomainConfig {
 	return DomainConfig{
 		DirectDelivery:  ActionReject,
 		EnvelopeForgery: ActionReject,
@@ -351,22 +321,22 @@ func cfgDefaultDomain() DomainConfig {
 	}
 }
 
-// cfgHostname is the default authserv-id. A host name that is not a valid
+// hostname is the default authserv-id. A host name that is not a valid
 // RFC 8601 token would make every Authentication-Results header invalid,
 // so it falls back to "localhost".
-func cfgHostname() string {
+func hostname() string {
 	h, err := os.Hostname()
-	if err != nil || cfgCheckAuthservID(h) != nil {
+	if err != nil || checkAuthservID(h) != nil {
 		return "localhost"
 	}
 	return h
 }
 
-func cfgBool(b bool) *bool { return &b }
+func boolPtr(b bool) *bool { return &b }
 
-// cfgMaxFile bounds the file size: a configuration is a few kilobytes, and
+// maxFile bounds the file size: a configuration is a few kilobytes, and
 // the bound keeps a stray multi-gigabyte path from being read into memory.
-const cfgMaxFile = 1 << 20
+const maxFile = 1 << 20
 
 // LoadConfig reads and parses the file at path.
 func LoadConfig(path string) (*Config, error) {
@@ -376,7 +346,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	defer f.Close()
 	// One byte more than the limit lets ParseConfig tell "too large".
-	data, err := io.ReadAll(io.LimitReader(f, cfgMaxFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
 		return nil, err
 	}
@@ -387,29 +357,29 @@ func LoadConfig(path string) (*Config, error) {
 // errors and in Config.File. The error is a *ConfigError listing every
 // problem found, sorted by line.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	if len(data) > cfgMaxFile {
+	if len(data) > maxFile {
 		return nil, &ConfigError{Problems: []Problem{{File: file,
-			Msg: fmt.Sprintf("file is larger than %d bytes; this is not a configuration file", cfgMaxFile)}}}
+			Msg: fmt.Sprintf("file is larger than %d bytes; this is not a configuration file", maxFile)}}}
 	}
 	var tree map[string]any
 	if err := toml.Unmarshal(data, &tree); err != nil {
-		return nil, &ConfigError{Problems: []Problem{cfgSyntaxProblem(file, err)}}
+		return nil, &ConfigError{Problems: []Problem{syntaxProblem(file, err)}}
 	}
-	d := newCfgDecoder(file, data)
+	d := newDecoder(file, data)
 	c := Default()
 	c.File = file
 	d.decodeStruct("", tree, c)
-	cfgValidate(d, c)
+	validate(d, c)
 	if len(d.problems) > 0 {
 		return nil, d.err()
 	}
 	return c, nil
 }
 
-// cfgSyntaxProblem turns a TOML parse error into a Problem. The document
+// syntaxProblem turns a TOML parse error into a Problem. The document
 // is not valid TOML, so nothing after this point can be trusted and this
 // is the only problem reported.
-func cfgSyntaxProblem(file string, err error) Problem {
+func syntaxProblem(file string, err error) Problem {
 	var de *toml.DecodeError
 	if !errors.As(err, &de) {
 		return Problem{File: file, Msg: err.Error()}
@@ -432,7 +402,7 @@ func cfgSyntaxProblem(file string, err error) Problem {
 // protected name still counts as protected. The configured names must be
 // normalised (ParseConfig does that).
 func (c *Config) Domain(name string) *DomainConfig {
-	n := cfgLookupName(name)
+	n := LookupName(name)
 	var best *DomainConfig
 	for i := range c.Domains {
 		d := &c.Domains[i]

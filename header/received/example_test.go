@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/spoofguard/spoofguard/policy/received"
+	"github.com/spoofguard/spoofguard/header/received"
 )
 
 // The relay's Received header names the client that connected to it; that

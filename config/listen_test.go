@@ -1,4 +1,4 @@
-package policy
+package config
 
 import (
 	"strings"
@@ -22,6 +22,7 @@ func TestParseListen(t *testing.T) {
 		{"inet6:8955", "tcp6", "[::]:8955", "inet6:[::]:8955"},
 		{"unix:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
 		{"local:/run/spoofguard/milter.sock", "unix", "/run/spoofguard/milter.sock", "unix:/run/spoofguard/milter.sock"},
+		{"local:/var/spool/postfix/spoofguard/milter.sock", "unix", "/var/spool/postfix/spoofguard/milter.sock", "unix:/var/spool/postfix/spoofguard/milter.sock"},
 	} {
 		l, err := ParseListen(c.in)
 		if err != nil || l.Network != c.network || l.Address != c.address || l.String() != c.canonical {
@@ -30,6 +31,11 @@ func TestParseListen(t *testing.T) {
 	}
 	for in, why := range map[string]string{
 		"":                         "want inet:HOST:PORT",
+		"inet":                     "want inet:HOST:PORT",
+		"inet:":                    "want inet:HOST:PORT",
+		"tcp:127.0.0.1:8955":       "want inet:HOST:PORT",
+		"inet:127.0.0.1:http":      "port",
+		"unix:relative.sock":       "absolute",
 		"127.0.0.1:8955":           "want inet:HOST:PORT",
 		"inet:127.0.0.1":           "want inet:HOST:PORT",
 		"inet:127.0.0.1:70000":     "port",

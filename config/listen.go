@@ -1,4 +1,4 @@
-package policy
+package config
 
 // The grammar of milter.listen, shared by the configuration check and the
 // daemon's listener so that the two can never disagree on what a value
@@ -15,10 +15,25 @@ import (
 	"strings"
 )
 
-// ListenAddr is a parsed milter.listen value.
-type ListenAddr struct {
+// Listen is a parsed milter.listen value.
+type Listen struct {
 	Network string // "tcp4", "tcp6" or "unix", as net.Listen takes it
 	Address string // "host:port" (the host may be a name) or the socket path
+}
+
+// UnmarshalText parses milter.listen (ParseListen).
+func (l *Listen) UnmarshalText(text []byte) error {
+	v, err := ParseListen(string(text))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// MarshalText writes the canonical form (String).
+func (l Listen) MarshalText() ([]byte, error) {
+	return []byte(l.String()), nil
 }
 
 // listenForms lists the accepted spellings for error messages.
@@ -28,30 +43,30 @@ const listenForms = "want inet:HOST:PORT, inet6:[ADDR]:PORT or unix:/PATH " +
 // ParseListen reads a milter listen address in Postfix's or libmilter's
 // syntax. As in libmilter, inet:PORT without a host listens on every
 // IPv4 interface (and inet6:PORT on every IPv6 one).
-func ParseListen(s string) (ListenAddr, error) {
-	bad := func(why string) (ListenAddr, error) {
-		return ListenAddr{}, fmt.Errorf("invalid listen address %s: %s", cfgQuote(s), why)
+func ParseListen(s string) (Listen, error) {
+	bad := func(why string) (Listen, error) {
+		return Listen{}, fmt.Errorf("invalid listen address %s: %s", quote(s), why)
 	}
 	scheme, rest, _ := strings.Cut(s, ":")
 	switch scheme {
 	case "unix", "local":
-		if err := cfgSocketPath(rest); err != nil {
+		if err := socketPath(rest); err != nil {
 			return bad(err.Error())
 		}
-		return ListenAddr{"unix", rest}, nil
+		return Listen{"unix", rest}, nil
 	case "inet", "inet6":
 		host, port, err := listenHostPort(rest)
 		if err != nil {
 			return bad(err.Error())
 		}
-		if !cfgPort(port) {
+		if !validPort(port) {
 			return bad("the port must be a number from 0 to 65535")
 		}
 		network, host, err := listenHost(scheme, host)
 		if err != nil {
 			return bad(err.Error())
 		}
-		return ListenAddr{network, net.JoinHostPort(host, port)}, nil
+		return Listen{network, net.JoinHostPort(host, port)}, nil
 	}
 	return bad(listenForms)
 }
@@ -68,7 +83,7 @@ func listenHostPort(rest string) (host, port string, err error) {
 		}
 		return h, p, nil
 	}
-	if cfgPort(rest) {
+	if validPort(rest) {
 		return "", rest, nil
 	}
 	i := strings.LastIndexByte(rest, ':')
@@ -105,7 +120,7 @@ func listenHost(scheme, host string) (network, canonical string, err error) {
 		return "", "", errors.New("inet6: takes an IPv6 address; write inet:HOST:PORT for IPv4")
 	case err == nil:
 		return "tcp4", a.Unmap().String(), nil
-	case !cfgHostName(host):
+	case !hostName(host):
 		return "", "", errors.New("the host is neither an IP address nor a host name")
 	case scheme == "inet6":
 		return "tcp6", host, nil
@@ -115,7 +130,7 @@ func listenHost(scheme, host string) (network, canonical string, err error) {
 
 // String is the address in Postfix's syntax, the canonical form: what
 // `config check` prints and what main.cf's smtpd_milters should say.
-func (l ListenAddr) String() string {
+func (l Listen) String() string {
 	switch l.Network {
 	case "unix":
 		return "unix:" + l.Address
@@ -128,7 +143,7 @@ func (l ListenAddr) String() string {
 }
 
 // Wildcard reports whether a TCP address listens on every interface.
-func (l ListenAddr) Wildcard() bool {
+func (l Listen) Wildcard() bool {
 	host, _, err := net.SplitHostPort(l.Address)
 	if l.Network == "unix" || err != nil {
 		return false
