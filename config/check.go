@@ -29,6 +29,7 @@ func validate(d *decoder, c *Config) {
 	v.action("spf.on_fail", c.SPF.OnFail, nil)
 	v.intIn("dkim.max_signatures", c.DKIM.MaxSignatures, 1, 64)
 	v.allow()
+	v.backscatter()
 }
 
 type checker struct {

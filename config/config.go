@@ -126,6 +126,9 @@ type Config struct {
 	SPF      SPFConfig      `toml:"spf"`
 	DKIM     DKIMConfig     `toml:"dkim"`
 	Allow    AllowConfig    `toml:"allow"`
+	// Backscatter is BATV: signing own envelope senders, refusing bounces
+	// of mail never sent (backscatter.go).
+	Backscatter BackscatterConfig `toml:"backscatter"`
 }
 
 // MilterConfig is the [milter] table: how the MTA reaches the daemon and
@@ -218,6 +221,9 @@ type DomainConfig struct {
 	Lookalike      Action   `toml:"lookalike"`       // From or envelope domain looks like this one
 	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
 	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
+	// Backscatter: bounces to this domain of mail it never sent.
+	Backscatter  Action `toml:"backscatter"`    // "" inherits backscatter.action; accept turns BATV off here
+	DKIMSignsAll bool   `toml:"dkim_signs_all"` // every message it sends carries its DKIM signature
 }
 
 // IncludesSubdomains reports whether the protection covers every name
@@ -289,9 +295,10 @@ func Default() *Config {
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
 		}, Internal: internalDefault()},
-		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
-		SPF:   SPFConfig{OnFail: ActionAccept},
-		DKIM:  DKIMConfig{MaxSignatures: 8},
+		DMARC:       DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
+		SPF:         SPFConfig{OnFail: ActionAccept},
+		DKIM:        DKIMConfig{MaxSignatures: 8},
+		Backscatter: BackscatterConfig{Action: ActionReject, State: DefaultBATVState},
 	}
 }
 

@@ -154,3 +154,25 @@ func (m *Message) batvSummary() string {
 	}
 	return "; batv=" + strings.Join(parts, ",")
 }
+
+// newBackscatter builds the rule's machinery from the configuration; nil
+// when no key is configured and no domain signs all its mail, so that the
+// rule costs nothing where it is not used. A state file that cannot be
+// read leaves the window to start afresh, which delays refusing untagged
+// bounces and never refuses a real one.
+func newBackscatter(cfg *config.Config) *backscatter {
+	bc := &cfg.Backscatter
+	b := &backscatter{action: bc.Action, exclude: bc.Exclude, now: time.Now,
+		domains: make(map[string]domainBackscatter, len(cfg.Domains))}
+	signsAll := false
+	for _, d := range cfg.Domains {
+		b.domains[d.Name] = domainBackscatter{action: d.Backscatter, signsAll: d.DKIMSignsAll}
+		signsAll = signsAll || d.DKIMSignsAll
+	}
+	if len(bc.Secrets()) == 0 && !signsAll {
+		return nil
+	}
+	b.keys = batv.NewKeys(bc.Secrets(), bc.Keys)
+	b.state, _ = batv.OpenState(bc.State)
+	return b
+}

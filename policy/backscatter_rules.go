@@ -33,7 +33,9 @@ func (m *Message) checkTag(rcpt string) Verdict {
 	if !b.enabled(d) {
 		return Accept
 	}
-	if !batv.IsTagged(rcpt) {
+	// Without keys (only dkim_signs_all is on) a tag proves nothing either
+	// way: the recipient is judged like an untagged one.
+	if !batv.IsTagged(rcpt) || !b.signing() {
 		m.bs.pending = append(m.bs.pending, rcpt)
 		return Accept
 	}

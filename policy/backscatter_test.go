@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -300,5 +301,34 @@ func TestBackscatterVerdictHeader(t *testing.T) {
 	plain, _ := e.Begin(context.Background(), Client{IP: netip.MustParseAddr("192.0.2.50")}, "x@partner.example", "")
 	if got := plain.VerdictHeader(); got != "accept" {
 		t.Errorf("BATV not involved: verdict header %q", got)
+	}
+}
+
+// The rule is built from the configuration: keys from their files, the
+// per-domain settings; with neither keys nor dkim_signs_all it is off.
+func TestBackscatterFromConfig(t *testing.T) {
+	w := newEngineWorld(t)
+	if e := w.engine(t, "", "", "", Options{}); e.bs != nil {
+		t.Fatalf("no keys: the rule is built")
+	}
+	key := filepath.Join(t.TempDir(), "batv.key")
+	if err := batv.WriteNewKey(key); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "batv.state")
+	e := w.engine(t, "", "", fmt.Sprintf("dkim_signs_all = true\n[backscatter]\nkeys = [%q]\nstate = %q\n", key, state), Options{})
+	m, _ := e.Begin(context.Background(), Client{IP: netip.MustParseAddr("203.0.113.10")}, "alice@example.org", "")
+	keys, _ := batv.LoadKeys([]string{key})
+	if r := keys.Verify(m.SignedSender(), time.Now()); r.Status != batv.Valid || r.KeyName != key {
+		t.Fatalf("signed %q: %+v", m.SignedSender(), r)
+	}
+	if !e.bs.domains["example.org"].signsAll || e.bs.actionFor(e.protected("example.org")) != config.ActionReject {
+		t.Errorf("domain settings: %+v", e.bs.domains)
+	}
+	m.MarkSigned()
+	raw, err := os.ReadFile(state)
+	secret, _ := batv.LoadKeyFile(key)
+	if err != nil || !strings.Contains(string(raw), batv.Fingerprint(secret)) {
+		t.Errorf("state after the first signing: %v\n%s", err, raw)
 	}
 }

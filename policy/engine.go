@@ -90,6 +90,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, dns dnsauth.DNS, opts Op
 		rand:     opts.Rand,
 		imp:      newImpersonationIndex(cfg),
 		domains:  newDomainIndex(cfg),
+		bs:       newBackscatter(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }
