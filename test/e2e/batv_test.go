@@ -22,6 +22,7 @@ import (
 // stripping tags with the shipped examples/postfix/batv-strip.regexp.
 type batvWorld struct {
 	p           *postfix.Instance
+	partner     *postfix.DKIMKey
 	newKey, old *batv.Keys // each key alone
 	both        *batv.Keys
 }
@@ -48,7 +49,13 @@ func newBATVWorld(t *testing.T) *batvWorld {
 		t.Fatal(err)
 	}
 
+	key := partnerDKIM(t)
+	rec, err := key.Record()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dns := dnstest.New(t, zone)
+	dns.MustAdd(t, rec)
 	port, err := postfix.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +80,7 @@ func newBATVWorld(t *testing.T) *batvWorld {
 			"virtual_alias_maps = regexp:$config_directory/batv-strip.regexp",
 		},
 	})
-	return &batvWorld{p: p, newKey: newKey, old: old, both: both}
+	return &batvWorld{p: p, partner: key, newKey: newKey, old: old, both: both}
 }
 
 func appendFile(t *testing.T, path, text string) {
@@ -106,7 +113,17 @@ func TestBATVSigning(t *testing.T) {
 	if r.Stage() != postfix.StageAccepted {
 		t.Fatalf("own outbound mail: %s %s", r.Stage(), r.Reply())
 	}
-	w.expectSigned(t, w.p.WaitDelivered(t, id, 10*time.Second), "alice@example.org")
+	sent := w.p.WaitDelivered(t, id, 10*time.Second)
+	w.expectSigned(t, sent, "alice@example.org")
+	// The bounce of that message, to the address it left with, reaches
+	// alice's mailbox.
+	bounceID := postfix.NewMessageID("partner.example")
+	if r := w.bounce(t, returnPath(sent), dsn(returnPath(sent), bounceID)); r.Stage() != postfix.StageAccepted {
+		t.Fatalf("bounce to %s: %s %q", returnPath(sent), r.Stage(), r.Reply())
+	}
+	if got := w.p.WaitDelivered(t, bounceID, 10*time.Second).Get("Delivered-To"); got != "alice@example.org" {
+		t.Errorf("bounce delivered to %q, want alice@example.org", got)
+	}
 
 	id = postfix.NewMessageID("example.org")
 	local := postfix.Message{From: "Web form <www@example.org>", To: "friend@partner.example", Subject: "contact form", MessageID: id, Body: "a visitor wrote\n"}
@@ -127,16 +144,22 @@ func (w *batvWorld) expectSigned(t *testing.T, d *postfix.Delivered, sender stri
 }
 
 // bounce sends null-sender mail through the inbound relay, as a remote
-// MTA's bounce reaches a back end behind its filter.
+// MTA's bounce reaches a back end behind its filter. It is DKIM-signed by
+// partner.example, whose DMARC policy is p=reject: the other rules pass
+// it, so what is refused is refused by the backscatter rule.
 func (w *batvWorld) bounce(t *testing.T, to string, data []byte) postfix.Result {
 	t.Helper()
+	data, err := w.partner.Sign(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hop := postfix.Hop{FromHelo: partner.helo, FromIP: partner.ip, By: relay.helo, For: to}
 	return w.p.Send(t, postfix.Mail{Client: relay.ip, Helo: relay.helo, From: "", To: []string{to}, Data: hop.Relay(data)})
 }
 
 // dsn is a delivery status notification as Postfix writes one.
 func dsn(to, id string) []byte {
-	return []byte("From: MAILER-DAEMON@mail.partner.example (Mail Delivery System)\r\nTo: " + to + "\r\n" +
+	return []byte("From: MAILER-DAEMON@partner.example (Mail Delivery System)\r\nTo: " + to + "\r\n" +
 		"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: " + id + "\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n" +
 		"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" +
