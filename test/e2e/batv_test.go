@@ -14,20 +14,23 @@ import (
 	"github.com/spoofguard/spoofguard/batv"
 	"github.com/spoofguard/spoofguard/dnsauth/dnstest"
 	"github.com/spoofguard/spoofguard/test/postfix"
+	"github.com/spoofguard/spoofguard/test/sendmail"
 )
 
 // batvWorld is the test world with BATV on: two keys, the new one first
-// (a rotation in progress), signing with the old one begun a month ago,
-// Postfix passing locally submitted mail through non_smtpd_milters and
-// stripping tags with the shipped examples/postfix/batv-strip.regexp.
+// (a rotation in progress), signing with the old one begun a month ago;
+// Postfix passes locally submitted mail through non_smtpd_milters and
+// strips tags with the shipped examples/postfix/batv-strip.regexp,
+// Sendmail with examples/sendmail/batv.mc.
 type batvWorld struct {
-	p           *postfix.Instance
+	m           mta
+	p           *postfix.Instance // nil for Sendmail
 	partner     *postfix.DKIMKey
 	newKey, old *batv.Keys // each key alone
 	both        *batv.Keys
 }
 
-func newBATVWorld(t *testing.T) *batvWorld {
+func newBATVWorld(t *testing.T, useSendmail bool) *batvWorld {
 	t.Helper()
 	dir := t.TempDir()
 	newPath, oldPath := filepath.Join(dir, "new.key"), filepath.Join(dir, "old.key")
@@ -66,21 +69,49 @@ func newBATVWorld(t *testing.T) *batvWorld {
 	appendFile(t, config, fmt.Sprintf("\n[backscatter]\nkeys = [%q, %q]\nstate = %q\naction = \"reject\"\n", newPath, oldPath, statePath))
 	postfix.StartDaemon(t, spoofguardBinary(t), config, listen)
 
-	strip, err := os.ReadFile(filepath.Join("..", "..", "examples", "postfix", "batv-strip.regexp"))
-	if err != nil {
-		t.Fatal(err)
+	w := &batvWorld{partner: key, newKey: newKey, old: old, both: both}
+	if useSendmail {
+		w.m = sendmail.Start(t, sendmail.Config{
+			Hostname: authservID,
+			Domains:  []string{"example.org", "partner.example"},
+			Milters:  exampleMilters(t, listen),
+			Extra:    []string{readExample(t, "sendmail", "batv.mc")},
+		})
+		return w
 	}
-	p := postfix.Start(t, postfix.Config{
+	w.p = postfix.Start(t, postfix.Config{
 		Hostname: authservID,
 		Domains:  []string{"example.org", "partner.example"},
 		Milters:  []string{listen},
-		Files:    map[string]string{"batv-strip.regexp": string(strip)},
+		Files:    map[string]string{"batv-strip.regexp": readExample(t, "postfix", "batv-strip.regexp")},
 		Extra: []string{
 			"non_smtpd_milters = " + listen,
 			"virtual_alias_maps = regexp:$config_directory/batv-strip.regexp",
 		},
 	})
-	return &batvWorld{p: p, partner: key, newKey: newKey, old: old, both: both}
+	w.m = w.p
+	return w
+}
+
+// readExample reads a file the project ships under examples/.
+func readExample(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// deliveredTo is the mailbox a message was delivered to: Postfix's
+// Delivered-To header; the Sendmail harness ends the file name with the
+// user and files it under DOMAIN/new.
+func deliveredTo(d *postfix.Delivered) string {
+	if v := d.Get("Delivered-To"); v != "" {
+		return v
+	}
+	parts := strings.SplitN(filepath.Base(d.Path), ".", 4)
+	return parts[len(parts)-1] + "@" + filepath.Base(filepath.Dir(filepath.Dir(d.Path)))
 }
 
 func appendFile(t *testing.T, path, text string) {
@@ -101,31 +132,41 @@ func returnPath(d *postfix.Delivered) string {
 }
 
 // TestBATVSigning: own mail leaves with a tagged envelope sender, from
-// the outbound server over SMTP and from a web application through the
-// sendmail command; signed with the key listed first.
+// the outbound server over SMTP and (Postfix) from a web application
+// through the sendmail command; signed with the key listed first. The
+// bounce of it, to the address it left with, reaches the sender's
+// mailbox.
 func TestBATVSigning(t *testing.T) {
 	t.Parallel()
-	w := newBATVWorld(t)
-	id := postfix.NewMessageID("example.org")
-	msg := postfix.Message{From: "Alice <alice@example.org>", To: "friend@partner.example", Subject: "hello", MessageID: id, Body: "hi\n"}
-	r := w.p.Send(t, postfix.Mail{Client: outbound.ip, Helo: outbound.helo, From: "alice@example.org",
-		To: []string{"friend@partner.example"}, Data: msg.Bytes()})
-	if r.Stage() != postfix.StageAccepted {
-		t.Fatalf("own outbound mail: %s %s", r.Stage(), r.Reply())
-	}
-	sent := w.p.WaitDelivered(t, id, 10*time.Second)
-	w.expectSigned(t, sent, "alice@example.org")
-	// The bounce of that message, to the address it left with, reaches
-	// alice's mailbox.
-	bounceID := postfix.NewMessageID("partner.example")
-	if r := w.bounce(t, returnPath(sent), dsn(returnPath(sent), bounceID)); r.Stage() != postfix.StageAccepted {
-		t.Fatalf("bounce to %s: %s %q", returnPath(sent), r.Stage(), r.Reply())
-	}
-	if got := w.p.WaitDelivered(t, bounceID, 10*time.Second).Get("Delivered-To"); got != "alice@example.org" {
-		t.Errorf("bounce delivered to %q, want alice@example.org", got)
-	}
+	forEachMTA(t, func(t *testing.T, useSendmail bool) {
+		w := newBATVWorld(t, useSendmail)
+		id := postfix.NewMessageID("example.org")
+		msg := postfix.Message{From: "Alice <alice@example.org>", To: "friend@partner.example", Subject: "hello", MessageID: id, Body: "hi\n"}
+		r := w.m.Send(t, postfix.Mail{Client: outbound.ip, Helo: outbound.helo, From: "alice@example.org",
+			To: []string{"friend@partner.example"}, Data: msg.Bytes()})
+		if r.Stage() != postfix.StageAccepted {
+			t.Fatalf("own outbound mail: %s %s", r.Stage(), r.Reply())
+		}
+		sent := w.m.WaitDelivered(t, id, 10*time.Second)
+		w.expectSigned(t, sent, "alice@example.org")
+		bounceID := postfix.NewMessageID("partner.example")
+		if r := w.bounce(t, returnPath(sent), dsn(returnPath(sent), bounceID)); r.Stage() != postfix.StageAccepted {
+			t.Fatalf("bounce to %s: %s %q", returnPath(sent), r.Stage(), r.Reply())
+		}
+		if got := deliveredTo(w.m.WaitDelivered(t, bounceID, 10*time.Second)); got != "alice@example.org" {
+			t.Errorf("bounce delivered to %q, want alice@example.org", got)
+		}
+		if !useSendmail {
+			w.sendmailCommand(t)
+		}
+	})
+}
 
-	id = postfix.NewMessageID("example.org")
+// sendmailCommand submits mail as a web application does, with Postfix's
+// sendmail command: it reaches the daemon through non_smtpd_milters.
+func (w *batvWorld) sendmailCommand(t *testing.T) {
+	t.Helper()
+	id := postfix.NewMessageID("example.org")
 	local := postfix.Message{From: "Web form <www@example.org>", To: "friend@partner.example", Subject: "contact form", MessageID: id, Body: "a visitor wrote\n"}
 	cmd := exec.Command("sendmail", "-C", w.p.ConfigDir, "-f", "www@example.org", "friend@partner.example")
 	cmd.Stdin = strings.NewReader(string(local.Bytes()))
@@ -154,7 +195,7 @@ func (w *batvWorld) bounce(t *testing.T, to string, data []byte) postfix.Result 
 		t.Fatal(err)
 	}
 	hop := postfix.Hop{FromHelo: partner.helo, FromIP: partner.ip, By: relay.helo, For: to}
-	return w.p.Send(t, postfix.Mail{Client: relay.ip, Helo: relay.helo, From: "", To: []string{to}, Data: hop.Relay(data)})
+	return w.m.Send(t, postfix.Mail{Client: relay.ip, Helo: relay.helo, From: "", To: []string{to}, Data: hop.Relay(data)})
 }
 
 // dsn is a delivery status notification as Postfix writes one.
@@ -172,7 +213,11 @@ func dsn(to, id string) []byte {
 // TestBATVBounces: what reaches a protected user with the null sender.
 func TestBATVBounces(t *testing.T) {
 	t.Parallel()
-	w := newBATVWorld(t)
+	forEachMTA(t, testBATVBounces)
+}
+
+func testBATVBounces(t *testing.T, useSendmail bool) {
+	w := newBATVWorld(t, useSendmail)
 	now := time.Now()
 	for _, c := range []struct {
 		name  string
@@ -200,8 +245,8 @@ func TestBATVBounces(t *testing.T) {
 			if r.Stage() != postfix.StageAccepted {
 				t.Fatalf("%s: %s %q, want delivered\n%s", c.to, r.Stage(), r.Reply(), r.Transcript)
 			}
-			d := w.p.WaitDelivered(t, id, 10*time.Second)
-			if got := d.Get("Delivered-To"); got != "alice@example.org" {
+			d := w.m.WaitDelivered(t, id, 10*time.Second)
+			if got := deliveredTo(d); got != "alice@example.org" {
 				t.Errorf("Delivered-To %q, want the untagged mailbox alice@example.org", got)
 			}
 		})
