@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,8 +102,12 @@ func TestDaemonSignsEnvelopeSender(t *testing.T) {
 			t.Errorf("%s: sender changed to %q (%s), want a valid tag of %s", c.name, got, r.Status, c.from)
 		}
 	}
-	if n := w.d.metrics.batv[batvSigned].Load(); n != 2 {
-		t.Errorf("spoofguard_batv_total{event=\"signed\"} = %d, want 2", n)
+	var metrics bytes.Buffer
+	w.d.Metrics().WriteTo(&metrics)
+	for _, want := range []string{`spoofguard_batv_total{event="signed"} 2`, `spoofguard_batv_total{event="refused"} 0`} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
 
