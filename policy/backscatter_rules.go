@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spoofguard/spoofguard/batv"
@@ -36,7 +37,7 @@ func (m *Message) checkTag(rcpt string) Verdict {
 	// Without keys (only dkim_signs_all is on) a tag proves nothing either
 	// way: the recipient is judged like an untagged one.
 	if !batv.IsTagged(rcpt) || !b.signing() {
-		m.bs.pending = append(m.bs.pending, rcpt)
+		m.holdUntagged(rcpt)
 		return Accept
 	}
 	r := b.keys.Verify(rcpt, b.now())
@@ -72,6 +73,13 @@ func TagWords(r batv.Result) string {
 // nothing later could change the outcome, else at end of body.
 func (m *Message) judgeBounce(ctx context.Context, stage Stage) {
 	if len(m.bs.pending) == 0 || m.bs.judged || m.decided() {
+		return
+	}
+	// Our own servers' notices (an internal server's bounce to a
+	// colleague) never went out through us, so they carry no tag.
+	if _, _, class := m.evaluated(); class.mayUseOwnDomains() {
+		m.bs.judged = true
+		m.outcome(RuleBackscatter, stage, "not applicable", joinComma(m.bs.pending)+": null-sender mail from an own client ("+string(class)+")", nil)
 		return
 	}
 	if stage == StageHeaders {
@@ -212,4 +220,16 @@ func (m *Message) bounceFields() []bounce.Field {
 		fields[i] = bounce.Field{Name: h.Name, Value: h.Value}
 	}
 	return fields
+}
+
+// holdUntagged keeps an untagged recipient for the judgement at end of
+// headers. postmaster is exempt: RFC 5321 §4.5.1 makes every site accept
+// mail for it, and reports to it need not answer mail it sent.
+func (m *Message) holdUntagged(rcpt string) {
+	local := rcpt[:max(strings.LastIndexByte(rcpt, '@'), 0)]
+	if strings.EqualFold(local, "postmaster") {
+		m.outcome(RuleBackscatter, StageRcpt, "not applicable", rcpt+": postmaster takes every report", nil)
+		return
+	}
+	m.bs.pending = append(m.bs.pending, rcpt)
 }

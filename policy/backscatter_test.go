@@ -332,3 +332,23 @@ func TestBackscatterFromConfig(t *testing.T) {
 		t.Errorf("state after the first signing: %v\n%s", err, raw)
 	}
 }
+
+// Untagged null-sender mail from an own server (an internal server's
+// bounce to a colleague) and to postmaster is not judged.
+func TestBackscatterExemptions(t *testing.T) {
+	w := newEngineWorld(t)
+	e := withBackscatter(t, w.engine(t, "", "", "", Options{}), bsNow.Add(-30*24*time.Hour))
+	dsn := bounceSample(t, "dsn-postfix.eml")
+	for _, c := range []struct {
+		name, ip, rcpt, says string
+	}{
+		{"own outbound server", "203.0.113.10", "alice@edge.example", "from an own client (outbound)"},
+		{"postmaster", "192.0.2.50", "PostMaster@edge.example", "postmaster takes every report"},
+	} {
+		m, _, err := e.Run(context.Background(), Transaction{Client: Client{IP: netip.MustParseAddr(c.ip), Helo: "mx.remote.example"},
+			Rcpts: []string{c.rcpt}, Message: strings.NewReader(dsn)})
+		if err != nil || m.Verdict().Action != config.ActionAccept || !strings.Contains(m.outcomeDump(), c.says) {
+			t.Errorf("%s: %s %v\n%s", c.name, m.Verdict().Summary(), err, m.outcomeDump())
+		}
+	}
+}
