@@ -54,3 +54,28 @@ func TestCheckExplainsBATV(t *testing.T) {
 		}
 	}
 }
+
+// check shows the envelope sender the daemon would set for own mail.
+func TestCheckShowsSignedSender(t *testing.T) {
+	w := newToolWorld(t, "check", "spoofguard.toml")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "batv.key")
+	if err := batv.WriteNewKey(key); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(w.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "\n[backscatter]\nkeys = [%q]\nstate = %q\n", key, filepath.Join(dir, "batv.state"))
+	f.Close()
+	msg := filepath.Join(dir, "own.eml")
+	os.WriteFile(msg, []byte("From: alice@example.org\nTo: friend@partner.example\nSubject: hi\nMessage-ID: <o1@example.org>\n\nhi\n"), 0o644)
+	out, errs, code := runCommand("check", "-config", w.cfgPath, "--client-ip", "203.0.113.10", "--helo", "mail.example.org",
+		"--mail-from", "alice@example.org", "--rcpt", "friend@partner.example", msg)
+	if code != 0 || !strings.Contains(out, "Envelope sender the daemon sets (BATV): <prvs=") {
+		t.Fatalf("exit %d %s\n%s", code, errs, out)
+	}
+	jsonOut, _, _ := runCommand("check", "-config", w.cfgPath, "--client-ip", "203.0.113.10", "--helo", "mail.example.org",
+		"--mail-from", "alice@example.org", "--rcpt", "friend@partner.example", "--json", msg)
+	if !strings.Contains(jsonOut, `"envelope_sender": "prvs=`) && !strings.Contains(jsonOut, `"envelope_sender":"prvs=`) {
+		t.Errorf("JSON lacks envelope_sender:\n%s", jsonOut)
+	}
+}
