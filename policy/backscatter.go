@@ -15,10 +15,14 @@ import (
 // no tag once every real bounce carries one.
 const RuleBackscatter = "backscatter"
 
-// maxBounceBody is how much of a bounce's body is kept to classify it and
-// to verify the message it returns. A bounce that returns more is judged
-// without the returned message.
+// maxBounceBody is how much of a bounce's body is kept to verify the
+// message it returns. A bounce that returns more is judged without the
+// returned message.
 const maxBounceBody = 512 << 10
+
+// classifyBody is how much is kept when the body is needed only to tell
+// what the message is: the bounce texts are looked for near the top.
+const classifyBody = 4 << 10
 
 // backscatter is the engine's BATV machinery, built once per engine from
 // the configuration.
@@ -44,6 +48,7 @@ type backscatterState struct {
 	class     bounce.Class
 	body      []byte
 	keepBody  bool
+	keepLimit int // bytes of the body kept: classifyBody or maxBounceBody
 	truncated bool
 	judged    bool
 	tags      []TagCheck

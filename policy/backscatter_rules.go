@@ -89,7 +89,10 @@ func (m *Message) judgeBounce(ctx context.Context, stage Stage) {
 	}
 	d := m.e.protected(DomainOf(m.bs.pending[0]))
 	if stage == StageHeaders && m.bounceNeedsBody(d) {
-		m.bs.keepBody = true
+		m.bs.keepBody, m.bs.keepLimit = true, classifyBody
+		if m.e.bs.domains[d.Name].signsAll {
+			m.bs.keepLimit = maxBounceBody
+		}
 		return
 	}
 	m.bs.judged = true
@@ -206,7 +209,7 @@ func (m *Message) ownSignature(ctx context.Context, d *config.DomainConfig, ret 
 // keepBounceBody retains the start of a bounce's body while its decision
 // waits for it.
 func (m *Message) keepBounceBody(chunk []byte) {
-	room := maxBounceBody - len(m.bs.body)
+	room := m.bs.keepLimit - len(m.bs.body)
 	if len(chunk) > room {
 		chunk = chunk[:room]
 		m.bs.truncated = true

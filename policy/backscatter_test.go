@@ -352,3 +352,21 @@ func TestBackscatterExemptions(t *testing.T) {
 		}
 	}
 }
+
+// What a bounce's body costs is bounded: 4 KiB when only its kind is
+// in question, 512 KiB when the returned message is to be verified; a
+// larger bounce is judged without it.
+func TestBackscatterBodyBound(t *testing.T) {
+	w := newEngineWorld(t)
+	big := bounceSample(t, "dsn-appliance-text.eml") + strings.Repeat("x\r\n", 400<<10)
+	e := withBackscatter(t, w.engine(t, "", "", "", Options{}), bsNow.Add(-30*24*time.Hour))
+	m, _ := bounceTo(t, e, "alice@edge.example", big)
+	if len(m.bs.body) != classifyBody || m.Verdict().Rule != RuleBackscatter {
+		t.Errorf("kind from the body: kept %d bytes, verdict %s", len(m.bs.body), m.Verdict().Summary())
+	}
+	e.bs.domains["edge.example"] = domainBackscatter{signsAll: true}
+	m, _ = bounceTo(t, e, "alice@edge.example", dsnReturning(strings.Repeat("y", 600<<10), false))
+	if len(m.bs.body) != maxBounceBody || !strings.Contains(m.outcomeDump(), "larger than 512 KiB") {
+		t.Errorf("returned message: kept %d bytes\n%s", len(m.bs.body), m.outcomeDump())
+	}
+}
