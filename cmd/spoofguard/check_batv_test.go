@@ -11,10 +11,10 @@ import (
 	"github.com/spoofguard/spoofguard/batv"
 )
 
-// `spoofguard check` explains a bounce's tag: valid (which key, days
-// left), expired (how long ago), or made by none of the keys, with the
-// expiry day; and an untagged bounce's fate.
-func TestCheckExplainsBATV(t *testing.T) {
+// batvToolWorld is the check world with a BATV key; it returns the
+// folder of the key and the key file.
+func batvToolWorld(t *testing.T) (*toolWorld, string, string) {
+	t.Helper()
 	w := newToolWorld(t, "check", "spoofguard.toml")
 	dir := t.TempDir()
 	key := filepath.Join(dir, "batv.key")
@@ -24,6 +24,14 @@ func TestCheckExplainsBATV(t *testing.T) {
 	f, _ := os.OpenFile(w.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "\n[backscatter]\nkeys = [%q]\nstate = %q\n", key, filepath.Join(dir, "batv.state"))
 	f.Close()
+	return w, dir, key
+}
+
+// `spoofguard check` explains a bounce's tag: valid (which key, days
+// left), expired (how long ago), or made by none of the keys, with the
+// expiry day; and an untagged bounce's fate.
+func TestCheckExplainsBATV(t *testing.T) {
+	w, dir, key := batvToolWorld(t)
 	keys, _ := batv.LoadKeys([]string{key})
 	bounce := filepath.Join(dir, "bounce.eml")
 	os.WriteFile(bounce, []byte("From: MAILER-DAEMON@mx.far.example\nTo: alice@edge.example\nSubject: Undelivered Mail Returned to Sender\n"+
@@ -57,15 +65,7 @@ func TestCheckExplainsBATV(t *testing.T) {
 
 // check shows the envelope sender the daemon would set for own mail.
 func TestCheckShowsSignedSender(t *testing.T) {
-	w := newToolWorld(t, "check", "spoofguard.toml")
-	dir := t.TempDir()
-	key := filepath.Join(dir, "batv.key")
-	if err := batv.WriteNewKey(key); err != nil {
-		t.Fatal(err)
-	}
-	f, _ := os.OpenFile(w.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-	fmt.Fprintf(f, "\n[backscatter]\nkeys = [%q]\nstate = %q\n", key, filepath.Join(dir, "batv.state"))
-	f.Close()
+	w, dir, _ := batvToolWorld(t)
 	msg := filepath.Join(dir, "own.eml")
 	os.WriteFile(msg, []byte("From: alice@example.org\nTo: friend@partner.example\nSubject: hi\nMessage-ID: <o1@example.org>\n\nhi\n"), 0o644)
 	out, errs, code := runCommand("check", "-config", w.cfgPath, "--client-ip", "203.0.113.10", "--helo", "mail.example.org",
