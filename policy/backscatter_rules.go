@@ -110,7 +110,7 @@ func (m *Message) judgeUntagged(ctx context.Context, stage Stage, d *config.Doma
 	c := m.bs.class
 	rcpts := joinComma(m.bs.pending)
 	if !c.Kind.IsBounce() {
-		m.outcome(RuleBackscatter, stage, "not applicable", rcpts+": null-sender mail that is a "+string(c.Kind)+" ("+c.Reason+"), not a bounce", nil)
+		m.outcome(RuleBackscatter, stage, "not applicable", rcpts+": null-sender mail but not a bounce: "+string(c.Kind)+" ("+c.Reason+")", nil)
 		return
 	}
 	if m.e.bs.domains[d.Name].signsAll && stage == StageBody {

@@ -192,7 +192,7 @@ func TestBackscatterUntagged(t *testing.T) {
 		{"read receipt", "mdn-thunderbird.eml", long, config.ActionAccept, StageBody, "read receipt"},
 		{"vacation", "autoreply-sieve.eml", long, config.ActionAccept, StageBody, "auto-reply"},
 		{"challenge", "challenge-tmda.eml", long, config.ActionAccept, StageBody, "challenge-response"},
-		{"notice", "other-notice.eml", long, config.ActionAccept, StageBody, "is a other"},
+		{"notice", "other-notice.eml", long, config.ActionAccept, StageBody, "not a bounce: other"},
 		{"within the start-up window", "dsn-postfix.eml", bsNow.Add(-6 * 24 * time.Hour), config.ActionAccept, StageBody, "untagged bounces are judged from 2026-12-06"},
 		{"signing never started", "dsn-postfix.eml", time.Time{}, config.ActionAccept, StageBody, "has not started"},
 	} {
