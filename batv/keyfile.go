@@ -82,5 +82,6 @@ func WriteNewKey(path string) error {
 	return f.Close()
 }
 
-// fileMode is split out so tests can name the mode a key must have.
+// fileMode is the mode of a new key: read and write for its owner only,
+// the daemon's account.
 const fileMode fs.FileMode = 0o600
