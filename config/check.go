@@ -30,6 +30,7 @@ func validate(d *decoder, c *Config) {
 	v.intIn("dkim.max_signatures", c.DKIM.MaxSignatures, 1, 64)
 	v.allow()
 	v.store()
+	v.backscatter()
 }
 
 type checker struct {

@@ -127,6 +127,9 @@ type Config struct {
 	DKIM     DKIMConfig     `toml:"dkim"`
 	Allow    AllowConfig    `toml:"allow"`
 	Store    StoreConfig    `toml:"store"`
+	// Backscatter is BATV: signing own envelope senders, refusing bounces
+	// of mail never sent (backscatter.go).
+	Backscatter BackscatterConfig `toml:"backscatter"`
 }
 
 // MilterConfig is the [milter] table: how the MTA reaches the daemon and
@@ -235,6 +238,9 @@ type DomainConfig struct {
 	People         []string `toml:"people"`          // protected persons' names, "Jane Doe"
 	LookalikeAllow []string `toml:"lookalike_allow"` // real domains that merely look like this one
 	Senders        []Sender `toml:"senders"`         // authorised third parties, each with its proof
+	// Backscatter: bounces to this domain of mail it never sent.
+	Backscatter  Action `toml:"backscatter"`    // "" inherits backscatter.action; accept turns BATV off here
+	DKIMSignsAll bool   `toml:"dkim_signs_all"` // every message it sends carries its DKIM signature
 }
 
 // IncludesSubdomains reports whether the protection covers every name
@@ -306,10 +312,11 @@ func Default() *Config {
 			{netip.MustParsePrefix("127.0.0.0/8")},
 			{netip.MustParsePrefix("::1/128")},
 		}, Internal: internalDefault()},
-		DMARC: DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
-		SPF:   SPFConfig{OnFail: ActionAccept},
-		DKIM:  DKIMConfig{MaxSignatures: 8},
-		Store: defaultStore(),
+		DMARC:       DMARCConfig{Enabled: boolPtr(true), OnReject: ActionReject, OnQuarantine: ActionQuarantine},
+		SPF:         SPFConfig{OnFail: ActionAccept},
+		DKIM:        DKIMConfig{MaxSignatures: 8},
+		Store:       defaultStore(),
+		Backscatter: BackscatterConfig{Action: ActionReject, State: DefaultBATVState},
 	}
 }
 

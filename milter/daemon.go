@@ -110,7 +110,7 @@ func New(opts Options) (*Daemon, error) {
 	d.srv = &connServer{panicked: d.sessionPanicked}
 	d.srv.lib = gomilter.NewServer(
 		gomilter.WithMilter(func() gomilter.Milter { return &guarded{s: &session{d: d}} }),
-		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine),
+		gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeHeader|gomilter.OptQuarantine|gomilter.OptChangeFrom),
 		gomilter.WithProtocols(wantedProtocol),
 		gomilter.WithNegotiationCallback(negotiate),
 		gomilter.WithMacroRequest(gomilter.StageMail, []gomilter.MacroName{gomilter.MacroQueueId, gomilter.MacroAuthAuthen}),

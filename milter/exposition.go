@@ -69,7 +69,7 @@ func newRegistry(m *Metrics, version string) *prometheus.Registry {
 type collector Metrics
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descRcpts, descStages, descSessions, descReloads} {
+	for _, d := range []*prometheus.Desc{descMessages, descRcpts, descStages, descSessions, descReloads, descBATV} {
 		ch <- d
 	}
 	for _, c := range dnsCounters {
@@ -87,6 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(descStages, h.n, h.sum, h.cumulative(), stage)
 	}
 	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(m.sessions.Load()))
+	m.batv.collect(ch)
 	// Both results always appear, so a rate over "failed" starts at 0.
 	for _, r := range []string{"ok", "failed"} {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(m.reloads[r]), r)

@@ -23,6 +23,7 @@ type Metrics struct {
 	stages   map[string]*histogram // stage latencies
 
 	sessions atomic.Int64
+	batv     batvCounters
 	dnsBase  dnsauth.ResolverStats        // counters of resolvers replaced by reloads
 	dns      func() dnsauth.ResolverStats // the current resolver's counters
 

@@ -48,7 +48,7 @@ func (s *session) NewConnection(gomilter.Modifier) error {
 }
 
 func (s *session) Connect(host, family string, port uint16, addr string, _ gomilter.Modifier) (*gomilter.Response, error) {
-	s.client = policy.Client{Hostname: host}
+	s.client = policy.Client{Hostname: host, Local: nonSMTP(host, family, port)}
 	if family == "tcp4" || family == "tcp6" {
 		if ip, err := netip.ParseAddr(addr); err == nil {
 			s.client.IP = ip.Unmap()
@@ -141,6 +141,7 @@ func (s *session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if err := applyEdits(s.msg.HeaderEdits(), m); err != nil {
 		s.rt.log.Warn("changing headers failed", "queue", s.queue, "err", err)
 	}
+	s.changeSender(m)
 	if v.Effective() == config.ActionQuarantine {
 		if err := m.Quarantine(quarantineReason(v)); err != nil {
 			s.rt.log.Warn("quarantine failed", "queue", s.queue, "err", err)
@@ -271,6 +272,7 @@ func (s *session) finish(note string) {
 	v, obs := msg.Verdict(), msg.Observed()
 	s.d.metrics.message(string(obs.Action), obs.Rule, obs.ReportOnly)
 	s.record()
+	s.d.metrics.batv.count(msg)
 	log := s.rt.log
 	if !log.Enabled(context.Background(), slog.LevelInfo) {
 		return

@@ -61,6 +61,7 @@ type Engine struct {
 	closing  sync.Once
 	imp      *impersonation.Index
 	domains  domainIndex
+	bs       *backscatter
 }
 
 // Options adjust an engine for tests and for the offline check.
@@ -89,6 +90,7 @@ func NewEngine(ctx context.Context, cfg *config.Config, dns dnsauth.DNS, opts Op
 		rand:     opts.Rand,
 		imp:      newImpersonationIndex(cfg),
 		domains:  newDomainIndex(cfg),
+		bs:       newBackscatter(cfg),
 	}
 	if e.rand == nil {
 		e.rand = func() int { return rand.IntN(100) }

@@ -19,6 +19,9 @@ type Client struct {
 	IP       netip.Addr
 	Hostname string // the MTA's verified reverse name, "" or "unknown" when none
 	Helo     string
+	// Local marks mail submitted on the MTA's host without SMTP (Postfix's
+	// sendmail command through non_smtpd_milters): it is only signed.
+	Local bool
 }
 
 // Header is one header field as the MTA passed it: the value is raw,
@@ -111,6 +114,7 @@ type Message struct {
 	unconfirmed   []TrustedResult // what a trusted seal records, unverified after a DNS failure
 	envelopeDone  bool
 	headerDecided bool
+	bs            backscatterState
 }
 
 // Begin starts a transaction at MAIL FROM: the client is classified (SMTP
@@ -126,10 +130,16 @@ func (e *Engine) Begin(ctx context.Context, c Client, mailFrom, authUser string)
 		verdict:  Accept,
 		observed: Accept,
 	}
+	if c.Local {
+		m.Class, m.ClassReason = ClassTrusted, "submitted on this host without SMTP"
+		m.planSigning()
+		return m, m.verdict
+	}
 	m.Class, m.Relay, m.ClassReason = e.Classify(c.IP, authUser)
 	if m.Class != ClassRelay {
 		m.checkEnvelope(ctx, StageMailFrom)
 	}
+	m.planSigning()
 	return m, m.verdict
 }
 
@@ -145,8 +155,14 @@ func (m *Message) Observed() Verdict { return m.observed }
 func (m *Message) Rcpt(rcpt string) Verdict {
 	rcpt = strings.Trim(rcpt, "<>")
 	m.Rcpts = append(m.Rcpts, rcpt)
+	if m.Client.Local {
+		return Accept
+	}
 	n := len(m.Outcomes)
 	v := m.directDelivery(rcpt)
+	if !v.EndsTransaction() {
+		v = mostSevere(v, m.checkTag(rcpt))
+	}
 	for i := n; i < len(m.Outcomes); i++ {
 		m.Outcomes[i].Rcpt = rcpt
 	}
@@ -171,6 +187,9 @@ func (m *Message) Headers() []Header { return m.headers }
 // DKIM verification starts here and runs while the body arrives.
 func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 	m.ctx = ctx
+	if m.Client.Local {
+		return m.verdict
+	}
 	if m.Class == ClassRelay && !m.envelopeDone {
 		m.findOrigin()
 		m.checkEnvelope(ctx, StageHeaders)
@@ -185,6 +204,7 @@ func (m *Message) EndOfHeaders(ctx context.Context) Verdict {
 	m.From = header.ParseFrom(m.headerValues("From"))
 	m.checkHeaderForgery(StageHeaders)
 	m.checkImpersonation()
+	m.judgeBounce(ctx, StageHeaders)
 	if _, _, class := m.evaluated(); !class.mayUseOwnDomains() && !m.decided() && m.hasHeader("DKIM-Signature") {
 		m.startDKIM(ctx)
 	}
@@ -200,6 +220,9 @@ func (m *Message) Body(chunk []byte) {
 	if m.arc != nil {
 		m.arc.Body(chunk)
 	}
+	if m.bs.keepBody {
+		m.keepBounceBody(chunk)
+	}
 }
 
 // EndOfBody finishes DKIM and runs the rules that need it: header forgery
@@ -212,7 +235,11 @@ func (m *Message) EndOfBody(ctx context.Context) Verdict {
 	}
 	m.finishARC()
 	m.settlePending(StageBody)
+	if m.Client.Local {
+		return m.verdict
+	}
 	m.checkHeaderForgery(StageBody)
+	m.judgeBounce(ctx, StageBody)
 	m.checkDMARC(ctx)
 	if !m.verdict.EndsTransaction() {
 		m.edits = m.planEdits()

@@ -46,5 +46,5 @@ func (m *Message) AuthResults(authservID string) string {
 // VerdictHeader is the value of the short verdict header: the verdict
 // that was applied, or in report-only mode the one that would have been.
 func (m *Message) VerdictHeader() string {
-	return m.observed.Summary()
+	return m.observed.Summary() + m.batvSummary()
 }

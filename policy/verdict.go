@@ -19,7 +19,7 @@ const (
 
 // Rules lists every rule in the order the engine reports them.
 var Rules = []string{RuleDirectDelivery, RuleEnvelopeForgery, RuleHeaderForgery, RuleDMARC, RuleSPF, RuleRelayTrace,
-	RuleDisplayName, RuleLookalike}
+	RuleDisplayName, RuleLookalike, RuleBackscatter}
 
 // Stage is the point of the SMTP dialogue where evidence is complete
 // enough for a rule to decide.

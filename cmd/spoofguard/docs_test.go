@@ -241,7 +241,7 @@ func TestManPageCommands(t *testing.T) {
 	var usageText strings.Builder
 	usage(&usageText)
 	man := exRead(t, "packaging/man/spoofguard.8")
-	cmd := regexp.MustCompile(`(?m)^\s+spoofguard ([a-z]+(?: [a-z]+)?)\b`)
+	cmd := regexp.MustCompile(`(?m)^\s+spoofguard ([a-z-]+(?: [a-z]+)?)\b`)
 	found := cmd.FindAllStringSubmatch(usageText.String(), -1)
 	if len(found) < 3 {
 		t.Fatalf("usage lists %d commands:\n%s", len(found), usageText.String())

@@ -53,6 +53,7 @@ func checkHost(cfg *config.Config, u *user.User) *hostReport {
 	if m := cfg.Metrics.Listen; m != "" {
 		r.tcpListener("metrics.listen", "tcp", m)
 	}
+	r.batvFiles(&cfg.Backscatter, u)
 	if len(cfg.Domains) == 0 {
 		r.notes = append(r.notes, "no [[domain]]: this file protects nothing yet; every message is accepted")
 	}

@@ -8,6 +8,7 @@
 //	                                         check the DNS posture of the protected domains
 //	spoofguard report [-config FILE] [--since 7d] [--domain D] [--json]
 //	                                         who sends as the protected domains, and what to fix before enforcing
+//	spoofguard batv-key FILE                 make a new BATV key file (mode 0600)
 //	spoofguard version                       print the version
 //
 // See spoofguard(8) and spoofguard.toml(5).
@@ -60,6 +61,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return auditCmd(args[1:], stdout, stderr)
 	case "report":
 		return reportCmd(args[1:], stdout, stderr)
+	case "batv-key":
+		return batvKey(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "spoofguard", version)
 		return 0
@@ -82,6 +85,7 @@ func usage(w io.Writer) {
                                            check the DNS posture of the protected domains
   spoofguard report [-config FILE] [--since 7d] [--domain D] [--json]
                                            who sends as the protected domains, and what to fix before enforcing
+  spoofguard batv-key FILE                 make a new BATV key file (mode 0600)
   spoofguard version                       print the version
 `)
 }

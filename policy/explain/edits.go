@@ -33,6 +33,7 @@ func (r *Report) headerEdits(m *policy.Message) {
 			r.VerdictHeader = &HeaderField{Name: h.Name, Value: fieldValue(h.Value)}
 		}
 	}
+	r.EnvelopeSender = m.SignedSender()
 }
 
 // fieldValue is a raw field value as a reader sees it, without the white

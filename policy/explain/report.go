@@ -44,6 +44,9 @@ type Report struct {
 	RemovedHeaders        []RemovedHeader `json:"removed_headers"`
 	AuthenticationResults string          `json:"authentication_results"`
 	VerdictHeader         *HeaderField    `json:"verdict_header"`
+	// EnvelopeSender is the BATV-tagged sender the daemon sets in place of
+	// MAIL FROM (SMFIR_CHGFROM); omitted when the sender stays.
+	EnvelopeSender string `json:"envelope_sender,omitempty"`
 
 	hadDKIMHeader bool // the message carries a DKIM-Signature, for the text trace
 }

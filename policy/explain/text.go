@@ -259,6 +259,10 @@ func (r *Report) textHeaders(t *textWriter) {
 	t.line("Headers the daemon adds")
 	t.line("  Authentication-Results: %s", strings.ReplaceAll(r.AuthenticationResults, "\r\n", "\n  "))
 	t.line("  %s: %s", r.VerdictHeader.Name, r.VerdictHeader.Value)
+	if r.EnvelopeSender != "" {
+		t.line("")
+		t.line("Envelope sender the daemon sets (BATV): <%s>", r.EnvelopeSender)
+	}
 }
 
 // stageWords names a stage as an administrator says it.

@@ -195,14 +195,16 @@ func (s *Instance) writeFiles() error {
 }
 
 // deliverScript is the program mailer: it writes the message on its
-// standard input into base/DOMAIN as a Maildir does (tmp, then new).
+// standard input into base/DOMAIN as a Maildir does (tmp, then new). The
+// recipient the mailer was given ends the file name, so tests can see
+// where an address was rewritten to.
 func deliverScript(base string) string {
 	return `#!/bin/sh
 # Program mailer of a spoofguard e2e Sendmail: deliver DOMAIN USER < message
 set -e
 d='` + base + `'/"$1"
 mkdir -p "$d/tmp" "$d/new" "$d/cur"
-f="$(date +%s.%N).$$"
+f="$(date +%s.%N).$$.$2"
 cat >"$d/tmp/$f"
 mv "$d/tmp/$f" "$d/new/$f"
 `
