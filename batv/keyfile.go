@@ -19,13 +19,6 @@ const MinKeyBytes = 16
 // can make bounces pass.
 var ErrKeyMode = errors.New("readable by group or others (chmod 600)")
 
-// CheckKeyFile verifies that path is a regular file the owner alone may
-// read and that it holds a usable key. It is what `config check` runs.
-func CheckKeyFile(path string) error {
-	_, err := LoadKeyFile(path)
-	return err
-}
-
 // LoadKeyFile reads one key. The file's content without surrounding white
 // space is the secret (a generated key is 64 hex digits and a newline).
 func LoadKeyFile(path string) ([]byte, error) {
@@ -50,7 +43,9 @@ func LoadKeyFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// LoadKeys reads every key file, the signing key first.
+// LoadKeys reads every key file, the signing key first. The daemon gets
+// its keys through the configuration; this is the same for tools and
+// tests that start from the paths.
 func LoadKeys(paths []string) (*Keys, error) {
 	secrets := make([][]byte, 0, len(paths))
 	for _, p := range paths {

@@ -111,7 +111,8 @@ func judgeDay(t Tag, keyName string, today int) Result {
 }
 
 // Strip returns the address without its tag, or addr itself when it
-// carries none.
+// carries none. The daemon never strips (the MTA's alias map does); kept
+// as the inverse of Sign that the tests hold signed addresses to.
 func Strip(addr string) string {
 	if t, ok := Parse(addr); ok {
 		return t.Address

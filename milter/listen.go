@@ -20,19 +20,6 @@ import (
 	"github.com/spoofguard/spoofguard/config"
 )
 
-// Listen opens the milter socket. A unix socket left behind by a previous
-// run is removed first, and the new one gets a mode (and group) Postfix
-// can connect through: smtpd needs write permission on it. Its
-// connections are buffered and their framing is checked (newListener),
-// with no bound on their number.
-func Listen(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
-	ln, err := listenSocket(l, mode, group)
-	if err != nil {
-		return nil, err
-	}
-	return newListener(ln, listenerLimits{}), nil
-}
-
 func listenSocket(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
 	if l.Network != "unix" {
 		// No TCP keep-alive: the read timeout already finds a vanished

@@ -20,7 +20,7 @@ func TestBATVKeyCommand(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v %v", fi.Mode(), err)
 	}
-	if err := batv.CheckKeyFile(p); err != nil {
+	if _, err := batv.LoadKeyFile(p); err != nil {
 		t.Errorf("the new key does not pass the check: %v", err)
 	}
 	errb.Reset()

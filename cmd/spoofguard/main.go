@@ -34,11 +34,6 @@ func main() {
 	os.Exit(runWith(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run executes one command line and returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
-	return runWith(args, os.Stdin, stdout, stderr)
-}
-
 // runWith is run with the standard input given: `check -` reads the
 // message from it.
 func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
