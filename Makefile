@@ -17,8 +17,8 @@ build:
 # the checkout, or $(SPOOFGUARD_TESTDATA). Without it, `make test` skips
 # them and lists what it skipped; under CI=true they fail instead.
 TESTDATA          ?= $(or $(SPOOFGUARD_TESTDATA),../shared/testdata)
-CONFORMANCE_PKGS  := ./dnsauth/ ./header/received/
-CONFORMANCE_TESTS := Conformance|Corpus|PSL|Rspamd|DMARCbis|RFC8463|Mailauth|Dkimpy|AuthservIDSamples
+CONFORMANCE_PKGS  := ./dnsauth/... ./header/received/
+CONFORMANCE_TESTS := Conformance|Corpus|PSL|Rspamd|DMARCbis|RFC8463|Mailauth|Dkimpy|AuthservIDSamples|ValiMail
 
 test:
 	$(GO) test -count=1 ./...
