@@ -53,6 +53,10 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# The suites behind build tags compile only with their tag: vet them
+	@# here so that a change to what they call is caught without a run.
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) vet -tags load ./test/load/...
 	@# go.mod must name exactly the modules the code imports (none marked
 	@# indirect that is imported directly); -diff prints what tidy would change.
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }

@@ -20,6 +20,22 @@ import (
 	"github.com/spoofguard/spoofguard/config"
 )
 
+// Listen opens the milter socket as the daemon does (listenSocket, then
+// newListener), without the daemon's bound on sessions. A unix socket
+// left behind by a previous run is removed first, and the new one gets a
+// mode (and group) Postfix can connect through: smtpd needs write
+// permission on it. Its connections are buffered and their framing is
+// checked, with no bound on their number. The daemon does not call it;
+// it is kept for the listener tests and for the load suite's null milter,
+// which must run on the daemon's own listener to be a fair yardstick.
+func Listen(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
+	ln, err := listenSocket(l, mode, group)
+	if err != nil {
+		return nil, err
+	}
+	return newListener(ln, listenerLimits{}), nil
+}
+
 func listenSocket(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
 	if l.Network != "unix" {
 		// No TCP keep-alive: the read timeout already finds a vanished

@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"io/fs"
 	"net"
 	"os"
 	"os/user"
@@ -70,18 +69,4 @@ func TestListenUnixSocket(t *testing.T) {
 
 func unixSocket(path string) config.Listen {
 	return config.Listen{Network: "unix", Address: path}
-}
-
-// Listen opens the milter socket as the daemon does (listenSocket, then
-// newListener), without the daemon's session bound: the listener tests' entry. A unix socket left behind by a previous
-// run is removed first, and the new one gets a mode (and group) Postfix
-// can connect through: smtpd needs write permission on it. Its
-// connections are buffered and their framing is checked (newListener),
-// with no bound on their number.
-func Listen(l config.Listen, mode fs.FileMode, group string) (net.Listener, error) {
-	ln, err := listenSocket(l, mode, group)
-	if err != nil {
-		return nil, err
-	}
-	return newListener(ln, listenerLimits{}), nil
 }

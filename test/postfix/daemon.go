@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,10 +40,11 @@ type Daemon struct {
 	// Listen is the milter address from the configuration, Postfix syntax.
 	Listen string
 
-	cmd  *exec.Cmd
-	out  lockedBuffer
-	done chan struct{}
-	err  error // the exit status, valid once done is closed
+	cmd     *exec.Cmd
+	out     lockedBuffer
+	started *startWatch // sees the daemon's start line go by
+	done    chan struct{}
+	err     error // the exit status, valid once done is closed
 }
 
 // StartDaemon runs "bin serve -config config" and waits until it accepts
@@ -69,8 +71,9 @@ func StartDaemon(t testing.TB, bin, config, listen string) *Daemon {
 func (d *Daemon) start(t testing.TB, bin, config string, out io.Writer) {
 	t.Helper()
 	d.cmd = exec.Command(bin, "serve", "-config", config)
-	d.cmd.Stdout = out
-	d.cmd.Stderr = out
+	d.started = &startWatch{w: out}
+	d.cmd.Stdout = d.started
+	d.cmd.Stderr = d.started
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("spoofguard serve: %v", err)
 	}
@@ -85,7 +88,8 @@ func (d *Daemon) start(t testing.TB, bin, config string, out io.Writer) {
 	})
 }
 
-// waitReady waits until the daemon listens, or fails early if it exits.
+// waitReady waits until the daemon says it started and its address
+// accepts connections, or fails early if it exits.
 func (d *Daemon) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -94,13 +98,43 @@ func (d *Daemon) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("exited before listening: %v", d.err)
 		default:
 		}
-		if WaitListening(d.Listen, 100*time.Millisecond) == nil {
+		// The log line proves that this daemon bound the address, not
+		// another process that happens to listen there.
+		if d.started.seen.Load() && WaitListening(d.Listen, 100*time.Millisecond) == nil {
 			return nil
 		}
+		time.Sleep(20 * time.Millisecond)
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not listening at %s after %v", d.Listen, timeout)
 		}
 	}
+}
+
+// startLine is what the daemon logs once it holds its listener.
+const startLine = "spoofguard started"
+
+// startWatch passes the daemon's output on to w and notes when the start
+// line has gone by (a line may come in two writes).
+type startWatch struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+	seen atomic.Bool
+}
+
+func (s *startWatch) Write(p []byte) (int, error) {
+	if !s.seen.Load() {
+		s.mu.Lock()
+		s.tail = append(s.tail, p...)
+		if bytes.Contains(s.tail, []byte(startLine)) {
+			s.seen.Store(true)
+			s.tail = nil
+		} else if len(s.tail) > len(startLine) {
+			s.tail = s.tail[len(s.tail)-len(startLine):]
+		}
+		s.mu.Unlock()
+	}
+	return s.w.Write(p)
 }
 
 // Log is what the daemon has written so far.

@@ -3,22 +3,48 @@ package postfix
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago. The
-// port is released before it is returned, so another process could take it
-// first; on one test machine that race is rare enough.
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+// The port is released before it is returned, so the server meant to
+// listen there binds it later. Two things could take it in between, and
+// both are ruled out: another FreePort call of this process (each port is
+// handed out once), and the local port of an outgoing connection (the
+// ports come from below Linux's ephemeral range, 32768-60999 by default,
+// which the kernel also uses for port 0). Failing that, a server of the
+// suite would fail to bind, or a test would talk to another test's server.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 2000 {
+		p := portsLow + rand.IntN(portsHigh-portsLow)
+		if portsGiven[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[p] = true
+		return p, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free TCP port of 127.0.0.1 in %d-%d", portsLow, portsHigh-1)
 }
+
+// The ports FreePort hands out, and those it has.
+const portsLow, portsHigh = 20000, 32000
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // waitBanner waits until an SMTP server on addr greets with 220.
 func waitBanner(addr string, timeout time.Duration) error {
