@@ -32,6 +32,20 @@ const (
 // quarantine let the message go on.
 func (a Action) Refuses() bool { return a == ActionReject || a == ActionTempFail }
 
+// Severity orders the actions for "the most severe verdict wins":
+// reject 3, tempfail 2, quarantine 1, accept (or anything else) 0.
+func (a Action) Severity() int {
+	switch a {
+	case ActionReject:
+		return 3
+	case ActionTempFail:
+		return 2
+	case ActionQuarantine:
+		return 1
+	}
+	return 0
+}
+
 // Mode says whether verdicts are enforced or only logged, counted and
 // written into the verdict header (the way to roll a policy out safely).
 type Mode string

@@ -325,7 +325,7 @@ func (m *Message) dmarcWorst(r dmarcauth.Result) config.Action {
 	}
 	worst := config.ActionAccept
 	for _, p := range policies {
-		if a := m.dmarcAction(p); severity(a) > severity(worst) {
+		if a := m.dmarcAction(p); a.Severity() > worst.Severity() {
 			worst = a
 		}
 	}

@@ -65,19 +65,6 @@ type Verdict struct {
 // Accept is the verdict when no rule objects.
 var Accept = Verdict{Action: config.ActionAccept}
 
-// severity orders actions: the most severe verdict wins.
-func severity(a config.Action) int {
-	switch a {
-	case config.ActionReject:
-		return 3
-	case config.ActionTempFail:
-		return 2
-	case config.ActionQuarantine:
-		return 1
-	}
-	return 0
-}
-
 // Effective is the action the MTA is told to take: the verdict's own,
 // except in report-only mode where everything is accepted.
 func (v Verdict) Effective() config.Action {
@@ -98,7 +85,7 @@ func (v Verdict) Enforced() bool { return v.Effective() != config.ActionAccept }
 // Between equal actions the earlier verdict stands, so the rule that
 // decided first is the one reported.
 func (v Verdict) moreSevere(w Verdict) bool {
-	return severity(v.Action) > severity(w.Action)
+	return v.Action.Severity() > w.Action.Severity()
 }
 
 // Reply is the SMTP reply line, e.g. "550 5.7.1 text"; "" when the verdict

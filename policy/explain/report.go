@@ -214,7 +214,7 @@ func (r *Report) decide(m *policy.Message, ended policy.Stage) {
 	enforced, observed := m.Verdict(), m.Observed()
 	if ended == policy.StageRcpt {
 		enforced = refusedRcpt(m)
-		if severity(observed.Action) < severity(enforced.Action) {
+		if observed.Action.Severity() < enforced.Action.Severity() {
 			observed = enforced
 		}
 	}
@@ -232,7 +232,7 @@ func (r *Report) decide(m *policy.Message, ended policy.Stage) {
 		r.Stage = d.Stage.String()
 	}
 	r.Reply = reply(d.Effective(), d)
-	if observed.ReportOnly && severity(observed.Action) > severity(enforced.Action) {
+	if observed.ReportOnly && observed.Action.Severity() > enforced.Action.Severity() {
 		r.Would = &Would{Action: observed.Action, Rule: observed.Rule, Domain: observed.Domain,
 			Reason: observed.Reason, Stage: observed.Stage.String(), Reply: reply(observed.Action, observed)}
 	}
@@ -243,25 +243,11 @@ func (r *Report) decide(m *policy.Message, ended policy.Stage) {
 func refusedRcpt(m *policy.Message) policy.Verdict {
 	v := policy.Accept
 	for _, o := range m.Outcomes {
-		if o.Stage == policy.StageRcpt && o.Verdict != nil && o.Verdict.Enforced() && severity(o.Verdict.Action) > severity(v.Action) {
+		if o.Stage == policy.StageRcpt && o.Verdict != nil && o.Verdict.Enforced() && o.Verdict.Action.Severity() > v.Action.Severity() {
 			v = *o.Verdict
 		}
 	}
 	return v
-}
-
-// severity orders actions as the engine does: reject > tempfail >
-// quarantine > accept.
-func severity(a config.Action) int {
-	switch a {
-	case config.ActionReject:
-		return 3
-	case config.ActionTempFail:
-		return 2
-	case config.ActionQuarantine:
-		return 1
-	}
-	return 0
 }
 
 // reply is the SMTP reply the MTA gives when verdict v leads to action a.
