@@ -17,8 +17,8 @@ import (
 // both are ruled out: another FreePort call of this process (each port is
 // handed out once), and the local port of an outgoing connection (the
 // ports come from below Linux's ephemeral range, 32768-60999 by default,
-// which the kernel also uses for port 0). Failing that, a server of the
-// suite would fail to bind, or a test would talk to another test's server.
+// which the kernel also uses for port 0). Either would make the server
+// fail to bind, and a test talk to another test's server.
 func FreePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
@@ -38,7 +38,7 @@ func FreePort() (int, error) {
 	return 0, fmt.Errorf("no free TCP port of 127.0.0.1 in %d-%d", portsLow, portsHigh-1)
 }
 
-// The ports FreePort hands out, and those it has.
+// The range FreePort takes ports from, and the ports it has handed out.
 const portsLow, portsHigh = 20000, 32000
 
 var (
